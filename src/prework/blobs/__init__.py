@@ -1,0 +1,1 @@
+"""Blob port and its adapters; see :mod:`prework.blobs.base`."""

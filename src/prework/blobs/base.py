@@ -1,0 +1,145 @@
+"""The blob port: the seed's S3 buckets behind a narrow async interface.
+
+Buckets are named logically (:data:`BUCKETS`: ``media``, ``thumbnails``,
+``documents``); the adapter maps them to physical names (by default the seed's
+``pre-work-media-uploads``, ``pre-work-thumbnails``, ``pre-work-documents``).
+An unknown logical bucket raises ``ValueError`` (a bug, not user input).
+
+Keys are ``/``-separated, 1..1024 bytes of UTF-8, without ``..`` segments,
+a leading ``/``, backslashes or control characters; anything else raises
+:class:`~prework.errors.ValidationFailed` (code ``invalid_key``).
+
+Errors: a missing object raises :class:`~prework.errors.NotFound`; a body over
+``max_size`` raises :class:`~prework.errors.TooLarge` and leaves nothing
+behind (no partial object, no temp file); engine trouble raises
+:class:`~prework.errors.Unavailable`.
+
+Presigned uploads are browser-style POST forms: ``url`` plus ``fields`` that
+the client sends back unchanged with the file as the last form part named
+``file``. The policy pins the exact key, the exact content type and the size
+range, and expires. Every backend rejects a wrong key, wrong content type, a
+body outside the size range, an expired policy or a tampered signature (the
+``file`` backend answers these with Prework's JSON error envelope, S3 with
+its XML errors; both with a 4xx status) and stores nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+BUCKETS = ("media", "thumbnails", "documents")
+DEFAULT_BUCKET_NAMES: Mapping[str, str] = {
+    "media": "pre-work-media-uploads",
+    "thumbnails": "pre-work-thumbnails",
+    "documents": "pre-work-documents",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    content_type: str
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class BlobStream(abc.ABC):
+    """An object being read: its ``info`` and its body as chunks.
+
+    Use as an async context manager, or call :meth:`close`; iterating to the
+    end also releases it.
+    """
+
+    info: BlobInfo
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def read(self) -> bytes:
+        """The whole body (for small objects)."""
+        parts = [chunk async for chunk in self]
+        return b"".join(parts)
+
+    async def __aenter__(self) -> BlobStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class BlobStore(abc.ABC):
+    @abc.abstractmethod
+    async def init(self) -> None:
+        """Create missing buckets/directories. Idempotent."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Return if the engine answers; raise Unavailable if not."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | AsyncIterator[bytes],
+        *,
+        content_type: str,
+        max_size: int | None = None,
+    ) -> BlobInfo:
+        """Store ``body`` (streamed; never buffered whole for an iterator) under
+        ``key``, replacing any object there, atomically: readers see the old
+        object or the new one, never a part."""
+
+    @abc.abstractmethod
+    async def get(self, bucket: str, key: str) -> BlobStream:
+        """Open the object for streaming. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def head(self, bucket: str, key: str) -> BlobInfo:
+        """The object's metadata. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def delete(self, bucket: str, key: str) -> None:
+        """Delete the object; an absent object is not an error."""
+
+    @abc.abstractmethod
+    async def presign_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        max_size: int,
+        min_size: int = 1,
+        expires_in: int = 900,
+    ) -> PresignedUpload:
+        """A POST form a client can upload exactly this key with."""
+
+    @abc.abstractmethod
+    async def presign_download(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        expires_in: int = 900,
+        filename: str | None = None,
+    ) -> str:
+        """A GET URL for the object that stops working after ``expires_in``
+        seconds. ``filename`` sets a Content-Disposition attachment name."""

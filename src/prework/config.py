@@ -1,0 +1,74 @@
+"""Settings, read from ``PREWORK_*`` environment variables and an optional ``.env``.
+
+Engines are chosen by URL:
+
+* ``PREWORK_STORE``: ``sqlite:///var/prework.db`` (embedded default; a relative
+  path is relative to the working directory, ``sqlite:////abs/path.db`` is
+  absolute), ``memory://`` (tests), or
+  ``dynamodb://?endpoint=http://127.0.0.1:8001&region=us-east-1&prefix=pre-work-``
+  (no endpoint: AWS's own).
+* ``PREWORK_BLOBS``: ``file:///var/blobs`` style paths (``file://var/blobs`` is
+  relative) or ``s3://?endpoint=...&region=...&path_style=true``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PREWORK_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # where the embedded engines keep their files (and the generated secret key)
+    data_dir: Path = DEFAULT_DATA_DIR
+    store: str = "sqlite:///var/prework.db"
+    blobs: str = "file://var/blobs"
+    table_prefix: str = "pre-work-"
+    bucket_media: str = "pre-work-media-uploads"
+    bucket_thumbnails: str = "pre-work-thumbnails"
+    bucket_documents: str = "pre-work-documents"
+
+    # the URL clients reach this server at (for presigned URLs of the file backend)
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # secrets: the current signing key, and earlier keys that still verify
+    secret_key: SecretStr | None = None
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: list[str] = Field(default_factory=list)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = True
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def bucket_names(self) -> dict[str, str]:
+        return {
+            "media": self.bucket_media,
+            "thumbnails": self.bucket_thumbnails,
+            "documents": self.bucket_documents,
+        }
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when every engine is local (SQLite/memory store, file blobs)."""
+        return self.store.startswith(("sqlite:", "memory:")) and self.blobs.startswith(
+            ("file:", "memory:")
+        )
