@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from prework.errors import ValidationFailed
@@ -19,6 +19,10 @@ AttributeValue = dict[str, Any]
 
 # DynamoDB numbers: up to 38 significant digits, magnitude within 1e-130..1e126
 _MAX_DIGITS = 38
+_MIN_MAGNITUDE = Decimal("1E-130")
+_MAX_MAGNITUDE = Decimal("1E+126")
+# normalize() under the default context rounds to 28 digits; count exactly
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def _number_text(value: int | float) -> str:
@@ -29,11 +33,14 @@ def _number_text(value: int | float) -> str:
     else:
         text = str(value)
     try:
-        digits = Decimal(text).normalize().as_tuple().digits
+        number = Decimal(text)
+        digits = number.normalize(_EXACT).as_tuple().digits
     except InvalidOperation as exc:  # pragma: no cover - repr/str always parse
         raise ValidationFailed("not a number", code="invalid_value") from exc
     if len(digits) > _MAX_DIGITS:
         raise ValidationFailed("numbers have at most 38 significant digits", code="invalid_value")
+    if number and not _MIN_MAGNITUDE <= abs(number) < _MAX_MAGNITUDE:
+        raise ValidationFailed("numbers lie within 1e-130..1e126", code="invalid_value")
     return text
 
 
@@ -114,7 +121,7 @@ def _av_size(av: Mapping[str, Any]) -> int:
         return len(raw.encode("utf-8"))
     if tag == "N":
         # DynamoDB: about 1 byte per two significant digits, plus 1
-        digits = len(Decimal(raw).normalize().as_tuple().digits)
+        digits = len(Decimal(raw).normalize(_EXACT).as_tuple().digits)
         return (digits + 1) // 2 + 1
     if tag == "B":
         return len(base64.b64decode(raw)) if isinstance(raw, str) else len(raw)

@@ -1,0 +1,969 @@
+"""The store port on DynamoDB (AWS itself, or DynamoDB Local), through aiobotocore.
+
+One :class:`~aiobotocore.session.AioSession` per store; its client is created on
+first use and reused (one connection pool), :meth:`DynamoStore.close` releases it.
+The physical table name is ``prefix + logical name``.
+
+Every rule of :mod:`prework.store.base` holds as on the embedded backends: the
+same validation runs first (:mod:`prework.store._logic`: keys, values, sizes,
+limits, conditions), so a bad call fails with the same error before anything is
+sent, and what only DynamoDB can check is translated by :func:`_translate`.
+
+Conditions become ``ConditionExpression`` with placeholders for every attribute
+name and value. TTL tables need care because DynamoDB's sweeper deletes expired
+items late, while the port says an expired item (``expires_at <= now``) is absent:
+
+* reads (``get``, ``batch_get``, ``query``) drop expired items; a query filters
+  them with a ``FilterExpression`` and keeps reading until the page is full
+  (``Limit`` counts items before the filter), reading one item more than asked
+  to know whether a next page exists, so ``cursor`` is None on the last page.
+* a condition on a TTL table holds on an expired item exactly when it holds on
+  an absent one: ``expires_at <= :now OR (cond)`` if it holds on an absent item,
+  ``NOT (expires_at <= :now) AND (cond)`` if it does not.
+* ``update`` must start from an empty item when the stored one is expired. It
+  is sent with ``NOT (expires_at <= :now) AND (cond)`` and
+  ``ReturnValuesOnConditionCheckFailure=ALL_OLD``. When that fails on an expired
+  item, the item is deleted on condition that it is still expired and the
+  update is sent again (a few times at most; then :class:`Conflict`). A
+  transaction whose update met an expired item does the same for that item and
+  is sent again.
+
+Cursors are the embedded backends' (:func:`prework.store._logic.encode_cursor`):
+they hold the last item's position and are bound to the query that made them,
+so the same cursor works on every backend; the position becomes the
+``ExclusiveStartKey``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from prework.errors import (
+    ConditionFailed,
+    Conflict,
+    Internal,
+    LimitExceeded,
+    PreworkError,
+    TooLarge,
+    TransactionCanceled,
+    Unavailable,
+    ValidationFailed,
+)
+from prework.store import _logic as lg
+from prework.store.base import (
+    BATCH_WRITE_CHUNK,
+    MAX_BATCH_GET,
+    TTL_ATTR,
+    All,
+    Any_,
+    AttrEquals,
+    AttrExists,
+    AttrGreaterThan,
+    AttrLessThan,
+    AttrNotEquals,
+    AttrNotExists,
+    Check,
+    Condition,
+    Delete,
+    Item,
+    ItemExists,
+    ItemNotExists,
+    Key,
+    Page,
+    Put,
+    Store,
+    TransactOp,
+    Update,
+    UpdateSpec,
+)
+from prework.store.codec import item_from_av, item_to_av, to_av
+from prework.store.schema import TABLES, TableDef
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = ["DynamoStore"]
+
+AV = dict[str, Any]
+_VENDOR_ERRORS: Final = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
+
+# the keys used against a local engine when none are given (DynamoDB Local
+# accepts any key of letters and digits and checks no signature)
+_LOCAL_KEY: Final = "prework"
+
+# our own bounded loop for items a batch call left unprocessed
+_BATCH_ATTEMPTS: Final = 8
+_BATCH_BASE_DELAY: Final = 0.05
+_BATCH_MAX_DELAY: Final = 2.0
+_BATCH_WRITE_PARALLEL: Final = 4
+# an attribute name no item has (an empty update in a transaction removes it)
+_NOOP_ATTR: Final = "prework:noop"
+# how often an update (or a transaction) is re-sent after clearing an expired item
+_EXPIRED_RETRIES: Final = 3
+# how long init waits for tables and indexes to become ACTIVE (AWS can be slow)
+_ACTIVE_TIMEOUT: Final = 900.0
+
+_UNAVAILABLE_CODES: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "ExpiredTokenException",
+        "AccessDeniedException",
+    }
+)
+
+
+# --------------------------------------------------------------------------- errors
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _validation(message: str) -> PreworkError:
+    """A DynamoDB ValidationException as the error the embedded backends raise."""
+    lowered = message.lower()
+    if "size" in lowered and "exceeded" in lowered:
+        return TooLarge("the item would exceed 400 KB")
+    if "starting key" in lowered or "exclusivestartkey" in lowered:
+        return ValidationFailed(
+            "the cursor is malformed or belongs to another query", code="invalid_cursor"
+        )
+    if "incorrect data type" in lowered or "operand type" in lowered:
+        return ValidationFailed(
+            "an update does not fit the type of a stored attribute", code="invalid_update"
+        )
+    if "precision" in lowered or "overflow" in lowered or "underflow" in lowered:
+        return ValidationFailed("a number is out of DynamoDB's range", code="invalid_value")
+    if "duplicates" in lowered:
+        return ValidationFailed("the keys must be distinct", code="duplicate_key")
+    return ValidationFailed(f"DynamoDB rejected the request: {message}")
+
+
+def _translate(exc: BaseException) -> PreworkError:
+    """The Prework error for a vendor error (the caller raises it ``from exc``)."""
+    if isinstance(exc, ClientError):
+        code = _error_code(exc)
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if code == "ConditionalCheckFailedException":
+            return ConditionFailed("the write condition did not hold; nothing was written")
+        if code == "TransactionCanceledException":
+            return TransactionCanceled()
+        if code == "ValidationException":
+            return _validation(message)
+        if code == "ResourceNotFoundException":
+            return Unavailable("a DynamoDB table is missing; run prework init")
+        if code == "TransactionConflictException":
+            return Conflict("another transaction is writing the item", code="transaction_conflict")
+        if code == "UnrecognizedClientException":
+            return Unavailable(
+                "DynamoDB did not accept the access key (DynamoDB Local accepts only keys "
+                "made of letters and digits)"
+            )
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _UNAVAILABLE_CODES or status >= 500:
+            return Unavailable(f"DynamoDB refused the request ({code or status})")
+        return Internal(f"unexpected DynamoDB error {code}: {message}")
+    return Unavailable(f"DynamoDB is unreachable ({type(exc).__name__})")
+
+
+# --------------------------------------------------------------------------- expressions
+def _constant(cond: Condition) -> bool | None:
+    """The value of a condition that holds or fails whatever the item (made of
+    empty ``All()``/``Any_()``), else None."""
+    if isinstance(cond, All | Any_):
+        absorbing = isinstance(cond, Any_)
+        values = [_constant(c) for c in cond.conditions]
+        if absorbing in values:
+            return absorbing
+        if all(v is not None for v in values):
+            return not absorbing
+    return None
+
+
+def _paren(text: str) -> str:
+    """``text`` in parentheses, unless it already is one group (DynamoDB rejects
+    redundant parentheses such as ``((a = b))``)."""
+    if text.startswith("("):
+        depth = 0
+        for position, char in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                if position == len(text) - 1:
+                    return text
+                break
+    return f"({text})"
+
+
+class _Expr:
+    """Placeholders for attribute names and values of one request."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}  # attribute -> placeholder
+        self.values: dict[str, AV] = {}
+
+    def name(self, attr: str) -> str:
+        placeholder = self._names.get(attr)
+        if placeholder is None:
+            placeholder = f"#n{len(self._names)}"
+            self._names[attr] = placeholder
+        return placeholder
+
+    def value(self, av: AV) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = av
+        return placeholder
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self._names:
+            out["ExpressionAttributeNames"] = {ph: attr for attr, ph in self._names.items()}
+        if self.values:
+            out["ExpressionAttributeValues"] = dict(self.values)
+        return out
+
+    # -- conditions
+    def always(self, holds: bool) -> str:
+        pk = self.name("pk")
+        joiner = "OR" if holds else "AND"
+        return f"(attribute_exists({pk}) {joiner} attribute_not_exists({pk}))"
+
+    def direct(self, cond: Condition) -> str | bool:
+        """``cond`` on the stored item as it is (a bool when it is constant)."""
+        match cond:
+            case ItemExists():
+                return f"attribute_exists({self.name('pk')})"
+            case ItemNotExists():
+                return f"attribute_not_exists({self.name('pk')})"
+            case AttrExists(name):
+                return f"attribute_exists({self.name(name)})"
+            case AttrNotExists(name):
+                return f"attribute_not_exists({self.name(name)})"
+            case AttrEquals(name, value):
+                return f"{self.name(name)} = {self.value(to_av(value))}"
+            case AttrNotEquals(name, value):
+                attr = self.name(name)
+                return f"(attribute_not_exists({attr}) OR {attr} <> {self.value(to_av(value))})"
+            case AttrLessThan(name, value):
+                return f"{self.name(name)} < {self.value(to_av(value))}"
+            case AttrGreaterThan(name, value):
+                return f"{self.name(name)} > {self.value(to_av(value))}"
+            case All(conditions):
+                return self._join(conditions, "AND")
+            case Any_(conditions):
+                return self._join(conditions, "OR")
+        raise ValidationFailed(f"unknown condition {cond!r}", code="invalid_condition")
+
+    def _join(self, conditions: Sequence[Condition], joiner: str) -> str | bool:
+        # constants first, so that no placeholder is made for a part folded away
+        # (DynamoDB rejects unused placeholders)
+        absorbing = joiner == "OR"  # True absorbs an OR, False absorbs an AND
+        constants = [_constant(c) for c in conditions]
+        if absorbing in constants:
+            return absorbing
+        texts = [
+            str(self.direct(c))
+            for c, fixed in zip(conditions, constants, strict=True)
+            if fixed is None
+        ]
+        if not texts:
+            return not absorbing
+        if len(texts) == 1:
+            return texts[0]
+        return f" {joiner} ".join(_paren(t) for t in texts)
+
+    def expired(self, now: float) -> str:
+        return f"{self.name(TTL_ATTR)} <= {self.value(to_av(now))}"
+
+    def write_condition(self, tdef: TableDef, cond: Condition | None, now: float) -> str | None:
+        """The ConditionExpression of a put, delete or check (None: always holds)."""
+        if cond is None:
+            return None
+        direct = self.direct(cond)
+        if tdef.ttl:
+            if lg.evaluate(cond, None):  # holds on an absent item, so on an expired one
+                if direct is True:
+                    return None
+                return (
+                    self.expired(now)
+                    if direct is False
+                    else f"{self.expired(now)} OR {_paren(direct)}"
+                )
+            if direct is False:
+                return self.always(False)
+            live = f"NOT ({self.expired(now)})"
+            return live if direct is True else f"{live} AND {_paren(direct)}"
+        if isinstance(direct, bool):
+            return None if direct else self.always(False)
+        return direct
+
+    def update_condition(self, tdef: TableDef, cond: Condition | None, now: float) -> str | None:
+        """The ConditionExpression of an update: on a TTL table it also fails on an
+        expired item, so that the caller can clear it and start from nothing."""
+        direct: str | bool = True if cond is None else self.direct(cond)
+        if direct is False:
+            return self.always(False)
+        if not tdef.ttl:
+            return None if direct is True else str(direct)
+        live = f"NOT ({self.expired(now)})"
+        return live if direct is True else f"{live} AND {_paren(direct)}"
+
+    # -- updates
+    def update(self, spec: UpdateSpec, prepared: lg.PreparedUpdate) -> str | None:
+        clauses: list[str] = []
+        if spec.set:
+            sets = [f"{self.name(n)} = {self.value(to_av(v))}" for n, v in spec.set.items()]
+            clauses.append("SET " + ", ".join(sets))
+        adds = [f"{self.name(n)} {self.value({'N': str(d)})}" for n, d in prepared.add.items()]
+        adds += [
+            f"{self.name(n)} {self.value({'SS': sorted(v)})}"
+            for n, v in prepared.add_to_set.items()
+        ]
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        if prepared.remove_from_set:
+            deletes = [
+                f"{self.name(n)} {self.value({'SS': sorted(v)})}"
+                for n, v in prepared.remove_from_set.items()
+            ]
+            clauses.append("DELETE " + ", ".join(deletes))
+        if prepared.remove:
+            clauses.append("REMOVE " + ", ".join(self.name(n) for n in prepared.remove))
+        return " ".join(clauses) or None
+
+
+def _check_index_update(tdef: TableDef, spec: UpdateSpec) -> None:
+    """Index key attributes stay non-empty strings (DynamoDB checks only when sent)."""
+    index_attrs = {f"{index}{part}" for index in tdef.indexes for part in ("pk", "sk")}
+    for name, value in spec.set.items():
+        if name in index_attrs and (not isinstance(value, str) or not value):
+            raise ValidationFailed(
+                f"index key attribute {name} must be a non-empty string", code="invalid_value"
+            )
+    for name in (*spec.add, *spec.add_to_set):
+        if name in index_attrs:
+            raise ValidationFailed(
+                f"index key attribute {name} must be a non-empty string", code="invalid_value"
+            )
+
+
+def _old_item(response: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The item a failed condition returned (ReturnValuesOnConditionCheckFailure)."""
+    item = response.get("Item")
+    return item if isinstance(item, Mapping) else None
+
+
+def _key_av(pk: str, sk: str) -> AV:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _is_expired(tdef: TableDef, av_item: Mapping[str, Any] | None, now: float) -> bool:
+    return av_item is not None and lg.is_expired(lg.expiry(tdef, dict(av_item)), now)
+
+
+async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``calls`` concurrently; the first failure cancels the rest and is raised
+    as itself (not wrapped in an ExceptionGroup)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                group.create_task(call)
+    except BaseExceptionGroup as group_error:
+        first: BaseException = group_error
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter for the unprocessed-items loops."""
+    ceiling = min(_BATCH_MAX_DELAY, _BATCH_BASE_DELAY * 2.0**attempt)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+# --------------------------------------------------------------------------- the store
+class DynamoStore(Store):
+    """The store port over DynamoDB tables named ``prefix + logical name``.
+
+    ``endpoint`` None means AWS itself, with credentials from the usual chain
+    (environment, profile, instance role) unless keys are given. With an
+    ``endpoint`` (DynamoDB Local) and no keys, fixed local keys are used.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None,
+        region: str,
+        prefix: str,
+        tables: Mapping[str, TableDef] = TABLES,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        self.tables = tables
+        self.endpoint = endpoint
+        self.region = region
+        self.prefix = prefix
+        if access_key is None and secret_key is None and endpoint is not None:
+            access_key = secret_key = _LOCAL_KEY
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._session = get_session()
+        self._client: DynamoDBClient | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._opening = asyncio.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = self.endpoint or f"aws:{self.region}"
+        return f"DynamoStore(endpoint={where!r}, prefix={self.prefix!r})"
+
+    def physical(self, table: str) -> str:
+        """The DynamoDB table name of logical table ``table``."""
+        return self.prefix + lg.table_def(self.tables, table).name
+
+    # -- client
+    async def _get_client(self) -> DynamoDBClient:
+        if self._closed:
+            raise Unavailable("the store is closed")
+        if self._client is not None:
+            return self._client
+        async with self._opening:
+            if self._client is None:
+                config = AioConfig(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=5,
+                    read_timeout=30,
+                    max_pool_connections=64,
+                    warm_up_loader_caches=True,  # read the API model in a thread
+                )
+                stack = contextlib.AsyncExitStack()
+                try:
+                    client = await stack.enter_async_context(
+                        self._session.create_client(
+                            "dynamodb",
+                            region_name=self.region,
+                            endpoint_url=self.endpoint,
+                            aws_access_key_id=self._access_key,
+                            aws_secret_access_key=self._secret_key,
+                            config=config,
+                        )
+                    )
+                except _VENDOR_ERRORS as exc:
+                    await stack.aclose()
+                    raise _translate(exc) from exc
+                if self._closed:  # closed while the client was being made
+                    await stack.aclose()
+                    raise Unavailable("the store is closed")
+                self._stack, self._client = stack, client
+        return self._client
+
+    async def _send(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call ``operation``; vendor errors propagate (see :meth:`_call`)."""
+        client = await self._get_client()
+        method = getattr(client, operation)
+        response: dict[str, Any] = await method(**params)
+        return response
+
+    async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call ``operation`` and translate vendor errors."""
+        try:
+            return await self._send(operation, params)
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    # -- lifecycle
+    async def init(self) -> None:
+        await _all(self._init_table(tdef) for tdef in self.tables.values())
+
+    async def _init_table(self, tdef: TableDef) -> None:
+        name = self.prefix + tdef.name
+        description = await self._describe(name)
+        if description is None:
+            await self._create_table(name, tdef)
+            description = await self._wait_active(name)
+        present = {gsi["IndexName"] for gsi in description.get("GlobalSecondaryIndexes", [])}
+        for index in tdef.indexes:
+            if index not in present:
+                # DynamoDB adds one index per UpdateTable call
+                try:
+                    await self._send("update_table", self._add_index_params(name, index))
+                except ClientError as exc:
+                    if _error_code(exc) != "ResourceInUseException":
+                        raise _translate(exc) from exc
+                except _VENDOR_ERRORS as exc:
+                    raise _translate(exc) from exc
+                await self._wait_active(name)
+        if tdef.ttl:
+            await self._enable_ttl(name)
+
+    async def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            response = await self._send("describe_table", {"TableName": name})
+        except ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise _translate(exc) from exc
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc) from exc
+        table: dict[str, Any] = response["Table"]
+        return table
+
+    @staticmethod
+    def _gsi(index: str) -> dict[str, Any]:
+        return {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": f"{index}pk", "KeyType": "HASH"},
+                {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    @staticmethod
+    def _attribute_definitions(names: Sequence[str]) -> list[dict[str, str]]:
+        return [{"AttributeName": n, "AttributeType": "S"} for n in names]
+
+    async def _create_table(self, name: str, tdef: TableDef) -> None:
+        attrs = ["pk", "sk"] + [f"{i}{part}" for i in tdef.indexes for part in ("pk", "sk")]
+        params: dict[str, Any] = {
+            "TableName": name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": self._attribute_definitions(attrs),
+        }
+        if tdef.indexes:
+            params["GlobalSecondaryIndexes"] = [self._gsi(i) for i in tdef.indexes]
+        try:
+            await self._send("create_table", params)
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceInUseException":  # created by a concurrent init
+                raise _translate(exc) from exc
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    def _add_index_params(self, name: str, index: str) -> dict[str, Any]:
+        return {
+            "TableName": name,
+            "AttributeDefinitions": self._attribute_definitions([f"{index}pk", f"{index}sk"]),
+            "GlobalSecondaryIndexUpdates": [{"Create": self._gsi(index)}],
+        }
+
+    async def _wait_active(self, name: str) -> dict[str, Any]:
+        """Poll until the table and its indexes are ACTIVE (at once on DynamoDB Local)."""
+        deadline = time.monotonic() + _ACTIVE_TIMEOUT
+        delay = 0.2
+        while True:
+            description = await self._describe(name)
+            if description is not None and description.get("TableStatus") == "ACTIVE":
+                indexes = description.get("GlobalSecondaryIndexes", [])
+                if all(gsi.get("IndexStatus") == "ACTIVE" for gsi in indexes):
+                    return description
+            if time.monotonic() > deadline:
+                raise Unavailable(f"table {name} did not become ACTIVE")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _enable_ttl(self, name: str) -> None:
+        described = await self._call("describe_time_to_live", {"TableName": name})
+        ttl = described.get("TimeToLiveDescription", {})
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            if ttl.get("AttributeName") != TTL_ATTR:
+                raise Internal(f"table {name} expires items by {ttl.get('AttributeName')!r}")
+            return
+        spec = {"Enabled": True, "AttributeName": TTL_ATTR}
+        try:
+            await self._send(
+                "update_time_to_live", {"TableName": name, "TimeToLiveSpecification": spec}
+            )
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+            if "already enabled" not in message:  # a concurrent init got there first
+                raise _translate(exc) from exc
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    async def ping(self) -> None:
+        await self._call("list_tables", {"Limit": 1})
+
+    async def close(self) -> None:
+        self._closed = True
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    # -- single items
+    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        response = await self._call(
+            "get_item",
+            {
+                "TableName": self.prefix + tdef.name,
+                "Key": _key_av(pk, sk),
+                "ConsistentRead": consistent,
+            },
+        )
+        found = response.get("Item")
+        if found is None or _is_expired(tdef, found, time.time()):
+            return None
+        return item_from_av(found)
+
+    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
+        tdef = lg.table_def(self.tables, table)
+        lg.encode_item(tdef, item)  # the embedded backends' checks: keys, values, size
+        lg.check_condition(condition)
+        expr = _Expr()
+        params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Item": item_to_av(item)}
+        cond = expr.write_condition(tdef, condition, time.time())
+        if cond is not None:
+            params["ConditionExpression"] = cond
+        await self._call("put_item", {**params, **expr.params()})
+
+    async def update(
+        self,
+        table: str,
+        key: Key,
+        spec: UpdateSpec,
+        *,
+        condition: Condition | None = None,
+    ) -> Item:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        prepared = lg.prepare_update(spec)
+        _check_index_update(tdef, spec)
+        lg.check_condition(condition)
+        name = self.prefix + tdef.name
+        for _ in range(_EXPIRED_RETRIES):
+            now = time.time()
+            expr = _Expr()
+            params: dict[str, Any] = {
+                "TableName": name,
+                "Key": _key_av(pk, sk),
+                "ReturnValues": "ALL_NEW",
+            }
+            update = expr.update(spec, prepared)
+            if update is not None:
+                params["UpdateExpression"] = update
+            cond = expr.update_condition(tdef, condition, now)
+            if cond is not None:
+                params["ConditionExpression"] = cond
+                params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            try:
+                response = await self._send("update_item", {**params, **expr.params()})
+            except ClientError as exc:
+                if _error_code(exc) != "ConditionalCheckFailedException":
+                    raise _translate(exc) from exc
+                if not _is_expired(tdef, _old_item(exc.response), now):
+                    raise ConditionFailed(
+                        "the write condition did not hold; nothing was written",
+                        details={"condition": repr(condition)},
+                    ) from exc
+                await self._delete_if_expired(name, pk, sk, now)
+                continue
+            except _VENDOR_ERRORS as exc:
+                raise _translate(exc) from exc
+            return item_from_av(response.get("Attributes") or _key_av(pk, sk))
+        raise Conflict("the item kept changing; try again", code="write_conflict")
+
+    async def _delete_if_expired(self, name: str, pk: str, sk: str, now: float) -> None:
+        """Delete an item DynamoDB has not swept yet, unless it was rewritten meanwhile."""
+        expr = _Expr()
+        params = {
+            "TableName": name,
+            "Key": _key_av(pk, sk),
+            "ConditionExpression": expr.expired(now),
+            **expr.params(),
+        }
+        try:
+            await self._send("delete_item", params)
+        except ClientError as exc:
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _translate(exc) from exc
+        except _VENDOR_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        lg.check_condition(condition)
+        expr = _Expr()
+        params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Key": _key_av(pk, sk)}
+        cond = expr.write_condition(tdef, condition, time.time())
+        if cond is not None:
+            params["ConditionExpression"] = cond
+        await self._call("delete_item", {**params, **expr.params()})
+
+    # -- many items
+    async def query(
+        self,
+        table: str,
+        *,
+        pk: str,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        sk_gte: str | None = None,
+        sk_lte: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        tdef = lg.table_def(self.tables, table)
+        spec = lg.prepare_query(
+            tdef,
+            pk=pk,
+            index=index,
+            sk_prefix=sk_prefix,
+            sk_gte=sk_gte,
+            sk_lte=sk_lte,
+            limit=limit,
+            descending=descending,
+        )
+        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+        pk_attr, sk_attr = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
+        now = time.time()
+        expr = _Expr()
+        key_cond = f"{expr.name(pk_attr)} = {expr.value({'S': pk})}"
+        sk_name = expr.name(sk_attr) if (sk_prefix or sk_gte or sk_lte) is not None else ""
+        if sk_prefix is not None:
+            key_cond += f" AND begins_with({sk_name}, {expr.value({'S': sk_prefix})})"
+        elif sk_gte is not None and sk_lte is not None:
+            low, high = expr.value({"S": sk_gte}), expr.value({"S": sk_lte})
+            key_cond += f" AND {sk_name} BETWEEN {low} AND {high}"
+        elif sk_gte is not None:
+            key_cond += f" AND {sk_name} >= {expr.value({'S': sk_gte})}"
+        elif sk_lte is not None:
+            key_cond += f" AND {sk_name} <= {expr.value({'S': sk_lte})}"
+        params: dict[str, Any] = {
+            "TableName": self.prefix + tdef.name,
+            "KeyConditionExpression": key_cond,
+            "ScanIndexForward": not descending,
+            # an index cannot be read consistently; the table can, as the embedded backends do
+            "ConsistentRead": index is None,
+        }
+        if index is not None:
+            params["IndexName"] = index
+        if tdef.ttl:
+            params["FilterExpression"] = f"NOT ({expr.expired(now)})"
+        params.update(expr.params())
+        if after is not None:
+            params["ExclusiveStartKey"] = (
+                {"pk": {"S": pk}, "sk": {"S": after[0]}}
+                if index is None
+                else {
+                    pk_attr: {"S": pk},
+                    sk_attr: {"S": after[0]},
+                    "pk": {"S": after[1]},
+                    "sk": {"S": after[2]},
+                }
+            )
+
+        # read until the page is full plus one item (to know a next page exists)
+        found: list[AV] = []
+        while True:
+            if limit is not None:
+                params["Limit"] = limit + 1 - len(found)
+            response = await self._call("query", params)
+            found.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if last is None or (limit is not None and len(found) > limit):
+                break
+            params["ExclusiveStartKey"] = last
+        found = [av for av in found if not _is_expired(tdef, av, now)]  # belt and braces
+        more = limit is not None and len(found) > limit
+        page = found[:limit] if limit is not None else found
+        next_cursor = None
+        if more and page:
+            tail = page[-1]
+            position = (
+                (tail["sk"]["S"],)
+                if index is None
+                else (tail[sk_attr]["S"], tail["pk"]["S"], tail["sk"]["S"])
+            )
+            next_cursor = lg.encode_cursor(spec, position)
+        return Page(items=[item_from_av(av) for av in page], cursor=next_cursor)
+
+    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        tdef = lg.table_def(self.tables, table)
+        if len(keys) > MAX_BATCH_GET:
+            raise LimitExceeded(
+                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
+                details={"max": MAX_BATCH_GET, "given": len(keys)},
+            )
+        pairs = [lg.check_key(key) for key in keys]
+        if len(set(pairs)) != len(pairs):
+            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+        if not pairs:
+            return []
+        name = self.prefix + tdef.name
+        request: dict[str, Any] = {
+            name: {"Keys": [_key_av(pk, sk) for pk, sk in pairs], "ConsistentRead": True}
+        }
+        found: list[AV] = []
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(_backoff(attempt))
+            response = await self._call("batch_get_item", {"RequestItems": request})
+            found.extend(response.get("Responses", {}).get(name, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise Unavailable("DynamoDB kept leaving keys unprocessed; try again")
+        now = time.time()
+        return [item_from_av(av) for av in found if not _is_expired(tdef, av, now)]
+
+    async def batch_write(
+        self,
+        table: str,
+        *,
+        puts: Sequence[Item] = (),
+        deletes: Sequence[Key] = (),
+    ) -> None:
+        tdef = lg.table_def(self.tables, table)
+        lg.prepare_batch_write(tdef, puts, deletes)  # validate everything before writing
+        requests: list[AV] = [{"PutRequest": {"Item": item_to_av(item)}} for item in puts]
+        requests += [{"DeleteRequest": {"Key": _key_av(*lg.check_key(key))}} for key in deletes]
+        chunks = [
+            requests[i : i + BATCH_WRITE_CHUNK] for i in range(0, len(requests), BATCH_WRITE_CHUNK)
+        ]
+        name = self.prefix + tdef.name
+        if len(chunks) == 1:
+            await self._write_chunk(name, chunks[0])
+            return
+        gate = asyncio.Semaphore(_BATCH_WRITE_PARALLEL)
+
+        async def write(chunk: list[AV]) -> None:
+            async with gate:
+                await self._write_chunk(name, chunk)
+
+        await _all(write(chunk) for chunk in chunks)
+
+    async def _write_chunk(self, name: str, chunk: list[AV]) -> None:
+        """One BatchWriteItem, re-sending unprocessed items with backoff, boundedly."""
+        request: dict[str, Any] = {name: chunk}
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(_backoff(attempt))
+            response = await self._call("batch_write_item", {"RequestItems": request})
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+        raise Unavailable("DynamoDB kept leaving items unprocessed; try again")
+
+    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        resolved = lg.resolve_transaction(self.tables, ops)
+        if not resolved:
+            return
+        for rop in resolved:
+            if isinstance(rop.op, Update):
+                _check_index_update(rop.table, rop.op.spec)
+        for _ in range(_EXPIRED_RETRIES):
+            now = time.time()
+            items = [self._transact_item(rop, now) for rop in resolved]
+            try:
+                await self._send("transact_write_items", {"TransactItems": items})
+            except ClientError as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise _translate(exc) from exc
+                expired = self._canceled(exc, resolved, now)
+                for rop in expired:
+                    await self._delete_if_expired(self.prefix + rop.table.name, rop.pk, rop.sk, now)
+                continue
+            except _VENDOR_ERRORS as exc:
+                raise _translate(exc) from exc
+            return
+        raise Conflict("the items kept changing; try again", code="write_conflict")
+
+    def _transact_item(self, rop: lg.ResolvedOp, now: float) -> AV:
+        op, tdef = rop.op, rop.table
+        expr = _Expr()
+        body: dict[str, Any] = {"TableName": self.prefix + tdef.name}
+        cond: str | None
+        if isinstance(op, Put):
+            body["Item"] = item_to_av(op.item)
+            cond = expr.write_condition(tdef, op.condition, now)
+        elif isinstance(op, Update):
+            body["Key"] = _key_av(rop.pk, rop.sk)
+            assert rop.update is not None
+            update = expr.update(op.spec, rop.update)
+            if update is None:
+                # TransactWriteItems needs an update expression: removing an attribute
+                # no item has changes nothing (and creates the item if absent)
+                update = f"REMOVE {expr.name(_NOOP_ATTR)}"
+            body["UpdateExpression"] = update
+            cond = expr.update_condition(tdef, op.condition, now)
+            if cond is not None:
+                body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        else:
+            body["Key"] = _key_av(rop.pk, rop.sk)
+            cond = expr.write_condition(tdef, op.condition, now)
+            if isinstance(op, Check) and cond is None:
+                cond = expr.always(True)
+        if cond is not None:
+            body["ConditionExpression"] = cond
+        body.update(expr.params())
+        kind = {Put: "Put", Update: "Update", Delete: "Delete", Check: "ConditionCheck"}[type(op)]
+        return {kind: body}
+
+    @staticmethod
+    def _canceled(
+        exc: ClientError, resolved: Sequence[lg.ResolvedOp], now: float
+    ) -> list[lg.ResolvedOp]:
+        """The updates that met an expired item (to clear, then send again); raise
+        the error for any other reason the transaction was canceled."""
+        reasons = exc.response.get("CancellationReasons") or []
+        failed: list[int] = []
+        expired: list[lg.ResolvedOp] = []
+        other: str | None = None
+        for position, (reason, rop) in enumerate(zip(reasons, resolved, strict=False)):
+            code = reason.get("Code") or "None"
+            if code == "None":
+                continue
+            if code != "ConditionalCheckFailed":
+                other = other or code
+                continue
+            if (
+                isinstance(rop.op, Update)
+                and _is_expired(rop.table, _old_item(reason), now)
+                and lg.evaluate(rop.op.condition, None)
+            ):
+                expired.append(rop)
+            else:
+                failed.append(position)
+        if failed:
+            raise TransactionCanceled(
+                f"the transaction was canceled: the conditions of operations {failed} did not hold",
+                failed_indexes=failed,
+            ) from exc
+        if other == "TransactionConflict":
+            raise Conflict(
+                "another transaction is writing one of the items; try again",
+                code="transaction_conflict",
+            ) from exc
+        if other == "ValidationError":
+            messages = [str(r.get("Message", "")) for r in reasons if r.get("Code") == other]
+            raise _validation("; ".join(messages)) from exc
+        if other is not None:
+            raise Unavailable(f"DynamoDB canceled the transaction ({other})") from exc
+        if not expired:
+            raise TransactionCanceled("the transaction was canceled") from exc
+        return expired

@@ -1,0 +1,259 @@
+"""An in-process store: the fast fake for tests and single-process demos.
+
+Items are kept as typed JSON text (the codec's form, bytes as base64), so a
+value round-trips exactly as it does through SQLite or DynamoDB. All rules of
+:mod:`prework.store.base` hold (limits, TTL visibility, conditions,
+all-or-nothing transactions); one lock makes every call atomic, also across
+threads. Nothing is persisted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prework.errors import LimitExceeded, Unavailable, ValidationFailed
+from prework.store import _logic as lg
+from prework.store.base import (
+    MAX_BATCH_GET,
+    Condition,
+    Item,
+    Key,
+    Page,
+    Store,
+    TransactOp,
+    UpdateSpec,
+)
+from prework.store.schema import TABLES, TableDef
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    text: str  # typed JSON
+    expires_at: float | None
+    indexes: lg.IndexKeys
+
+
+class _Table:
+    """One table: rows by partition then sort key, plus the index entries."""
+
+    def __init__(self, tdef: TableDef) -> None:
+        self.tdef = tdef
+        self.partitions: dict[str, dict[str, _Row]] = {}
+        # index -> index partition key -> {(pk, sk): index sort key}
+        self.indexes: dict[str, dict[str, dict[tuple[str, str], str]]] = {
+            name: {} for name in tdef.indexes
+        }
+
+    def row(self, pk: str, sk: str) -> _Row | None:
+        partition = self.partitions.get(pk)
+        return None if partition is None else partition.get(sk)
+
+    def put(self, pk: str, sk: str, item: lg.AvItem) -> None:
+        self.remove(pk, sk)
+        row = _Row(lg.dumps(item), lg.expiry(self.tdef, item), lg.index_keys(self.tdef, item))
+        self.partitions.setdefault(pk, {})[sk] = row
+        for index, (ipk, isk) in row.indexes.items():
+            self.indexes[index].setdefault(ipk, {})[(pk, sk)] = isk
+
+    def remove(self, pk: str, sk: str) -> None:
+        partition = self.partitions.get(pk)
+        if partition is None:
+            return
+        row = partition.pop(sk, None)
+        if not partition:
+            del self.partitions[pk]
+        if row is None:
+            return
+        for index, (ipk, _) in row.indexes.items():
+            entries = self.indexes[index][ipk]
+            del entries[(pk, sk)]
+            if not entries:
+                del self.indexes[index][ipk]
+
+
+class _Rows(lg.Rows):
+    def __init__(self, tables: Mapping[str, _Table]) -> None:
+        self._tables = tables
+
+    def read(self, table: TableDef, pk: str, sk: str, now: float) -> lg.AvItem | None:
+        row = self._tables[table.name].row(pk, sk)
+        if row is None or lg.is_expired(row.expires_at, now):
+            return None
+        return lg.loads(row.text)
+
+    def write(self, table: TableDef, pk: str, sk: str, item: lg.AvItem) -> None:
+        self._tables[table.name].put(pk, sk, item)
+
+    def remove(self, table: TableDef, pk: str, sk: str) -> None:
+        self._tables[table.name].remove(pk, sk)
+
+
+class MemoryStore(Store):
+    """The store port over dictionaries in this process."""
+
+    def __init__(self, tables: Mapping[str, TableDef] = TABLES) -> None:
+        self.tables = tables
+        self._data = {name: _Table(tdef) for name, tdef in tables.items()}
+        self._rows = _Rows(self._data)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle
+    async def init(self) -> None:
+        self._check_open()
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("the store is closed")
+
+    # -- single items
+    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        with self._lock:
+            self._check_open()
+            item = self._rows.read(tdef, pk, sk, time.time())
+        return None if item is None else lg.decode_item(item)
+
+    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
+        tdef = lg.table_def(self.tables, table)
+        encoded = lg.encode_item(tdef, item)
+        lg.check_condition(condition)
+        with self._lock:
+            self._check_open()
+            lg.put_flow(self._rows, tdef, encoded, condition, time.time())
+
+    async def update(
+        self,
+        table: str,
+        key: Key,
+        spec: UpdateSpec,
+        *,
+        condition: Condition | None = None,
+    ) -> Item:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        prepared = lg.prepare_update(spec)
+        lg.check_condition(condition)
+        with self._lock:
+            self._check_open()
+            item = lg.update_flow(self._rows, tdef, pk, sk, prepared, condition, time.time())
+        return lg.decode_item(item)
+
+    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
+        tdef = lg.table_def(self.tables, table)
+        pk, sk = lg.check_key(key)
+        lg.check_condition(condition)
+        with self._lock:
+            self._check_open()
+            lg.delete_flow(self._rows, tdef, pk, sk, condition, time.time())
+
+    # -- many items
+    async def query(
+        self,
+        table: str,
+        *,
+        pk: str,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        sk_gte: str | None = None,
+        sk_lte: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        tdef = lg.table_def(self.tables, table)
+        spec = lg.prepare_query(
+            tdef,
+            pk=pk,
+            index=index,
+            sk_prefix=sk_prefix,
+            sk_gte=sk_gte,
+            sk_lte=sk_lte,
+            limit=limit,
+            descending=descending,
+        )
+        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+        with self._lock:
+            self._check_open()
+            now = time.time()
+            data = self._data[table]
+            found: list[tuple[tuple[str, ...], str]] = []
+            for position, row in self._candidates(data, spec):
+                if lg.is_expired(row.expires_at, now):
+                    continue
+                if after is not None and (
+                    position <= after if not descending else position >= after
+                ):
+                    continue
+                found.append((position, row.text))
+        found.sort(key=lambda pair: pair[0], reverse=descending)
+        more = limit is not None and len(found) > limit
+        page = found[:limit] if limit is not None else found
+        items = lg.decode_many([text for _, text in page])
+        next_cursor = lg.encode_cursor(spec, page[-1][0]) if more and page else None
+        return Page(items=items, cursor=next_cursor)
+
+    @staticmethod
+    def _candidates(data: _Table, spec: lg.QuerySpec) -> Iterator[tuple[tuple[str, ...], _Row]]:
+        if spec.index is None:
+            for sk, row in data.partitions.get(spec.pk, {}).items():
+                if spec.sk_matches(sk):
+                    yield (sk,), row
+            return
+        for (pk, sk), isk in data.indexes[spec.index].get(spec.pk, {}).items():
+            entry = data.row(pk, sk)
+            if entry is not None and spec.sk_matches(isk):
+                yield (isk, pk, sk), entry
+
+    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        tdef = lg.table_def(self.tables, table)
+        if len(keys) > MAX_BATCH_GET:
+            raise LimitExceeded(
+                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
+                details={"max": MAX_BATCH_GET, "given": len(keys)},
+            )
+        pairs = [lg.check_key(key) for key in keys]
+        if len(set(pairs)) != len(pairs):
+            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+        with self._lock:
+            self._check_open()
+            now = time.time()
+            found = [self._rows.read(tdef, pk, sk, now) for pk, sk in pairs]
+        return [lg.decode_item(item) for item in found if item is not None]
+
+    async def batch_write(
+        self,
+        table: str,
+        *,
+        puts: Sequence[Item] = (),
+        deletes: Sequence[Key] = (),
+    ) -> None:
+        tdef = lg.table_def(self.tables, table)
+        writes = lg.prepare_batch_write(tdef, puts, deletes)
+        with self._lock:
+            self._check_open()
+            for pk, sk, item in writes:
+                if item is None:
+                    self._rows.remove(tdef, pk, sk)
+                else:
+                    self._rows.write(tdef, pk, sk, item)
+
+    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        resolved = lg.resolve_transaction(self.tables, ops)
+        if not resolved:
+            return
+        with self._lock:
+            self._check_open()
+            lg.transact_flow(self._rows, resolved, time.time())

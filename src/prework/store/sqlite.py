@@ -1,0 +1,494 @@
+"""The embedded store: one SQLite file, DynamoDB's rules.
+
+Each logical table is one SQLite table::
+
+    pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, data
+    PRIMARY KEY (pk, sk), an index on (gsiNpk, gsiNsk) per declared index
+
+``data`` is the item in the codec's typed JSON (bytes as base64), so values
+round-trip as on DynamoDB; the other columns are copies kept for lookups
+(an index's columns are set only when the item has both index keys, which is
+what makes the indexes sparse). The file runs in WAL mode with
+``synchronous=NORMAL``.
+
+No sqlite3 call runs on the event loop. Every port call is one hop to a
+thread: writes go to ONE writer thread with its own connection, which
+serializes them; a write runs its read-check-write inside one
+``BEGIN IMMEDIATE`` transaction, so conditions and transactions are atomic
+(also against other processes using the file). Reads go to a small pool of
+reader threads, each with its own connection. sqlite3 errors surface as
+:class:`~prework.errors.Unavailable` (or :class:`~prework.errors.Internal`
+for misuse), with the sqlite3 error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from prework.errors import Internal, LimitExceeded, PreworkError, Unavailable, ValidationFailed
+from prework.store import _logic as lg
+from prework.store.base import (
+    MAX_BATCH_GET,
+    Condition,
+    Item,
+    Key,
+    Page,
+    Store,
+    TransactOp,
+    UpdateSpec,
+)
+from prework.store.schema import INDEX_NAMES, TABLES, TableDef
+
+__all__ = ["SqliteStore"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_COLUMNS = ("pk", "sk", *(f"{i}{part}" for i in INDEX_NAMES for part in ("pk", "sk")))
+_PURGE_EVERY = 300.0  # seconds between sweeps of expired rows
+_VISIBLE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Sql:
+    """The statements of one table. Identifiers come from the schema (quoted);
+    every value is a bound parameter."""
+
+    def __init__(self, tdef: TableDef) -> None:
+        t = _quote(tdef.name)
+        self.tdef = tdef
+        self.table = t
+        cols = ", ".join((*_COLUMNS, "expires_at", "data"))
+        self.ddl = [
+            f"CREATE TABLE IF NOT EXISTS {t} ("
+            "pk TEXT NOT NULL, sk TEXT NOT NULL, "
+            + "".join(f"{i}pk TEXT, {i}sk TEXT, " for i in INDEX_NAMES)
+            + "expires_at REAL, data TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID",
+            *(
+                f"CREATE INDEX IF NOT EXISTS {_quote(tdef.name + '_' + i)} "
+                f"ON {t} ({i}pk, {i}sk) WHERE {i}pk IS NOT NULL"
+                for i in tdef.indexes
+            ),
+        ]
+        if tdef.ttl:
+            self.ddl.append(
+                f"CREATE INDEX IF NOT EXISTS {_quote(tdef.name + '_expires_at')} "
+                f"ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+            )
+        self.get = f"SELECT data FROM {t} WHERE pk = ? AND sk = ? AND {_VISIBLE}"  # noqa: S608
+        marks = ", ".join("?" * 10)
+        self.put = f"INSERT OR REPLACE INTO {t} ({cols}) VALUES ({marks})"  # noqa: S608
+        self.delete = f"DELETE FROM {t} WHERE pk = ? AND sk = ?"  # noqa: S608
+        self.purge = f"DELETE FROM {t} WHERE expires_at <= ?"  # noqa: S608
+
+    def row(self, pk: str, sk: str, item: lg.AvItem) -> tuple[Any, ...]:
+        values: list[Any] = [pk, sk]
+        keys = lg.index_keys(self.tdef, item)
+        for index in INDEX_NAMES:
+            values.extend(keys.get(index, (None, None)))
+        values.append(lg.expiry(self.tdef, item))
+        values.append(lg.dumps(item))
+        return tuple(values)
+
+    def query(self, spec: lg.QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
+        if spec.index is None:
+            part, sort, order = "pk", "sk", ["sk"]
+        else:
+            part, sort = f"{spec.index}pk", f"{spec.index}sk"
+            order = [sort, "pk", "sk"]
+        where = [f"{part} = ?"]
+        args: list[Any] = [spec.pk]
+        if spec.lower is not None:
+            where.append(f"{sort} >= ?")
+            args.append(spec.lower)
+        if spec.upper is not None:
+            where.append(f"{sort} {'<=' if spec.upper_inclusive else '<'} ?")
+            args.append(spec.upper)
+        if after is not None:
+            where.append(
+                f"({', '.join(order)}) {'<' if spec.descending else '>'} "
+                f"({', '.join('?' * len(order))})"
+            )
+            args.extend(after)
+        where.append(_VISIBLE)
+        direction = " DESC" if spec.descending else ""
+        columns = ", ".join(order)
+        conditions = " AND ".join(where)
+        ordering = ", ".join(c + direction for c in order)
+        sql = f"SELECT {columns}, data FROM {self.table} WHERE {conditions} ORDER BY {ordering}"  # noqa: S608
+        return sql + " LIMIT ?", args
+
+
+class _Rows(lg.Rows):
+    """Row access for the write flows, inside the writer's transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, sql: Mapping[str, _Sql]) -> None:
+        self.conn = conn
+        self._sql = sql
+
+    def read(self, table: TableDef, pk: str, sk: str, now: float) -> lg.AvItem | None:
+        row = self.conn.execute(self._sql[table.name].get, (pk, sk, now)).fetchone()
+        return None if row is None else lg.loads(row[0])
+
+    def write(self, table: TableDef, pk: str, sk: str, item: lg.AvItem) -> None:
+        sql = self._sql[table.name]
+        self.conn.execute(sql.put, sql.row(pk, sk, item))
+
+    def remove(self, table: TableDef, pk: str, sk: str) -> None:
+        self.conn.execute(self._sql[table.name].delete, (pk, sk))
+
+
+def _translate(exc: BaseException) -> PreworkError:
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return Internal(f"SQLite misuse: {exc}")
+    return Unavailable(f"SQLite is unavailable: {exc}")
+
+
+class SqliteStore(Store):
+    """The store port over one SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        tables: Mapping[str, TableDef] = TABLES,
+        *,
+        readers: int = 3,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self.tables = tables
+        self._sql = {name: _Sql(tdef) for name, tdef in tables.items()}
+        self._reader_count = max(1, readers)
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._wconn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._closed = False
+        self._last_purge = 0.0
+
+    # ------------------------------------------------------------------ threads
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        writer, readers = self._writer, self._readers
+        if writer is not None and readers is not None:
+            return writer, readers
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the store is closed")
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="prework-sqlite-w")
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(
+                    self._reader_count, thread_name_prefix="prework-sqlite-r"
+                )
+            return self._writer, self._readers
+
+    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if not writer:
+                conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect(writer=False)
+        return conn
+
+    def _in_reader(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Runs in a reader thread."""
+        try:
+            return fn(self._reader_conn(), *args, **kw)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def _in_writer(
+        self, fn: Callable[Concatenate[_Rows, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Runs in the writer thread: ``fn`` inside one immediate transaction."""
+        try:
+            conn = self._wconn
+            if conn is None:
+                conn = self._wconn = self._connect(writer=True)
+            self._maybe_purge(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(_Rows(conn, self._sql), *args, **kw)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def _maybe_purge(self, conn: sqlite3.Connection) -> None:
+        """Delete expired rows now and then (they are invisible already)."""
+        now = time.time()
+        if now - self._last_purge < _PURGE_EVERY:
+            return
+        self._last_purge = now
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._purge(conn, now)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+        for sql in self._sql.values():
+            if sql.tdef.ttl:
+                conn.execute(sql.purge, (now,))
+
+    async def _read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        _, readers = self._executors()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(readers, lambda: self._in_reader(fn, *args, **kw))
+
+    async def _write(
+        self, fn: Callable[Concatenate[_Rows, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        return await self._hop_writer(lambda: self._in_writer(fn, *args, **kw))
+
+    async def _hop_writer(self, job: Callable[[], T]) -> T:
+        """Run ``job`` (validation, then :meth:`_in_writer`) in the writer thread."""
+        writer, _ = self._executors()
+        return await asyncio.get_running_loop().run_in_executor(writer, job)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def init(self) -> None:
+        await self._hop_writer(self._init_sync)
+
+    def _init_sync(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot create {self.path.parent}: {exc}") from exc
+
+        def create(rows: _Rows) -> None:
+            for sql in self._sql.values():
+                for statement in sql.ddl:
+                    rows.conn.execute(statement)
+            self._purge(rows.conn, time.time())
+
+        self._last_purge = time.time()  # the first sweep runs inside create
+        self._in_writer(create)
+
+    async def ping(self) -> None:
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+        await self._read(probe)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            executors = [e for e in (self._writer, self._readers) if e is not None]
+            self._writer = self._readers = None
+        if executors:
+            await asyncio.to_thread(self._shutdown, executors)
+
+    def _shutdown(self, executors: list[ThreadPoolExecutor]) -> None:
+        for executor in executors:
+            executor.shutdown(wait=True)
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+
+    # ------------------------------------------------------------------ single items
+    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
+        sql = self._table(table)
+        pk, sk = lg.check_key(key)
+
+        def run(conn: sqlite3.Connection) -> Item | None:
+            row = conn.execute(sql.get, (pk, sk, time.time())).fetchone()
+            return None if row is None else lg.decode_item(lg.loads(row[0]))
+
+        return await self._read(run)
+
+    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
+        sql = self._table(table)
+
+        def run(rows: _Rows, encoded: tuple[str, str, lg.AvItem]) -> None:
+            lg.put_flow(rows, sql.tdef, encoded, condition, time.time())
+
+        def job() -> None:
+            encoded = lg.encode_item(sql.tdef, item)
+            lg.check_condition(condition)
+            self._in_writer(run, encoded)
+
+        await self._hop_writer(job)
+
+    async def update(
+        self,
+        table: str,
+        key: Key,
+        spec: UpdateSpec,
+        *,
+        condition: Condition | None = None,
+    ) -> Item:
+        sql = self._table(table)
+
+        def run(rows: _Rows, pk: str, sk: str, prepared: lg.PreparedUpdate) -> Item:
+            new = lg.update_flow(rows, sql.tdef, pk, sk, prepared, condition, time.time())
+            return lg.decode_item(new)
+
+        def job() -> Item:
+            pk, sk = lg.check_key(key)
+            prepared = lg.prepare_update(spec)
+            lg.check_condition(condition)
+            return self._in_writer(run, pk, sk, prepared)
+
+        return await self._hop_writer(job)
+
+    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
+        sql = self._table(table)
+        pk, sk = lg.check_key(key)
+        lg.check_condition(condition)
+
+        def run(rows: _Rows) -> None:
+            lg.delete_flow(rows, sql.tdef, pk, sk, condition, time.time())
+
+        await self._write(run)
+
+    # ------------------------------------------------------------------ many items
+    async def query(
+        self,
+        table: str,
+        *,
+        pk: str,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        sk_gte: str | None = None,
+        sk_lte: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        sql = self._table(table)
+        spec = lg.prepare_query(
+            sql.tdef,
+            pk=pk,
+            index=index,
+            sk_prefix=sk_prefix,
+            sk_gte=sk_gte,
+            sk_lte=sk_lte,
+            limit=limit,
+            descending=descending,
+        )
+        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+        statement, args = sql.query(spec, after)
+        args.append(time.time())
+        args.append(-1 if limit is None else limit + 1)
+        width = spec.key_width
+
+        def run(conn: sqlite3.Connection) -> Page:
+            rows = conn.execute(statement, args).fetchall()
+            more = limit is not None and len(rows) > limit
+            if more:
+                del rows[limit:]
+            items = lg.decode_many([row[-1] for row in rows])
+            position = rows[-1][:width] if more else None
+            return Page(items, None if position is None else lg.encode_cursor(spec, position))
+
+        return await self._read(run)
+
+    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        sql = self._table(table)
+        if len(keys) > MAX_BATCH_GET:
+            raise LimitExceeded(
+                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
+                details={"max": MAX_BATCH_GET, "given": len(keys)},
+            )
+        pairs = [lg.check_key(key) for key in keys]
+        if len(set(pairs)) != len(pairs):
+            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+        if not pairs:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[Item]:
+            now = time.time()
+            found: list[str] = []
+            for pk, sk in pairs:
+                row = conn.execute(sql.get, (pk, sk, now)).fetchone()
+                if row is not None:
+                    found.append(row[0])
+            return lg.decode_many(found)
+
+        return await self._read(run)
+
+    async def batch_write(
+        self,
+        table: str,
+        *,
+        puts: Sequence[Item] = (),
+        deletes: Sequence[Key] = (),
+    ) -> None:
+        sql = self._table(table)
+        if not puts and not deletes:
+            return
+
+        def run(rows: _Rows, writes: list[tuple[str, str, lg.AvItem | None]]) -> None:
+            for pk, sk, item in writes:
+                if item is None:
+                    rows.remove(sql.tdef, pk, sk)
+                else:
+                    rows.write(sql.tdef, pk, sk, item)
+
+        def job() -> None:
+            self._in_writer(run, lg.prepare_batch_write(sql.tdef, puts, deletes))
+
+        await self._hop_writer(job)
+
+    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        if not ops:
+            return
+
+        def run(rows: _Rows, resolved: list[lg.ResolvedOp]) -> None:
+            lg.transact_flow(rows, resolved, time.time())
+
+        def job() -> None:
+            self._in_writer(run, lg.resolve_transaction(self.tables, ops))
+
+        await self._hop_writer(job)
+
+    def _table(self, name: str) -> _Sql:
+        try:
+            return self._sql[name]
+        except KeyError:
+            raise ValueError(f"unknown table {name!r}") from None
