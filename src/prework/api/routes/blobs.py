@@ -1,0 +1,264 @@
+"""The file blob backend's presigned URLs, served by the app itself.
+
+``POST /api/blobs/upload``: an S3-style browser POST form (the ``fields`` of
+:meth:`LocalBlobStore.presign_upload`, then the body as the part named
+``file``). The form is parsed as it streams in: the fields are read first, the
+signed policy is checked as soon as the ``file`` part starts (before any of
+the body is read), then the body streams straight into the store, cut off at
+the policy's ``max_size``. Answers 204 like S3; on any error nothing is
+stored. Errors: 403 ``signature_invalid`` / ``expired`` / ``policy_violation``,
+413 ``too_large``, 422 ``too_small``, 400 ``invalid_multipart`` /
+``missing_file`` / ``upload_incomplete``.
+
+``GET /api/blobs/{bucket}/{key}?expires=..&signature=..[&filename=..]``: a
+presigned download; streams the object with its content type, length and
+ETag. 403 ``signature_invalid`` / ``expired``, 404 ``not_found``.
+
+Both answer 404 when the app's blob store is not the file backend.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from prework.blobs._keys import content_disposition
+from prework.blobs.local import LocalBlobStore
+from prework.errors import BadRequest, NotFound
+
+__all__ = ["UPLOAD_PATH", "router"]
+
+UPLOAD_PATH: Final = "/api/blobs/upload"
+MAX_FIELDS: Final = 32
+MAX_FIELD_BYTES: Final = 16 * 1024
+FILE_FIELD: Final = "file"
+
+router = APIRouter(tags=["blobs"])
+
+
+def _local_store(request: Request) -> LocalBlobStore:
+    store = getattr(request.app.state, "blobs", None)
+    if not isinstance(store, LocalBlobStore):
+        raise NotFound()
+    return store
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(message, code="invalid_multipart")
+
+
+# -- streaming multipart ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _PartStart:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _PartData:
+    data: bytes
+
+
+class _PartEnd:
+    pass
+
+
+_Event = _PartStart | _PartData | _PartEnd
+
+
+class _MultipartReader:
+    """Pulls multipart events out of a request stream, one chunk at a time.
+
+    python-multipart's parser pushes callbacks as it is fed; they queue events
+    here, and :meth:`next_event` feeds it only when the queue is empty, so the
+    body is read as fast as its consumer takes it and never buffered whole.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes], boundary: bytes) -> None:
+        self._stream = stream
+        self._events: deque[_Event] = deque()
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_name = b""
+        self._header_value = b""
+        self._finished = False
+        try:
+            self._parser = MultipartParser(
+                boundary,
+                {
+                    "on_part_begin": self._on_part_begin,
+                    "on_header_field": self._on_header_field,
+                    "on_header_value": self._on_header_value,
+                    "on_header_end": self._on_header_end,
+                    "on_headers_finished": self._on_headers_finished,
+                    "on_part_data": self._on_part_data,
+                    "on_part_end": self._on_part_end,
+                },
+            )
+        except FormParserError as exc:
+            raise _invalid("The multipart boundary is not valid.") from exc
+
+    def _on_part_begin(self) -> None:
+        self._headers = []
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers.append((self._header_name.lower(), self._header_value))
+        self._header_name = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        disposition = next((v for k, v in self._headers if k == b"content-disposition"), None)
+        _, options = parse_options_header(disposition)
+        name = options.get(b"name")
+        if name is None:
+            raise _invalid("A form part has no name.")
+        self._events.append(_PartStart(name.decode("utf-8", "replace")))
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._events.append(_PartData(data[start:end]))
+
+    def _on_part_end(self) -> None:
+        self._events.append(_PartEnd())
+
+    async def next_event(self) -> _Event | None:
+        """The next event, or None when the request body has ended."""
+        while not self._events:
+            if self._finished:
+                return None
+            try:
+                chunk = await anext(self._stream)
+            except StopAsyncIteration:
+                self._finished = True
+                self._parser.finalize()
+                continue
+            except ClientDisconnect as exc:
+                raise BadRequest("The upload was interrupted.", code="upload_incomplete") from exc
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                raise _invalid("The multipart body is not valid.") from exc
+        return self._events.popleft()
+
+    async def read_field(self) -> str:
+        """The rest of the current part, as a short UTF-8 text field."""
+        value = bytearray()
+        while True:
+            event = await self.next_event()
+            if event is None:
+                raise BadRequest("The form ended inside a field.", code="upload_incomplete")
+            if isinstance(event, _PartEnd):
+                break
+            if isinstance(event, _PartData):
+                value += event.data
+                if len(value) > MAX_FIELD_BYTES:
+                    raise _invalid("A form field is too long.")
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _invalid("A form field is not UTF-8.") from exc
+
+    async def part_body(self) -> AsyncGenerator[bytes, None]:
+        """The rest of the current part as chunks; raises if the body ends before it does."""
+        while True:
+            event = await self.next_event()
+            if event is None:
+                raise BadRequest("The upload ended before the file did.", code="upload_incomplete")
+            if isinstance(event, _PartEnd):
+                return
+            if isinstance(event, _PartData) and event.data:
+                yield event.data
+
+
+# -- routes ----------------------------------------------------------------
+
+
+@router.post(UPLOAD_PATH, status_code=204, response_class=Response)
+async def upload_blob(request: Request) -> Response:
+    """Store a presigned upload (S3 browser-POST compatible form)."""
+    store = _local_store(request)
+    mime, params = parse_options_header(request.headers.get("content-type"))
+    boundary = params.get(b"boundary")
+    if mime != b"multipart/form-data" or not boundary:
+        raise _invalid("The upload must be multipart/form-data.")
+    reader = _MultipartReader(request.stream(), boundary)
+    fields: dict[str, str] = {}
+    while True:
+        event = await reader.next_event()
+        if event is None:
+            raise BadRequest("The form has no 'file' part.", code="missing_file")
+        if not isinstance(event, _PartStart):
+            continue
+        if event.name == FILE_FIELD:
+            body = reader.part_body()
+            try:
+                info = await store.accept_upload(fields, body)
+            finally:
+                await body.aclose()
+            return Response(status_code=204, headers={"ETag": f'"{info.etag}"'})
+        if len(fields) >= MAX_FIELDS:
+            raise _invalid("The form has too many fields.")
+        if any(name.lower() == event.name.lower() for name in fields):
+            raise _invalid(f"The form field {event.name!r} is repeated.")
+        fields[event.name] = await reader.read_field()
+
+
+# Served files come from users: never let a browser run them as this origin's
+# pages. (Chrome's PDF viewer does not work in a sandbox; PDFs run no script
+# in this origin anyway.)
+_SANDBOX_CSP: Final = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+
+
+def _safety_headers(content_type: str) -> dict[str, str]:
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if content_type.split(";", 1)[0].strip().lower() != "application/pdf":
+        headers["Content-Security-Policy"] = _SANDBOX_CSP
+    return headers
+
+
+@router.get("/api/blobs/{bucket}/{key:path}", response_class=StreamingResponse)
+async def download_blob(
+    request: Request,
+    bucket: str,
+    key: str,
+    expires: str | None = None,
+    signature: str | None = None,
+    filename: str | None = None,
+) -> StreamingResponse:
+    """Stream an object named by a presigned download URL."""
+    store = _local_store(request)
+    store.verify_download(bucket, key, expires, signature, filename)
+    disposition = content_disposition(filename) if filename else None
+    stream = await store.get(bucket, key)
+    info = stream.info
+    headers = _safety_headers(info.content_type)
+    if disposition:
+        headers["Content-Disposition"] = disposition
+    headers.update(
+        {
+            "Content-Type": info.content_type,
+            "Content-Length": str(info.size),
+            "ETag": f'"{info.etag}"',
+            "Last-Modified": format_datetime(info.last_modified, usegmt=True),
+        }
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        async with stream:
+            async for chunk in stream:
+                yield chunk
+
+    return StreamingResponse(body(), headers=headers)

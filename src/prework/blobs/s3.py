@@ -1,0 +1,437 @@
+"""The S3 blob backend (AWS S3 or an S3-compatible engine) over aiobotocore.
+
+One aiobotocore session (shared by the process: it caches the service
+model) and one client per store, created on first use and reused;
+:meth:`S3BlobStore.close` releases it. Requests are SigV4-signed.
+
+``put`` with an async iterator buffers up to :data:`PART_SIZE`; a body that
+fits is sent with one ``PutObject``, a larger one becomes a multipart upload
+of ``PART_SIZE`` parts. ``max_size`` is enforced while streaming; on any
+failure the multipart upload is aborted so no part and no object are left.
+
+Presigned uploads are S3 browser POST policies pinning the exact key, the
+content type and a ``content-length-range``; presigned downloads are SigV4
+query-signed ``GetObject`` URLs. Vendor errors are translated into
+:mod:`prework.errors` with the botocore error kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from prework.blobs._keys import (
+    content_disposition,
+    physical_bucket,
+    validate_content_type,
+    validate_expires_in,
+    validate_key,
+    validate_size_range,
+)
+from prework.blobs.base import BlobInfo, BlobStore, BlobStream, PresignedUpload
+from prework.errors import (
+    Internal,
+    NotFound,
+    PreworkError,
+    TooLarge,
+    Unavailable,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from aiobotocore.response import StreamingBody
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
+
+__all__ = ["PART_SIZE", "S3BlobStore"]
+
+PART_SIZE = 8 * 1024 * 1024  # also the single-PutObject threshold; S3's minimum part is 5 MiB
+CHUNK_SIZE = 64 * 1024
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+_BUCKET_MISSING_CODES = frozenset({"NoSuchBucket"})
+_TOO_LARGE_CODES = frozenset({"EntityTooLarge"})
+_ACCESS_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "ExpiredToken"}
+)
+
+
+def translate_error(exc: Exception, *, bucket: str, key: str | None = None) -> PreworkError:
+    """The Prework error for a botocore error met while working on ``bucket``/``key``."""
+    where: dict[str, Any] = {"bucket": bucket}
+    if key is not None:
+        where["key"] = key
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        details = {**where, "s3_code": code}
+        if code in _NOT_FOUND_CODES:
+            return NotFound("No such blob.", details=where)
+        if code in _BUCKET_MISSING_CODES:
+            return Unavailable(
+                f"The bucket {bucket!r} does not exist; run `prework init`.",
+                code="bucket_missing",
+                details=details,
+            )
+        if code == "KeyTooLongError":
+            return ValidationFailed(
+                "The blob key is too long.", code="invalid_key", details=details
+            )
+        if code in _TOO_LARGE_CODES:
+            return TooLarge("The blob is too large.", details=details)
+        if code in _ACCESS_CODES:
+            return Unavailable(
+                "Object storage refused our credentials.", code="storage_denied", details=details
+            )
+        if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "RequestTimeout"):
+            return Unavailable("Object storage is unavailable.", details=details)
+        return Internal(f"Object storage rejected the request ({code}).", details=details)
+    if isinstance(exc, BotoCoreError):
+        return Unavailable(f"Object storage is unreachable: {exc}.", details=where)
+    return Internal("Unexpected object storage error.", details=where)
+
+
+@contextlib.contextmanager
+def _translated(bucket: str, key: str | None = None) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_error(exc, bucket=bucket, key=key) from exc
+
+
+@functools.cache
+def _shared_session() -> AioSession:
+    """One botocore session per process: it caches the (large) S3 service model,
+    which makes every client after the first cheap to create."""
+    return get_session()
+
+
+def _strip_etag(etag: str) -> str:
+    return etag.strip('"')
+
+
+class _S3BlobStream(BlobStream):
+    def __init__(self, body: StreamingBody, info: BlobInfo, bucket: str) -> None:
+        self.info = info
+        self._body = body
+        self._bucket = bucket
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            with _translated(self._bucket, self.info.key):
+                while not self._closed:
+                    chunk: bytes = await self._body.read(CHUNK_SIZE)
+                    if not chunk:
+                        break
+                    yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._body.close()
+
+
+class S3BlobStore(BlobStore):
+    """Blobs in S3 buckets (physical names from ``bucket_names``).
+
+    ``access_key``/``secret_key`` default to botocore's credential chain;
+    ``max_attempts`` bounds botocore's retries (standard mode) per request.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None,
+        region: str,
+        path_style: bool,
+        bucket_names: Mapping[str, str],
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        max_attempts: int = 3,
+    ) -> None:
+        self._endpoint = endpoint
+        self._region = region
+        self._bucket_names = dict(bucket_names)
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._config = AioConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if path_style else "auto"},
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=32,
+            # S3-compatible engines differ in their support of the newer
+            # flexible checksums; send them only where S3 requires them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._session = _shared_session()
+        self._client: S3Client | None = None
+        self._exit_stack = contextlib.AsyncExitStack()
+        self._lock = anyio.Lock()
+
+    async def _get_client(self) -> S3Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    creator = self._session.create_client(
+                        "s3",
+                        endpoint_url=self._endpoint,
+                        region_name=self._region,
+                        aws_access_key_id=self._access_key,
+                        aws_secret_access_key=self._secret_key,
+                        config=self._config,
+                    )
+                    self._client = await self._exit_stack.enter_async_context(creator)
+        return self._client
+
+    def _bucket(self, bucket: str) -> str:
+        return physical_bucket(self._bucket_names, bucket)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def init(self) -> None:
+        client = await self._get_client()
+        for name in self._bucket_names.values():
+            try:
+                await client.head_bucket(Bucket=name)
+                continue
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code not in ("404", "NoSuchBucket", "NotFound"):
+                    raise translate_error(exc, bucket=name) from exc
+            except BotoCoreError as exc:
+                raise translate_error(exc, bucket=name) from exc
+            with _translated(name):
+                try:
+                    if self._region == "us-east-1":
+                        await client.create_bucket(Bucket=name)
+                    else:
+                        await client.create_bucket(
+                            Bucket=name,
+                            CreateBucketConfiguration={"LocationConstraint": self._region},  # type: ignore[typeddict-item]
+                        )
+                except ClientError as exc:
+                    code = str(exc.response.get("Error", {}).get("Code", ""))
+                    if code != "BucketAlreadyOwnedByYou":
+                        raise
+
+    async def ping(self) -> None:
+        client = await self._get_client()
+        name = self._bucket("media")
+        try:
+            await client.head_bucket(Bucket=name)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise Unavailable(
+                    f"The bucket {name!r} does not exist; run `prework init`.",
+                    code="bucket_missing",
+                ) from exc
+            raise translate_error(exc, bucket=name) from exc
+        except BotoCoreError as exc:
+            raise translate_error(exc, bucket=name) from exc
+
+    async def close(self) -> None:
+        self._client = None
+        await self._exit_stack.aclose()
+
+    # -- objects -----------------------------------------------------------
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | AsyncIterator[bytes],
+        *,
+        content_type: str,
+        max_size: int | None = None,
+    ) -> BlobInfo:
+        name = self._bucket(bucket)
+        validate_key(key)
+        validate_content_type(content_type)
+        client = await self._get_client()
+
+        def too_large() -> TooLarge:
+            return TooLarge(
+                f"The blob is larger than {max_size} bytes.", details={"max_size": max_size}
+            )
+
+        if isinstance(body, bytes | bytearray | memoryview):
+            data = bytes(body)
+            if max_size is not None and len(data) > max_size:
+                raise too_large()
+            with _translated(name, key):
+                out = await client.put_object(
+                    Bucket=name, Key=key, Body=data, ContentType=content_type
+                )
+            return self._info(key, len(data), content_type, out["ETag"])
+
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[CompletedPartTypeDef] = []
+
+        async def send_part(data: bytes) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                created = await client.create_multipart_upload(
+                    Bucket=name, Key=key, ContentType=content_type
+                )
+                upload_id = created["UploadId"]
+            number = len(parts) + 1
+            out = await client.upload_part(
+                Bucket=name, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            parts.append({"ETag": out["ETag"], "PartNumber": number})
+
+        try:
+            with _translated(name, key):
+                async for chunk in body:
+                    size += len(chunk)
+                    if max_size is not None and size > max_size:
+                        raise too_large()
+                    buffer += chunk
+                    while len(buffer) >= PART_SIZE:
+                        part = bytes(buffer[:PART_SIZE])
+                        del buffer[:PART_SIZE]
+                        await send_part(part)
+                if upload_id is None:
+                    out = await client.put_object(
+                        Bucket=name, Key=key, Body=bytes(buffer), ContentType=content_type
+                    )
+                    return self._info(key, size, content_type, out["ETag"])
+                if buffer:
+                    await send_part(bytes(buffer))
+                    buffer.clear()
+                done = await client.complete_multipart_upload(
+                    Bucket=name,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+                return self._info(key, size, content_type, done["ETag"])
+        except BaseException:
+            if upload_id is not None:
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await client.abort_multipart_upload(Bucket=name, Key=key, UploadId=upload_id)
+            raise
+
+    @staticmethod
+    def _info(key: str, size: int, content_type: str, etag: str) -> BlobInfo:
+        return BlobInfo(
+            key=key,
+            size=size,
+            content_type=content_type,
+            etag=_strip_etag(etag),
+            last_modified=datetime.now(UTC),
+        )
+
+    async def get(self, bucket: str, key: str) -> BlobStream:
+        name = self._bucket(bucket)
+        validate_key(key)
+        client = await self._get_client()
+        with _translated(name, key):
+            out = await client.get_object(Bucket=name, Key=key)
+        info = BlobInfo(
+            key=key,
+            size=out["ContentLength"],
+            content_type=out.get("ContentType", "application/octet-stream"),
+            etag=_strip_etag(out.get("ETag", "")),
+            last_modified=out["LastModified"],
+        )
+        return _S3BlobStream(out["Body"], info, name)
+
+    async def head(self, bucket: str, key: str) -> BlobInfo:
+        name = self._bucket(bucket)
+        validate_key(key)
+        client = await self._get_client()
+        with _translated(name, key):
+            out = await client.head_object(Bucket=name, Key=key)
+        return BlobInfo(
+            key=key,
+            size=out["ContentLength"],
+            content_type=out.get("ContentType", "application/octet-stream"),
+            etag=_strip_etag(out.get("ETag", "")),
+            last_modified=out["LastModified"],
+        )
+
+    async def delete(self, bucket: str, key: str) -> None:
+        name = self._bucket(bucket)
+        validate_key(key)
+        client = await self._get_client()
+        with _translated(name, key):
+            await client.delete_object(Bucket=name, Key=key)
+
+    # -- presigning --------------------------------------------------------
+
+    async def presign_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        max_size: int,
+        min_size: int = 1,
+        expires_in: int = 900,
+    ) -> PresignedUpload:
+        name = self._bucket(bucket)
+        validate_key(key)
+        validate_content_type(content_type)
+        validate_size_range(min_size, max_size)
+        validate_expires_in(expires_in)
+        client = await self._get_client()
+        expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        with _translated(name, key):
+            # botocore adds the exact ``key`` and ``bucket`` conditions itself
+            form = await client.generate_presigned_post(
+                Bucket=name,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"Content-Type": content_type},
+                    ["content-length-range", min_size, max_size],
+                ],
+                ExpiresIn=expires_in,
+            )
+        return PresignedUpload(
+            url=str(form["url"]),
+            fields={str(k): str(v) for k, v in form["fields"].items()},
+            expires_at=expires_at,
+        )
+
+    async def presign_download(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        expires_in: int = 900,
+        filename: str | None = None,
+    ) -> str:
+        name = self._bucket(bucket)
+        validate_key(key)
+        validate_expires_in(expires_in)
+        params: dict[str, Any] = {"Bucket": name, "Key": key}
+        if filename is not None:
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        client = await self._get_client()
+        with _translated(name, key):
+            return await client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires_in
+            )

@@ -1,0 +1,309 @@
+"""What only the file backend does: its files on disk and the app routes serving
+its presigned URLs (error codes, streaming limits, response headers)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from prework.blobs.base import DEFAULT_BUCKET_NAMES, BlobStore, PresignedUpload
+from prework.blobs.local import LocalBlobStore
+from prework.errors import Unavailable
+
+pytestmark = pytest.mark.backend("file")
+
+MiB = 1024 * 1024
+PUBLIC_URL = "http://testserver"  # the ``http`` fixture's base URL
+BOUNDARY = "prework-test-boundary-7d3f"
+
+
+def new_key(name: str = "f.png") -> str:
+    return f"file/{uuid.uuid4().hex}/{name}"
+
+
+def local(blobs: BlobStore) -> LocalBlobStore:
+    assert isinstance(blobs, LocalBlobStore)
+    return blobs
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+async def form_body(
+    fields: dict[str, str],
+    file_chunks: AsyncIterator[bytes],
+    *,
+    closed: bool = True,
+    after: dict[str, str] | None = None,
+) -> AsyncIterator[bytes]:
+    """A multipart/form-data body, streamed: fields, the ``file`` part, ``after``."""
+    for name, value in fields.items():
+        yield (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
+    yield (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; "
+        f'name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    async for chunk in file_chunks:
+        yield chunk
+    if not closed:
+        return
+    for name, value in (after or {}).items():
+        yield (
+            f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+        ).encode()
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+class Counter:
+    def __init__(self, total: int, chunk: int = 64 * 1024) -> None:
+        self.total, self.chunk, self.sent = total, chunk, 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while self.sent < self.total:
+            piece = b"z" * min(self.chunk, self.total - self.sent)
+            self.sent += len(piece)
+            yield piece
+
+
+async def post_stream(
+    http: httpx.AsyncClient, form: PresignedUpload, body: AsyncIterator[bytes]
+) -> httpx.Response:
+    return await http.post(
+        form.url,
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+
+
+def error_code(response: httpx.Response) -> Any:
+    return response.json()["error"]["code"]
+
+
+# -- the upload route -----------------------------------------------------
+
+
+async def test_form_fields_match_the_s3_shape(blobs: BlobStore) -> None:
+    form = await blobs.presign_upload("media", "a/b.png", content_type="image/png", max_size=9)
+    assert form.url == f"{PUBLIC_URL}/api/blobs/upload"
+    assert set(form.fields) == {"key", "bucket", "Content-Type", "policy", "signature"}
+    assert form.fields["key"] == "a/b.png"
+    assert form.fields["bucket"] == "media"
+
+
+async def test_oversized_upload_is_cut_off_while_streaming(
+    blobs: BlobStore, http: httpx.AsyncClient
+) -> None:
+    key = new_key()
+    form = await blobs.presign_upload("media", key, content_type="image/png", max_size=MiB)
+    source = Counter(64 * MiB)
+    response = await post_stream(http, form, form_body(form.fields, source.chunks()))
+    assert response.status_code == 413
+    assert error_code(response) == "too_large"
+    assert source.sent < 2 * MiB, "the app must stop reading once the body is too large"
+    assert files_under(local(blobs).root) == []
+
+
+async def test_rejected_policy_reads_no_body(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    form = await blobs.presign_upload("media", new_key(), content_type="image/png", max_size=MiB)
+    fields = dict(form.fields, key="file/someone-else.png")
+    source = Counter(8 * MiB)
+    response = await post_stream(http, form, form_body(fields, source.chunks()))
+    assert response.status_code == 403
+    assert source.sent <= 64 * 1024
+
+
+async def test_truncated_upload_stores_nothing(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    key = new_key()
+    form = await blobs.presign_upload("media", key, content_type="image/png", max_size=MiB)
+    body = form_body(form.fields, Counter(300_000).chunks(), closed=False)
+    response = await post_stream(http, form, body)
+    assert response.status_code == 400
+    assert error_code(response) == "upload_incomplete"
+    assert files_under(local(blobs).root) == []
+
+
+async def test_fields_after_the_file_are_ignored(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    key = new_key()
+    form = await blobs.presign_upload("media", key, content_type="image/png", max_size=MiB)
+    body = form_body(form.fields, Counter(1000).chunks(), after={"key": "file/other.png"})
+    response = await post_stream(http, form, body)
+    assert response.status_code == 204
+    assert response.headers["etag"]
+    assert (await blobs.head("media", key)).size == 1000
+
+
+async def test_fields_must_come_before_the_file(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    key = new_key()
+    form = await blobs.presign_upload("media", key, content_type="image/png", max_size=MiB)
+    body = form_body({}, Counter(10).chunks(), after=form.fields)
+    response = await post_stream(http, form, body)
+    assert response.status_code == 403
+    assert files_under(local(blobs).root) == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "code"),
+    [
+        ({"Content-Type": "application/json"}, b"{}", "invalid_multipart"),
+        ({"Content-Type": "multipart/form-data"}, b"", "invalid_multipart"),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n'
+            f"--{BOUNDARY}--\r\n".encode(),
+            "missing_file",
+        ),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            b"this is not multipart at all",
+            "invalid_multipart",
+        ),
+    ],
+)
+async def test_malformed_upload_requests(
+    http: httpx.AsyncClient, headers: dict[str, str], content: bytes, code: str
+) -> None:
+    response = await http.post("/api/blobs/upload", headers=headers, content=content)
+    assert response.status_code == 400, response.text
+    assert error_code(response) == code
+
+
+async def test_repeated_field_is_rejected(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    form = await blobs.presign_upload("media", new_key(), content_type="image/png", max_size=9)
+    fields = {**form.fields, "KEY": form.fields["key"]}
+    response = await http.post(form.url, data=fields, files={"file": ("f", b"1", "image/png")})
+    assert response.status_code == 400
+
+
+# -- the download route -----------------------------------------------------
+
+
+async def test_download_headers(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    key = new_key("page.html")
+    info = await blobs.put("media", key, b"<script>alert(1)</script>", content_type="text/html")
+    got = await http.get(await blobs.presign_download("media", key))
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "text/html"
+    assert got.headers["etag"] == f'"{info.etag}"'
+    assert got.headers["last-modified"].endswith("GMT")
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in got.headers["content-security-policy"]
+    assert "content-disposition" not in got.headers
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?expires=99999999999",
+        "?signature=abc",
+        "?expires=soon&signature=abc",
+        "?expires=-1&signature=a",
+    ],
+)
+async def test_unsigned_download_is_rejected(
+    blobs: BlobStore, http: httpx.AsyncClient, query: str
+) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"x", content_type="image/png")
+    got = await http.get(f"/api/blobs/media/{key}{query}")
+    assert got.status_code == 403
+    assert error_code(got) == "signature_invalid"
+
+
+async def test_download_with_invalid_signature_code(
+    blobs: BlobStore, http: httpx.AsyncClient
+) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"x", content_type="image/png")
+    url = await blobs.presign_download("media", key)
+    got = await http.get(url.replace("media", "documents", 1))
+    assert (got.status_code, error_code(got)) == (403, "signature_invalid")
+
+
+async def test_routes_are_404_without_a_file_store(
+    blobs: BlobStore, make_blob_app: Callable[[BlobStore], FastAPI]
+) -> None:
+    app = make_blob_app(blobs)
+    app.state.blobs = None
+    url = await blobs.presign_download("media", new_key())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL
+    ) as client:
+        got = await client.get(url)
+        assert (got.status_code, error_code(got)) == (404, "not_found")
+        posted = await client.post("/api/blobs/upload", files={"file": ("f", b"1")})
+        assert (posted.status_code, error_code(posted)) == (404, "not_found")
+
+
+async def test_rotated_secret_still_verifies(
+    blobs: BlobStore, make_blob_app: Callable[[BlobStore], FastAPI], blob_secret: bytes
+) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"x", content_type="image/png")
+    url = await blobs.presign_download("media", key)
+    root = local(blobs).root
+    rotated = LocalBlobStore(
+        root,
+        bucket_names=DEFAULT_BUCKET_NAMES,
+        public_url=PUBLIC_URL,
+        secret=b"new-secret",
+        previous_secrets=[blob_secret],
+    )
+    stranger = LocalBlobStore(
+        root, bucket_names=DEFAULT_BUCKET_NAMES, public_url=PUBLIC_URL, secret=b"new-secret"
+    )
+    for store, status in ((rotated, 200), (stranger, 403)):
+        transport = httpx.ASGITransport(app=make_blob_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+            assert (await client.get(url)).status_code == status
+
+
+# -- files on disk ----------------------------------------------------------
+
+
+async def test_objects_stay_inside_their_bucket_directory(blobs: BlobStore) -> None:
+    root = local(blobs).root
+    for key in ["..%2F..%2Fx", "a/..b/c..", "...", "~/x", "C:/windows"]:
+        await blobs.put("documents", key, b"x", content_type="text/plain")
+    bucket_dir = root / DEFAULT_BUCKET_NAMES["documents"]
+    found = files_under(root)
+    assert len(found) == 5
+    assert all(bucket_dir in p.parents for p in found)
+
+
+async def test_reader_keeps_the_version_it_opened(blobs: BlobStore) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"a" * (2 * MiB), content_type="text/plain")
+    stream = await blobs.get("media", key)
+    chunks = stream.__aiter__()
+    first = await anext(chunks)
+    await blobs.put("media", key, b"b" * MiB, content_type="text/csv")
+    rest = b"".join([chunk async for chunk in chunks])
+    assert first + rest == b"a" * (2 * MiB)
+    assert stream.info.content_type == "text/plain"
+    async with await blobs.get("media", key) as fresh:
+        assert await fresh.read() == b"b" * MiB
+
+
+async def test_store_without_init_is_unavailable(tmp_path: Path) -> None:
+    store = LocalBlobStore(
+        tmp_path / "missing", bucket_names=DEFAULT_BUCKET_NAMES, public_url=PUBLIC_URL, secret=b"s"
+    )
+    with pytest.raises(Unavailable):
+        await store.ping()
+    with pytest.raises(Unavailable) as err:
+        await store.put("media", "k", b"x", content_type="text/plain")
+    assert err.value.code == "bucket_missing"
+    await store.init()
+    await store.ping()
+    await store.put("media", "k", os.urandom(10), content_type="text/plain")
