@@ -195,7 +195,8 @@ class RateLimited(PreworkError):
         details: Mapping[str, Any] | None = None,
     ) -> None:
         self.retry_after = max(1, int(retry_after))
-        super().__init__(message, code=code, details={"retry_after": self.retry_after, **(details or {})})
+        merged = {"retry_after": self.retry_after, **(details or {})}
+        super().__init__(message, code=code, details=merged)
 
 
 class Internal(PreworkError):

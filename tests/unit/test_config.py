@@ -1,0 +1,74 @@
+"""Settings from PREWORK_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prework.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PREWORK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_are_the_embedded_engines() -> None:
+    s = Settings()
+    assert s.store == "sqlite:///var/prework.db"
+    assert s.blobs == "file://var/blobs"
+    assert s.data_dir == Path("var")
+    assert s.is_embedded
+    assert s.secret_key is None
+    assert s.cors_origins == []
+    assert s.bucket_names == {
+        "media": "pre-work-media-uploads",
+        "thumbnails": "pre-work-thumbnails",
+        "documents": "pre-work-documents",
+    }
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREWORK_STORE", "dynamodb://?region=eu-west-1")
+    monkeypatch.setenv("PREWORK_BLOBS", "s3://")
+    monkeypatch.setenv("PREWORK_PUBLIC_URL", "https://prework.example/")
+    monkeypatch.setenv("PREWORK_CORS_ORIGINS", '["https://app.example"]')
+    monkeypatch.setenv("PREWORK_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("PREWORK_SECRET_KEY", "s3cret-0123456789abcdef")
+    monkeypatch.setenv("PREWORK_LOG_JSON", "false")
+    monkeypatch.setenv("PREWORK_BUCKET_MEDIA", "acme-media")
+    s = Settings()
+    assert not s.is_embedded
+    assert s.public_url == "https://prework.example"
+    assert s.cors_origins == ["https://app.example"]
+    assert s.max_body_bytes == 2048
+    assert s.secret_key is not None
+    assert s.secret_key.get_secret_value() == "s3cret-0123456789abcdef"
+    assert "s3cret" not in repr(s)
+    assert s.log_json is False
+    assert s.bucket_names["media"] == "acme-media"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PREWORK_PORT=9123\nPREWORK_LOG_LEVEL=debug\n")
+    s = Settings()
+    assert s.port == 9123
+    assert s.log_level == "debug"
+
+
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREWORK_LOG_LEVEL", "loud")
+    with pytest.raises(ValueError, match="log_level"):
+        Settings()
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    names = [f"PREWORK_{name.upper()}" for name in Settings.model_fields]
+    assert [name for name in names if f"| `{name}` |" not in readme] == []
