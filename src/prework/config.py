@@ -47,6 +47,19 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # password hashing (argon2id; defaults are OWASP's m=19 MiB, t=2, p=1) and the
+    # threads that run it off the event loop (0: one less than the CPU count, >= 1)
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19 * 1024, ge=8)
+    password_hash_parallelism: int = Field(default=1, ge=1)
+    password_hash_threads: int = Field(default=0, ge=0)
+    # brute-force throttling (fixed windows, counted in the store across nodes)
+    login_max_failures_per_account: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=100, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    register_max_per_address: int = Field(default=20, ge=1)
+    register_window_seconds: int = Field(default=3600, ge=1)
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
 

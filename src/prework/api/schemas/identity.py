@@ -1,0 +1,275 @@
+"""Request and response models of the identity routes (auth, users, profiles, orgs, audit).
+
+Every request model forbids unknown fields (``extra="forbid"``): a typo is a
+422, never silently ignored. Passwords and tokens are accepted but never
+echoed: validation errors carry only the location and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import date
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from prework.domain.identity import (
+    Certification,
+    Invitation,
+    InvitationStatus,
+    Organization,
+    Profile,
+    Role,
+    User,
+    UserStatus,
+)
+from prework.services.audit import AuditEvent
+
+T = TypeVar("T")
+
+_TIME_ZONES = frozenset(zoneinfo.available_timezones())
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def _time_zone(value: str | None) -> str | None:
+    if value is not None and value not in _TIME_ZONES:
+        raise ValueError("not an IANA time zone name (such as Europe/Berlin)")
+    return value
+
+
+def _locale(value: str | None) -> str | None:
+    if value is not None and not _LOCALE.fullmatch(value):
+        raise ValueError("not a BCP 47 language tag (such as en-GB)")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+EmailText = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+# the policy (12 chars .. 1,024 bytes) is checked by the domain with its own codes;
+# this only keeps absurd inputs out of the hasher
+Password = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_locale)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+MediaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+class Strict(BaseModel):
+    """Base of request models: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )
+
+
+# --------------------------------------------------------------------------- read models
+class OrganizationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    locale: str | None
+    time_zone: str | None
+    created_at: str
+    updated_at: str
+    version: int
+
+    @classmethod
+    def of(cls, org: Organization) -> OrganizationRead:
+        return cls.model_validate(org)
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    org_id: str
+    email: str
+    role: Role
+    status: UserStatus
+    created_at: str
+    updated_at: str
+    last_login_at: str | None
+    version: int
+
+    @classmethod
+    def of(cls, user: User) -> UserRead:
+        return cls.model_validate(user)
+
+
+class CertificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    issuer: str | None
+    number: str | None
+    expires_on: date | None
+
+
+class ProfileRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    user_id: str
+    org_id: str
+    display_name: str
+    phone: str | None
+    job_title: str | None
+    certifications: list[CertificationRead]
+    avatar_media_id: str | None
+    locale: str | None
+    time_zone: str | None
+    created_at: str
+    updated_at: str
+    version: int
+
+    @classmethod
+    def of(cls, profile: Profile) -> ProfileRead:
+        return cls.model_validate(profile)
+
+
+class InvitationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    role: Role
+    status: InvitationStatus
+    invited_by: str
+    created_at: str
+    expires_at: str
+    accepted_by: str | None
+
+    @classmethod
+    def of(cls, invitation: Invitation) -> InvitationRead:
+        return cls.model_validate(invitation)
+
+
+class InvitationCreated(InvitationRead):
+    token: str = Field(description="Give this to the invitee; it is shown only once.")
+
+
+class AuditEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    at: str
+    action: str
+    outcome: str
+    actor_type: str
+    actor_id: str | None
+    target_type: str | None
+    target_id: str | None
+    changes: dict[str, Any]
+    details: dict[str, Any]
+    request_id: str | None
+    client_ip: str | None
+    user_agent: str | None
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventRead:
+        return cls.model_validate(event)
+
+
+# --------------------------------------------------------------------------- auth
+class RegisterCreate(Strict):
+    organization_name: Name
+    email: EmailText
+    password: Password
+    display_name: Name
+
+
+class LoginCreate(Strict):
+    email: EmailText
+    password: Password
+
+
+class RefreshCreate(Strict):
+    refresh_token: Token
+
+
+class InvitationAccept(Strict):
+    token: Token
+    password: Password
+    display_name: Name
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
+    expires_in: int = Field(description="Seconds the access token is valid.")
+    refresh_token: str
+    refresh_expires_in: int = Field(description="Seconds the refresh token is valid.")
+    session_id: str
+
+
+class AuthRead(TokenRead):
+    user: UserRead
+    organization: OrganizationRead
+
+
+class MeRead(BaseModel):
+    user: UserRead
+    organization: OrganizationRead
+    session_id: str
+    permissions: list[str] = Field(description="Actions the caller's role allows.")
+
+
+# --------------------------------------------------------------------------- users
+class UserUpdate(Strict):
+    role: Role
+    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+
+
+class VersionBody(Strict):
+    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+
+
+class InvitationCreate(Strict):
+    email: EmailText
+    role: Role
+    expires_in_days: int = Field(default=7, ge=1, le=30)
+
+
+# --------------------------------------------------------------------------- profiles
+class CertificationIn(Strict):
+    name: ShortText
+    issuer: ShortText | None = None
+    number: ShortText | None = None
+    expires_on: date | None = None
+
+    def to_domain(self) -> Certification:
+        return Certification(
+            name=self.name,
+            issuer=self.issuer,
+            number=self.number,
+            expires_on=self.expires_on.isoformat() if self.expires_on else None,
+        )
+
+
+class ProfileUpdate(Strict):
+    """Fields to change; a field sent as null is cleared (``display_name`` cannot be)."""
+
+    display_name: Name | None = None
+    phone: Phone | None = None
+    job_title: ShortText | None = None
+    certifications: list[CertificationIn] | None = Field(default=None, max_length=50)
+    avatar_media_id: MediaId | None = None
+    locale: Locale | None = None
+    time_zone: TimeZone | None = None
+    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+
+
+# --------------------------------------------------------------------------- orgs
+class OrganizationUpdate(Strict):
+    name: Name | None = None
+    locale: Locale | None = None
+    time_zone: TimeZone | None = None
+    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")

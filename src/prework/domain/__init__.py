@@ -1,0 +1,1 @@
+"""Pure domain rules, per area; no I/O, no ports."""

@@ -1,0 +1,1 @@
+"""Use cases per area. Services see only ports (the Store) and take the acting principal."""

@@ -1,0 +1,140 @@
+"""No data crosses organizations: a walk over the app's whole route table.
+
+For every route that takes an id, a case (``tenancy_cases.py`` of each area,
+see ``coverage.py``) makes objects in org A; the route is then called on
+them as every role of org B. It must never answer 2xx, never show any of A's
+identifiers in a body, never change A's data, and answer exactly as it does
+for an id that exists nowhere (so nobody can tell "another org's" from
+"none"): 404 for whoever the matrix allows the action. A route with no case
+fails the test until one is added. Every GET route without ids (the
+listings) is also called as every role of B and must show nothing of A.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from prework.store.base import Store
+
+from .coverage import Call, World, load, make_world
+from .helpers import Tenant, route_table, snapshot
+
+_PARAM = re.compile(r"\{([^}:]+)(?::path)?\}")
+
+
+def _markers(tenant: Tenant) -> set[str]:
+    """Strings that identify org A: its id, name, members' ids and emails."""
+    out = {tenant.org_id}
+    for member in tenant.members.values():
+        out |= {member.user_id, member.email, member.session_id}
+    return out
+
+
+def _leaks(body: str, markers: set[str]) -> set[str]:
+    return {m for m in markers if m in body}
+
+
+def _nowhere(call: Call) -> Call:
+    """The same call with every id replaced by one that exists nowhere."""
+    return Call(
+        path_params={
+            k: (v if k == "bucket" else uuid.uuid4().hex) for k, v in call.path_params.items()
+        },
+        json=call.json,
+        params=call.params,
+        own_check=False,
+    )
+
+
+@pytest.fixture
+async def world(app: FastAPI, client: httpx.AsyncClient, store: Store) -> World:
+    return await make_world(app, client, store)
+
+
+async def test_every_route_with_an_id_has_a_case(app: FastAPI) -> None:
+    cases, exempt = load("tenancy_cases.py")
+    with_ids = [(m, p) for m, p in route_table(app) if _PARAM.search(p)]
+    missing = [k for k in with_ids if k not in cases and k not in exempt]
+    assert not missing, f"routes without a tenancy case (add one to a tenancy_cases.py): {missing}"
+    stale = [k for k in cases if k not in with_ids]
+    assert not stale, f"tenancy cases for routes that do not exist: {stale}"
+
+
+async def test_routes_with_ids_leak_nothing_across_organizations(world: World) -> None:
+    cases, exempt = load("tenancy_cases.py")
+    markers = _markers(world.a)
+    leaks: list[str] = []
+    for method, path in route_table(world.app):
+        if not _PARAM.search(path) or (method, path) in exempt:
+            continue
+        call = Call.of(await cases[(method, path)](world))
+        url = call.url(path)
+        own_markers = markers | set(call.path_params.values()) - {
+            call.path_params.get("bucket", "")
+        }
+        before = await snapshot(world.store, world.a.org_id)
+        for role, member in world.b.members.items():
+            r = await world.client.request(
+                method, url, headers=member.headers, json=call.json, params=call.params
+            )
+            nowhere = _nowhere(call)
+            control = await world.client.request(
+                method,
+                nowhere.url(path),
+                headers=member.headers,
+                json=nowhere.json,
+                params=nowhere.params,
+            )
+            where = f"{method} {path} as B's {role.value}"
+            if 200 <= r.status_code < 300:
+                leaks.append(f"{where}: answered {r.status_code}")
+            found = _leaks(r.text, own_markers)
+            if found:
+                leaks.append(f"{where}: body shows {sorted(found)}")
+            if (r.status_code, _code(r)) != (control.status_code, _code(control)):
+                leaks.append(
+                    f"{where}: {r.status_code} {_code(r)} but {control.status_code} "
+                    f"{_code(control)} for an id that exists nowhere"
+                )
+            if role.value == "owner" and r.status_code not in (403, 404):
+                leaks.append(f"{where}: {r.status_code}, expected 404")
+        after = await snapshot(world.store, world.a.org_id)
+        if after != before:
+            leaks.append(f"{method} {path}: org A's data changed")
+        if call.own_check:
+            # the case is meaningful: the same call works for A's own owner
+            r = await world.client.request(
+                method, url, headers=world.a.owner.headers, json=call.json, params=call.params
+            )
+            if not 200 <= r.status_code < 300:
+                leaks.append(f"{method} {path}: the case fails for A's owner too ({r.status_code})")
+    assert not leaks, "\n".join(leaks)
+
+
+async def test_listings_show_nothing_of_another_organization(world: World) -> None:
+    markers = _markers(world.a)
+    leaks: list[str] = []
+    for method, path in route_table(world.app):
+        if method != "GET" or _PARAM.search(path) or not path.startswith("/api/"):
+            continue
+        for role, member in world.b.members.items():
+            r = await world.client.get(path, headers=member.headers)
+            found = _leaks(r.text, markers)
+            if found:
+                leaks.append(f"GET {path} as B's {role.value}: {sorted(found)}")
+    assert not leaks, "\n".join(leaks)
+
+
+def _code(r: httpx.Response) -> str | None:
+    try:
+        body = r.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None

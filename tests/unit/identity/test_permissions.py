@@ -1,0 +1,85 @@
+"""The permission matrix, the role hierarchy, and the document that shows them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prework.domain.identity import Principal, Role
+from prework.domain.permissions import (
+    MATRIX,
+    Action,
+    is_allowed,
+    render_markdown,
+    require,
+    require_manage,
+)
+from prework.errors import Forbidden
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
+
+
+def principal(role: Role) -> Principal:
+    return Principal(user_id="u", org_id="o", role=role, session_id="s", email="e@example.com")
+
+
+def test_every_action_has_a_row() -> None:
+    assert set(MATRIX) == set(Action)
+
+
+def test_owner_may_do_everything() -> None:
+    assert all(is_allowed(Role.OWNER, action) for action in Action)
+
+
+def test_auditor_reads_everything_and_changes_nothing_but_their_profile() -> None:
+    allowed = {a for a in Action if is_allowed(Role.AUDITOR, a)}
+    reads = {a for a in Action if a.value.split(".")[1].startswith(("read", "list"))}
+    assert reads <= allowed
+    assert allowed - reads == {Action.PROFILE_UPDATE_OWN}
+
+
+def test_worker_sees_only_their_own() -> None:
+    allowed = {a for a in Action if is_allowed(Role.WORKER, a)}
+    assert allowed == {Action.ORG_READ, Action.PROFILE_READ_OWN, Action.PROFILE_UPDATE_OWN}
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("action", list(Action))
+def test_require_follows_the_matrix(role: Role, action: Action) -> None:
+    if is_allowed(role, action):
+        require(principal(role), action)
+    else:
+        with pytest.raises(Forbidden) as info:
+            require(principal(role), action)
+        assert info.value.details == {"action": action.value, "role": role.value}
+
+
+def test_only_owners_touch_owners() -> None:
+    admin, owner = principal(Role.ADMIN), principal(Role.OWNER)
+    require_manage(admin, Action.USER_CHANGE_ROLE, target_role=Role.WORKER, new_role=Role.ADMIN)
+    require_manage(owner, Action.USER_CHANGE_ROLE, target_role=Role.OWNER, new_role=Role.WORKER)
+    require_manage(owner, Action.USER_INVITE, new_role=Role.OWNER)
+    for kwargs in (
+        {"target_role": Role.OWNER, "new_role": Role.WORKER},
+        {"target_role": Role.WORKER, "new_role": Role.OWNER},
+    ):
+        with pytest.raises(Forbidden):
+            require_manage(admin, Action.USER_CHANGE_ROLE, **kwargs)
+    with pytest.raises(Forbidden):
+        require_manage(admin, Action.USER_DEACTIVATE, target_role=Role.OWNER)
+    with pytest.raises(Forbidden):
+        require_manage(admin, Action.USER_INVITE, new_role=Role.OWNER)
+    with pytest.raises(Forbidden):  # the matrix first
+        require_manage(principal(Role.SUPERVISOR), Action.USER_INVITE, new_role=Role.WORKER)
+    with pytest.raises(ValueError, match="not an action on another member"):
+        require_manage(owner, Action.ORG_READ)
+
+
+def test_the_document_shows_this_matrix() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    begin, end = "<!-- BEGIN MATRIX -->\n", "<!-- END MATRIX -->"
+    shown = text[text.index(begin) + len(begin) : text.index(end)]
+    assert shown == render_markdown(), (
+        "docs/permissions.md is out of date: paste prework.domain.permissions.render_markdown()"
+    )

@@ -1,0 +1,123 @@
+"""Access tokens and opaque secrets."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from prework.domain.identity import Role
+from prework.errors import Unauthenticated
+from prework.services.tokens import (
+    KeyRing,
+    TokenService,
+    hash_secret,
+    new_secret,
+    parse_opaque,
+    secrets_match,
+)
+
+KEY_1, KEY_2, KEY_3 = b"1" * 32, b"2" * 32, b"3" * 32
+
+
+def issue(service: TokenService) -> str:
+    return service.issue_access(user_id="u1", org_id="o1", role=Role.ADMIN, session_id="s1")
+
+
+def test_round_trip_and_claims() -> None:
+    service = TokenService(KeyRing(KEY_1), access_ttl=900)
+    token = issue(service)
+    claims = service.decode_access(token)
+    assert (claims.user_id, claims.org_id, claims.role, claims.session_id) == (
+        "u1",
+        "o1",
+        Role.ADMIN,
+        "s1",
+    )
+    assert claims.expires_at - claims.issued_at == 900
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "HS256"
+    assert header["kid"] == service.keys.kid
+
+
+def test_expiry_uses_the_service_clock() -> None:
+    now = time.time()
+    service = TokenService(KeyRing(KEY_1), access_ttl=900, clock=lambda: now)
+    token = issue(service)
+    later = TokenService(KeyRing(KEY_1), access_ttl=900, clock=lambda: now + 900)
+    with pytest.raises(Unauthenticated) as info:
+        later.decode_access(token)
+    assert info.value.code == "token_expired"
+    early = TokenService(KeyRing(KEY_1), access_ttl=900, clock=lambda: now - 3600)
+    with pytest.raises(Unauthenticated) as info:
+        early.decode_access(token)  # issued in the future
+    assert info.value.code == "invalid_token"
+
+
+def test_previous_keys_verify_and_forgotten_ones_do_not() -> None:
+    token = issue(TokenService(KeyRing(KEY_1), access_ttl=900))
+    rotated = TokenService(KeyRing(KEY_2, [KEY_1]), access_ttl=900)
+    assert rotated.decode_access(token).user_id == "u1"
+    assert jwt.get_unverified_header(issue(rotated))["kid"] == rotated.keys.kid
+    with pytest.raises(Unauthenticated):
+        TokenService(KeyRing(KEY_2, [KEY_3]), access_ttl=900).decode_access(token)
+
+
+def test_tampering_is_refused() -> None:
+    service = TokenService(KeyRing(KEY_1), access_ttl=900)
+    claims = jwt.decode(issue(service), options={"verify_signature": False})
+    kid = service.keys.kid
+    forged = [
+        jwt.encode({**claims, "role": "owner"}, KEY_2, algorithm="HS256", headers={"kid": kid}),
+        jwt.encode(claims, None, algorithm="none", headers={"kid": kid}),
+        jwt.encode(claims, service.keys.signing_key * 2, algorithm="HS512", headers={"kid": kid}),
+        jwt.encode(
+            {**claims, "aud": "other"},
+            service.keys.signing_key,
+            algorithm="HS256",
+            headers={"kid": kid},
+        ),
+        jwt.encode(
+            {**claims, "role": "emperor"},
+            service.keys.signing_key,
+            algorithm="HS256",
+            headers={"kid": kid},
+        ),
+        jwt.encode(
+            {k: v for k, v in claims.items() if k != "sid"},
+            service.keys.signing_key,
+            algorithm="HS256",
+            headers={"kid": kid},
+        ),
+        "a.b.c",
+        "",
+    ]
+    for token in forged:
+        with pytest.raises(Unauthenticated) as info:
+            service.decode_access(token)
+        assert info.value.code == "invalid_token"
+
+
+def test_short_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        KeyRing(b"short")
+
+
+def test_opaque_tokens() -> None:
+    secret = new_secret()
+    assert len(secret) == 43
+    assert secrets_match(secret, hash_secret(secret))
+    assert not secrets_match(new_secret(), hash_secret(secret))
+    token = f"{'a' * 32}.{secret}"
+    assert parse_opaque(token) == ("a" * 32, secret)
+    for bad in (
+        "",
+        "x",
+        f"{'a' * 32}",
+        f"{'a' * 31}.{secret}",
+        f"{'a' * 32}.{secret}x",
+        f"{'A' * 32}.{secret}",
+    ):
+        with pytest.raises(Unauthenticated):
+            parse_opaque(bad)
