@@ -26,7 +26,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 import prework
 from prework.api.errors import REQUEST_ID_HEADER, install_error_handlers
-from prework.api.middleware import BLOB_UPLOAD_PATH, BodyLimitMiddleware, RequestContextMiddleware
+from prework.api.middleware import (
+    BLOB_UPLOAD_PATH,
+    BodyLimitMiddleware,
+    InternalErrorMiddleware,
+    RequestContextMiddleware,
+)
 from prework.api.routes import health, identity
 from prework.blobs.base import BlobStore
 from prework.bootstrap import open_blobs, open_store, parse_blobs_url, parse_store_url
@@ -55,6 +60,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
                 max_age=600,
             )
         )
+    stack.append(Middleware(InternalErrorMiddleware))
     stack.append(
         Middleware(
             BodyLimitMiddleware,

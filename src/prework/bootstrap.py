@@ -244,7 +244,10 @@ def open_blobs(settings: Settings) -> BlobStore:
     """The BlobStore named by ``settings.blobs``. Cheap: connects on first use.
 
     The file backend signs its URLs with a key derived from the secret key
-    (:func:`resolve_secret_key`), which on embedded engines may be generated.
+    (:func:`resolve_secret_key`), which on embedded engines may be generated,
+    and still accepts URLs signed with keys derived the same way from
+    :func:`previous_secret_keys`: rotating the secret key does not break the
+    upload and download URLs already handed out.
     """
     spec = parse_blobs_url(settings.blobs)
     if spec.kind == "file":
@@ -256,6 +259,9 @@ def open_blobs(settings: Settings) -> BlobStore:
             bucket_names=settings.bucket_names,
             public_url=settings.public_url,
             secret=derive_key(resolve_secret_key(settings), BLOB_SIGNING_PURPOSE),
+            previous_secrets=[
+                derive_key(key, BLOB_SIGNING_PURPOSE) for key in previous_secret_keys(settings)
+            ],
         )
     from prework.blobs.s3 import S3BlobStore
 

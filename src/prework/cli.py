@@ -10,6 +10,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 import prework
 from prework.bootstrap import (
@@ -20,6 +21,7 @@ from prework.bootstrap import (
     open_store,
     parse_blobs_url,
     parse_store_url,
+    previous_secret_keys,
     resolve_secret_key,
 )
 from prework.config import Settings
@@ -38,11 +40,18 @@ app = typer.Typer(
 
 
 def _settings() -> Settings:
+    """The settings, or exit 2 naming what is wrong (never the values: they may be secrets)."""
     try:
         return Settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+    except ValidationError as exc:
+        problems = [
+            f"  PREWORK_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        typer.echo("error: invalid settings:\n" + "\n".join(problems), err=True)
+    except ValueError as exc:  # pydantic-settings' SettingsError: names the field only
         typer.echo(f"error: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from None
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -60,6 +69,7 @@ def serve(
         parse_store_url(settings.store)
         parse_blobs_url(settings.blobs)
         resolve_secret_key(settings)
+        previous_secret_keys(settings)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

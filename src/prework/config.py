@@ -15,11 +15,22 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+EMBEDDED_STORE_SCHEMES = frozenset({"sqlite", "memory"})
+EMBEDDED_BLOB_SCHEMES = frozenset({"file"})
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, lowercased, as :mod:`prework.bootstrap` reads it."""
+    try:
+        return urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
 
 
 class Settings(BaseSettings):
@@ -81,7 +92,9 @@ class Settings(BaseSettings):
 
     @property
     def is_embedded(self) -> bool:
-        """True when every engine is local (SQLite/memory store, file blobs)."""
-        return self.store.startswith(("sqlite:", "memory:")) and self.blobs.startswith(
-            ("file:", "memory:")
+        """True when every engine is local: a ``sqlite:`` or ``memory:`` store and
+        ``file:`` blobs (the only blob engine that is not AWS)."""
+        return (
+            _scheme(self.store) in EMBEDDED_STORE_SCHEMES
+            and _scheme(self.blobs) in EMBEDDED_BLOB_SCHEMES
         )

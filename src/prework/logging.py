@@ -6,6 +6,10 @@ JSON (``PREWORK_LOG_JSON=true``, the default) or coloured console lines.
 Values bound with ``structlog.contextvars`` (the request id) are added to
 every line logged while they are bound. uvicorn's own access log is switched
 off: :class:`prework.api.middleware.RequestContextMiddleware` writes one.
+
+Tracebacks are rendered without the values of local variables (structlog and
+Rich show them by default): a frame's locals hold Authorization headers,
+tokens and passwords, and none of those may ever reach a log line.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 from typing import Final, TextIO
 
 import structlog
+import structlog.tracebacks
 from structlog.typing import Processor
 
 from prework.config import Settings
@@ -38,9 +43,17 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
     ]
     final: list[Processor]
     if settings.log_json:
-        final = [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        tracebacks = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        final = [tracebacks, structlog.processors.JSONRenderer()]
     else:
-        final = [structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())]
+        final = [
+            structlog.dev.ConsoleRenderer(
+                colors=(stream or sys.stderr).isatty(),
+                exception_formatter=structlog.dev.plain_traceback,
+            )
+        ]
 
     structlog.configure(
         processors=[

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import APIRouter
 
 from prework.api.middleware import BLOB_UPLOAD_PATH
 from prework.api.routes import blobs as blob_routes
@@ -81,3 +82,70 @@ async def test_cors_allows_configured_origins_without_credentials(
     assert simple.headers["access-control-allow-origin"] == "https://app.example"
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_rotating_the_secret_key_keeps_outstanding_blob_urls_working(
+    tmp_path: Path, make_settings: Callable[..., Settings], app_client: Callable[..., Any]
+) -> None:
+    old_key, new_key = "the-old-secret-key-0123456789", "the-new-secret-key-9876543210"
+    before = make_settings(tmp_path, "memory://", secret_key=old_key)
+    app = create_app(before)
+    async with app_client(app):
+        await app.state.blobs.put("media", "r/a.txt", b"kept", content_type="text/plain")
+        download = await app.state.blobs.presign_download("media", "r/a.txt")
+        upload = await app.state.blobs.presign_upload(
+            "media", "r/b.txt", content_type="text/plain", max_size=100
+        )
+
+    async def follow(settings: Settings) -> tuple[int, int]:
+        async with app_client(create_app(settings)) as client:
+            got = await client.get(download)
+            posted = await client.post(
+                upload.url, data=upload.fields, files={"file": ("b.txt", b"new", "text/plain")}
+            )
+        return got.status_code, posted.status_code
+
+    rotated = make_settings(
+        tmp_path, "memory://", secret_key=new_key, previous_secret_keys=[old_key]
+    )
+    assert await follow(rotated) == (200, 204)
+    forgotten = make_settings(tmp_path, "memory://", secret_key=new_key)
+    assert await follow(forgotten) == (403, 403)
+
+
+async def test_openapi_document_builds_without_warnings(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")  # pytest turns warnings into errors
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert set(paths["/api/blobs/{bucket}/{key}"]) == {"get"}
+
+
+async def test_cors_headers_are_on_error_responses_too(
+    settings: Settings, store: Any, blobs: Any, app_client: Callable[..., Any]
+) -> None:
+    """A browser on an allowed origin can read every error, 500s included (and
+    their request id, to quote it)."""
+    settings = settings.model_copy(
+        update={"cors_origins": ["https://app.example"], "max_body_bytes": 10}
+    )
+    app = create_app(settings, store=store, blobs=blobs)
+    router = APIRouter()
+
+    @router.post("/_test/boom")
+    async def boom() -> None:
+        raise RuntimeError("bug")
+
+    app.include_router(router)
+    origin = {"Origin": "https://app.example"}
+    async with app_client(app) as client:
+        responses = {
+            500: await client.post("/_test/boom", headers=origin),
+            413: await client.post("/_test/boom", headers=origin, content=b"x" * 11),
+            404: await client.get("/nowhere", headers=origin),
+        }
+    for status, response in responses.items():
+        assert response.status_code == status
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+        assert response.headers["X-Request-ID"]
+        assert response.json()["error"]["code"]

@@ -93,6 +93,27 @@ def test_serve_refuses_to_start_without_a_secret_on_aws_engines(tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
+def test_serve_checks_the_previous_secret_keys_before_starting(tmp_path: Path) -> None:
+    env = _env(PREWORK_PREVIOUS_SECRET_KEYS='["too-short"]', PREWORK_PORT="1")
+    result = _prework("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "PREWORK_PREVIOUS_SECRET_KEYS is too short" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "too-short" not in result.stderr
+
+
+def test_invalid_settings_are_reported_without_their_values(tmp_path: Path) -> None:
+    secret = "98765432109876543210987"
+    env = _env(PREWORK_PREVIOUS_SECRET_KEYS=f"[{secret}]", PREWORK_PORT="eighty")
+    result = _prework("init", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "PREWORK_PREVIOUS_SECRET_KEYS" in result.stderr
+    assert "PREWORK_PORT" in result.stderr
+    assert secret not in result.stderr
+    assert "eighty" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

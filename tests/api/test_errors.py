@@ -5,18 +5,26 @@ Throwaway routes under ``/_test`` are added to the app of each test only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
-from prework.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from prework.api.middleware import (
+    BodyLimitMiddleware,
+    InternalErrorMiddleware,
+    RequestContextMiddleware,
+)
 from prework.app import create_app
 from prework.config import Settings
 from prework.errors import (
@@ -27,9 +35,12 @@ from prework.errors import (
     Unauthenticated,
     Unavailable,
 )
+from prework.logging import configure_logging
 from prework.store.base import Store
 
 LEAKY = "db-password=hunter2-very-secret"
+BEARER = "Bearer eyJhbGciOi.token-in-a-local-variable"
+PASSWORD = "correct-horse-battery-staple-password"
 
 
 class ItemCreate(BaseModel):
@@ -69,6 +80,11 @@ def _test_router(probe: Probe) -> APIRouter:
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError(LEAKY)
+
+    @router.post("/boom-with-secrets")
+    async def boom_with_secrets(item: ItemCreate, authorization: Annotated[str, Header()]) -> None:
+        token = authorization.removeprefix("Bearer ")
+        raise RuntimeError(f"bug while handling a {len(token)}-character token")
 
     @router.get("/not-found")
     async def not_found() -> None:
@@ -229,6 +245,83 @@ async def test_streamed_body_under_the_limit_passes(
     assert response.json() == {"size": 999}
 
 
+async def _slow_chunks(total: int, size: int = 256) -> AsyncIterator[bytes]:
+    async for chunk in _chunks(total, size):
+        await asyncio.sleep(0.002)  # let the app start answering meanwhile
+        yield chunk
+
+
+async def test_streamed_response_survives_an_oversized_unread_body(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A streaming response that started before the (unread) body passed the
+    limit is not cut off: the excess is dropped, never handed to the app."""
+    router = APIRouter()
+
+    @router.post("/_test/stream")
+    async def stream() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            for i in range(20):
+                await asyncio.sleep(0.005)
+                yield b"part-%02d;" % i
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    app.include_router(router)
+    response = await client.post(
+        "/_test/stream", content=_slow_chunks(10_000), headers={"X-Request-ID": "s-1"}
+    )
+    assert response.status_code == 200
+    assert response.text == "".join(f"part-{i:02d};" for i in range(20))
+    assert response.headers["X-Request-ID"] == "s-1"
+
+
+async def test_request_id_is_added_when_the_app_sends_no_headers() -> None:
+    """ASGI lets ``http.response.start`` omit ``headers``."""
+
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = httpx.ASGITransport(app=RequestContextMiddleware(bare))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/", headers={"X-Request-ID": "bare-1"})
+    assert response.status_code == 200
+    assert response.text == "ok"
+    assert response.headers["X-Request-ID"] == "bare-1"
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"\xd9\xa3", b"-1", b"1e9", b""])
+async def test_odd_content_length_is_counted_not_trusted(declared: bytes) -> None:
+    """Servers normally refuse these; the middleware must not crash on them either."""
+    seen: list[int] = []
+
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        seen.append(len(message.get("body", b"")))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    messages = [{"type": "http.request", "body": b"z" * 5, "more_body": False}]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/x",
+        "headers": [(b"content-length", declared)],
+    }
+    await BodyLimitMiddleware(endpoint, max_body_bytes=10)(scope, receive, send)
+    assert sent[0]["status"] == 204
+    assert seen == [5]
+
+
 async def test_upload_path_is_exempt_from_the_body_limit() -> None:
     seen: list[int] = []
 
@@ -356,10 +449,11 @@ async def test_unexpected_exception_without_the_middleware_still_gets_the_envelo
     blobs: Any,
     probe: Probe,
 ) -> None:
-    """The Exception handler is the fallback when the context middleware is absent."""
+    """The Exception handler is the fallback when the error middlewares are absent."""
     app = create_app(make_settings(tmp_path, "memory://"), store=store, blobs=blobs)
     app.include_router(_test_router(probe))
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not RequestContextMiddleware]
+    ours = (RequestContextMiddleware, InternalErrorMiddleware)
+    app.user_middleware = [m for m in app.user_middleware if m.cls not in ours]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         with structlog.testing.capture_logs() as logs:
@@ -368,3 +462,76 @@ async def test_unexpected_exception_without_the_middleware_still_gets_the_envelo
     assert _error(response)["code"] == "internal"
     assert "hunter2" not in response.text
     assert any(e["event"] == "unhandled_exception" for e in logs)
+
+
+# --------------------------------------------------------------------------- logs
+@pytest.fixture
+def rendered_logs() -> Iterator[Callable[[bool], io.StringIO]]:
+    """``rendered_logs(json)``: configure the real log pipeline into a buffer.
+
+    Restores structlog and the standard library loggers afterwards.
+    """
+    saved_structlog = structlog.get_config()
+    names = [
+        "",
+        "uvicorn",
+        "uvicorn.error",
+        "uvicorn.access",
+        "botocore",
+        "aiobotocore",
+        "urllib3",
+        "asyncio",
+        "multipart",
+    ]
+    saved = {
+        name: (lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+        for name in names
+        for lg in [logging.getLogger(name)]
+    }
+
+    def configure(json: bool) -> io.StringIO:
+        buffer = io.StringIO()
+        settings = Settings(_env_file=None, log_json=json)  # type: ignore[call-arg]
+        configure_logging(settings, stream=buffer)
+        return buffer
+
+    try:
+        yield configure
+    finally:
+        structlog.configure(**saved_structlog)
+        for name, (level, handlers, propagate, disabled) in saved.items():
+            lg = logging.getLogger(name)
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+            lg.disabled = disabled
+
+
+@pytest.mark.parametrize("json", [True, False], ids=["json", "console"])
+async def test_logged_tracebacks_carry_no_credentials(
+    client: httpx.AsyncClient, rendered_logs: Callable[[bool], io.StringIO], json: bool
+) -> None:
+    """A bug's traceback is logged, but never the values of the frames' local
+    variables: those hold Authorization headers, tokens and passwords."""
+    buffer = rendered_logs(json)
+    response = await client.post(
+        "/_test/boom-with-secrets",
+        json={"name": "x", "password": PASSWORD},
+        headers={"Authorization": BEARER, "X-Request-ID": "secret-trace"},
+    )
+    # the stdlib path too (uvicorn logs an exception escaping a started response)
+    try:
+        secret = BEARER  # noqa: F841 - a local variable of this frame
+        raise ValueError("escaped")
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+
+    assert response.status_code == 500
+    output = buffer.getvalue()
+    assert "unhandled_exception" in output
+    assert "secret-trace" in output
+    assert "boom_with_secrets" in output  # the traceback is there...
+    assert "Exception in ASGI application" in output
+    assert "escaped" in output
+    assert "eyJhbGciOi" not in output  # ...without the locals' values
+    assert PASSWORD not in output

@@ -72,3 +72,30 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     names = [f"PREWORK_{name.upper()}" for name in Settings.model_fields]
     assert [name for name in names if f"| `{name}` |" not in readme] == []
+
+
+@pytest.mark.parametrize(
+    ("store", "blobs", "embedded"),
+    [
+        ("sqlite:///var/prework.db", "file://var/blobs", True),
+        ("memory://", "file:///srv/blobs", True),
+        ("SQLITE:///x.db", "FILE://var/blobs", True),  # schemes as bootstrap reads them
+        (" sqlite:///x.db", " file://var/blobs", True),
+        ("sqlite:///x.db", "memory://", False),  # there is no memory blob engine
+        ("dynamodb://", "file://var/blobs", False),
+        ("sqlite:///x.db", "s3://", False),
+        ("sqlitex:///x.db", "file://var/blobs", False),
+        ("http://[::1", "file://var/blobs", False),  # not a URL at all
+    ],
+)
+def test_is_embedded_follows_the_engine_schemes(store: str, blobs: str, embedded: bool) -> None:
+    assert Settings(store=store, blobs=blobs).is_embedded is embedded
+
+
+def test_readme_links_every_doc() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    docs = sorted(p.name for p in (repo / "docs").glob("*.md"))
+    assert docs
+    assert [name for name in docs if f"](docs/{name})" not in section] == []

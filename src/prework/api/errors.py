@@ -13,8 +13,9 @@ Every error response has the same JSON envelope::
   ``details.fields`` = ``[{loc, message, type}]`` (the rejected input is never
   echoed: it may be a password); a body that is not JSON -> 400
   ``malformed_body``.
-* Starlette's ``HTTPException`` (the router's 404/405, the body limit's 413)
-  -> the code for its status (``not_found``, ``method_not_allowed``, ...).
+* Starlette's ``HTTPException`` (the router's 404/405, the body limit's 413,
+  the blob download's 416) -> the code for its status (``not_found``,
+  ``method_not_allowed``, ``range_not_satisfiable``, ...), its headers kept.
 * Anything else is a bug: logged with the request id and traceback, answered
   500 ``internal`` with a message that says nothing about the cause.
 
@@ -74,6 +75,7 @@ _HTTP_CODES: Final[Mapping[int, str]] = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "validation_failed",
     429: "rate_limited",
     500: "internal",

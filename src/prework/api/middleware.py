@@ -1,9 +1,10 @@
-"""Pure ASGI middleware: request context (id, access log, last-resort 500) and body limit.
+"""Pure ASGI middleware: request context (id, access log), 500s for bugs, body limit.
 
 Order, outermost first (see :func:`prework.app.create_app`)::
 
-    RequestContextMiddleware   request id, access log, unexpected exceptions -> 500
+    RequestContextMiddleware   request id, access log, last resort for exceptions
     CORSMiddleware             only when PREWORK_CORS_ORIGINS is set
+    InternalErrorMiddleware    unexpected exceptions -> 500 (inside CORS: browsers can read it)
     BodyLimitMiddleware        413 too_large past PREWORK_MAX_BODY_BYTES
     (FastAPI: exception handlers from prework.api.errors, routing)
 
@@ -30,12 +31,14 @@ from prework.api.errors import (
     error_response,
     internal_error_response,
     log_unhandled,
+    request_id_of,
 )
 from prework.errors import TooLarge
 
 __all__ = [
     "BLOB_UPLOAD_PATH",
     "BodyLimitMiddleware",
+    "InternalErrorMiddleware",
     "RequestContextMiddleware",
     "accept_request_id",
 ]
@@ -44,6 +47,7 @@ __all__ = [
 BLOB_UPLOAD_PATH: Final = "/api/blobs/upload"
 
 _REQUEST_ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_DIGITS_RE: Final = re.compile(r"[0-9]{1,19}")
 
 access_log = structlog.get_logger("prework.access")
 
@@ -69,7 +73,8 @@ class RequestContextMiddleware:
     The client's ``X-Request-ID`` is kept if well-formed, else a uuid4 hex is
     made. The id is bound to structlog's contextvars for the request, stored in
     the scope (``prework.request_id``) and sent back on every response. An
-    exception escaping the app is logged with its traceback and answered with
+    exception escaping the app (normally :class:`InternalErrorMiddleware`
+    answers them further in) is logged with its traceback and answered with
     the 500 ``internal`` envelope.
     """
 
@@ -96,6 +101,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message.setdefault("headers", [])  # optional in ASGI
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
@@ -120,6 +126,39 @@ class RequestContextMiddleware:
             )
 
 
+class InternalErrorMiddleware:
+    """Answers an unexpected exception with the 500 ``internal`` envelope.
+
+    Sits inside CORS, so that a browser on an allowed origin can read the 500
+    and its request id. The exception is logged with its traceback and the
+    request id. If the response had already started, the exception goes on up
+    (the server aborts the response; the request-context middleware logs it).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch_send)
+        except Exception as exc:
+            if started:
+                raise
+            log_unhandled(exc, scope=scope)
+            await internal_error_response(request_id=request_id_of(scope))(scope, receive, send)
+
+
 class _BodyTooLarge(HTTPException):
     """Raised from ``receive`` past the limit; an HTTPException so that FastAPI's
     body reader lets it through unchanged."""
@@ -136,6 +175,12 @@ class BodyLimitMiddleware:
     the limit, reading it raises and whatever the app answers is replaced by
     the 413 envelope; the app never sees a byte past the limit. Paths in
     ``exempt_paths`` are not limited here (they enforce their own limits).
+
+    If the app already started its response when the body passes the limit
+    (a streaming response that never read the body, whose ``receive`` only
+    waits for the client to disconnect), the response is left alone: the rest
+    of the body is read and dropped, and ``receive`` returns only the client's
+    disconnect.
     """
 
     def __init__(
@@ -152,8 +197,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        declared = Headers(scope=scope).get("content-length", "").strip()
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        if _DIGITS_RE.fullmatch(declared) and int(declared) > limit:
             await self._reject(scope, receive, send)
             return
 
@@ -164,6 +210,8 @@ class BodyLimitMiddleware:
 
         async def limited_receive() -> Message:
             nonlocal received, exceeded, replacing
+            if exceeded and answered:
+                return await drain()
             if exceeded:
                 raise _BodyTooLarge
             message = await receive()
@@ -171,9 +219,18 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     exceeded = True
-                    replacing = not answered
+                    if answered:
+                        return await drain()
+                    replacing = True
                     raise _BodyTooLarge
             return message
+
+        async def drain() -> Message:
+            # the response is under way: drop the excess, wait for the disconnect
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal answered

@@ -12,7 +12,14 @@ opened.
 
 A write streams into a ``.tmp-*`` file in the object's directory and is
 renamed into place only when the body is complete and within its size limits;
-on any failure the temp file is deleted. All file I/O runs in worker threads.
+on any failure the temp file is deleted. The file is fsynced before the
+rename and its directory after, so a completed ``put`` survives a power cut.
+Temp files a crashed process left behind are removed by :meth:`init` once
+they are older than :data:`STALE_TEMP_SECONDS` (younger ones may belong to a
+live writer in another process). All file I/O runs in worker threads.
+
+Reads can be limited to a byte range (:meth:`LocalBlobStream.restrict`), which
+the download route uses for HTTP ``Range`` requests.
 
 Presigned URLs are HMAC-SHA256-signed URLs of this app, served by
 :mod:`prework.api.routes.blobs`: uploads mirror S3's browser POST form
@@ -31,6 +38,7 @@ import hmac
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 import time
@@ -62,14 +70,16 @@ from prework.errors import (
     ValidationFailed,
 )
 
-__all__ = ["LocalBlobStore", "UploadPolicy"]
+__all__ = ["STALE_TEMP_SECONDS", "LocalBlobStore", "LocalBlobStream", "UploadPolicy"]
 
 CHUNK_SIZE = 64 * 1024
 HEADER_SIZE = 4096
+STALE_TEMP_SECONDS = 3600
 _MAGIC = b"PWB1"
 _PREFIX = struct.Struct(">4sI")
 _TMP_PREFIX = ".tmp-"
 _KEY_CONTEXT = b"prework.blobs.v1"
+_EXPIRES_RE = re.compile(r"[0-9]{1,12}")
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -119,6 +129,40 @@ def _decode_header(raw: bytes, path: Path) -> BlobInfo:
         raise Internal(f"Corrupt blob file {path.name}.") from exc
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the entries of directory ``path`` (a rename, a new file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temp_files(bucket_dirs: Sequence[Path], older_than: float) -> int:
+    """Delete ``.tmp-*`` files modified before ``older_than`` in the object
+    directories (``<bucket>/<h[:2]>/``); return how many. Blocks."""
+    removed = 0
+    for bucket_dir in bucket_dirs:
+        try:
+            subdirs = [e for e in os.scandir(bucket_dir) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            continue
+        for subdir in subdirs:
+            with os.scandir(subdir.path) as entries:
+                for entry in entries:
+                    if not entry.name.startswith(_TMP_PREFIX) or not entry.is_file(
+                        follow_symlinks=False
+                    ):
+                        continue
+                    try:
+                        if entry.stat(follow_symlinks=False).st_mtime < older_than:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:
+                        pass  # its writer finished or another init got there first
+    return removed
+
+
 class _PendingFile:
     """A temp file being filled; committed with ``os.replace`` or discarded.
 
@@ -131,11 +175,15 @@ class _PendingFile:
         self._hash = _etag_hasher()
         self._fh: IO[bytes] | None = None
         self._tmp: str | None = None
+        self._made_dir = False
 
     def open(self) -> None:
         directory = self.final_path.parent
         try:
-            directory.mkdir(exist_ok=True)
+            directory.mkdir()
+            self._made_dir = True
+        except FileExistsError:
+            pass
         except FileNotFoundError as exc:
             raise Unavailable(
                 f"Blob directory {directory.parent} is missing; run `prework init`.",
@@ -168,10 +216,13 @@ class _PendingFile:
         self._fh.seek(0)
         self._fh.write(header)
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        os.fsync(self._fh.fileno())  # the data is on disk before the name points at it
         self._fh.close()
         os.replace(self._tmp, self.final_path)
         self._tmp = None
+        _fsync_dir(self.final_path.parent)  # ...and so is the rename
+        if self._made_dir:
+            _fsync_dir(self.final_path.parent.parent)
         return BlobInfo(
             key=key,
             size=self.size,
@@ -189,21 +240,47 @@ class _PendingFile:
             self._tmp = None
 
 
-class _LocalBlobStream(BlobStream):
+class LocalBlobStream(BlobStream):
+    """An object file being read (from :meth:`LocalBlobStore.get`)."""
+
     def __init__(self, fh: IO[bytes], info: BlobInfo) -> None:
         self.info = info
         self._fh = fh
+        self._offset = 0
+        self._remaining = info.size
+        self._started = False
         self._closed = False
+
+    def restrict(self, start: int, stop: int) -> None:
+        """Read only bytes ``start`` (inclusive) to ``stop`` (exclusive) of the
+        body. Call before iterating; ``0 <= start <= stop <= info.size``."""
+        if self._started:
+            raise RuntimeError("restrict() must come before reading")
+        if not 0 <= start <= stop <= self.info.size:
+            raise ValueError(f"range {start}..{stop} outside 0..{self.info.size}")
+        self._offset, self._remaining = start, stop - start
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
+    def _read(self, size: int, seek: int | None) -> bytes:
+        if seek is not None:
+            self._fh.seek(HEADER_SIZE + seek)
+        return self._fh.read(size)
+
     async def _chunks(self) -> AsyncIterator[bytes]:
         try:
-            while not self._closed:
-                chunk = await anyio.to_thread.run_sync(self._fh.read, CHUNK_SIZE)
+            while not self._closed and self._remaining > 0:
+                seek = None if self._started else self._offset
+                self._started = True
+                size = min(CHUNK_SIZE, self._remaining)
+                try:
+                    chunk = await anyio.to_thread.run_sync(self._read, size, seek)
+                except OSError as exc:
+                    raise Unavailable(f"Blob storage I/O failed: {exc.strerror or exc}.") from exc
                 if not chunk:
                     break
+                self._remaining -= len(chunk)
                 yield chunk
         finally:
             await self.close()
@@ -263,9 +340,14 @@ class LocalBlobStore(BlobStore):
     # -- lifecycle ---------------------------------------------------------
 
     async def init(self) -> None:
+        """Create the bucket directories; remove temp files older than
+        :data:`STALE_TEMP_SECONDS` (left by a crashed writer)."""
+        bucket_dirs = [self.root / name for name in self._bucket_names.values()]
+
         def make() -> None:
-            for name in self._bucket_names.values():
-                (self.root / name).mkdir(parents=True, exist_ok=True)
+            for directory in bucket_dirs:
+                directory.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temp_files(bucket_dirs, _now() - STALE_TEMP_SECONDS)
 
         try:
             await anyio.to_thread.run_sync(make)
@@ -378,10 +460,10 @@ class LocalBlobStore(BlobStore):
         except OSError as exc:
             raise Unavailable(f"Blob storage I/O failed: {exc.strerror or exc}.") from exc
 
-    async def get(self, bucket: str, key: str) -> BlobStream:
+    async def get(self, bucket: str, key: str) -> LocalBlobStream:
         path = self._object_path(bucket, key)
         fh, info = await self._io(_open_object, path, key)
-        return _LocalBlobStream(fh, info)
+        return LocalBlobStream(fh, info)
 
     async def head(self, bucket: str, key: str) -> BlobInfo:
         path = self._object_path(bucket, key)
@@ -546,7 +628,8 @@ class LocalBlobStore(BlobStore):
     ) -> None:
         """Check a download URL's signature and expiry; raise Forbidden
         (``signature_invalid`` or ``expired``) or NotFound (unknown bucket)."""
-        if not expires or not signature or not expires.isdigit() or len(expires) > 12:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        if not expires or not signature or not _EXPIRES_RE.fullmatch(expires):
             raise Forbidden("The download link is not signed.", code="signature_invalid")
         expires_at = int(expires)
         message = self._download_message(bucket, key, expires_at, filename)

@@ -28,6 +28,13 @@ next to ``sys.executable`` or on ``PATH``). Every port it opens (master,
 volume, filer, S3, admin and their gRPC ports) is chosen free on 127.0.0.1;
 WebDAV, the Iceberg and Lance catalogs, metrics and the debug server are off.
 S3 requires SigV4 with one identity whose random keys the handle carries.
+
+**No leftovers.** Each engine runs in its own process group, stopped by
+:meth:`stop` (or at interpreter exit). In case this process dies without
+stopping it (SIGKILL, an unhandled SIGTERM, ``os._exit``, a crashed test
+session), every engine has a small watchdog process holding a pipe from this
+one: when the pipe closes without a "stopped" message, the watchdog stops the
+engine's process group and removes its temporary files.
 """
 
 from __future__ import annotations
@@ -236,10 +243,57 @@ def _admin_port_pair(taken: set[int]) -> int:
 
 
 # --------------------------------------------------------------------------- processes
-class _Process:
-    """A child process in its own session and process group, logging to a file."""
+# The watchdog of one engine (run with ``python -I -c``; argv: the engine's
+# process group, the grace period, then paths to remove). It blocks reading
+# its stdin, a pipe whose only writer is the process that started the engine:
+# "stopped" means the engine was stopped properly; end of file without it
+# means that process died, so the watchdog stops the group and cleans up.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_IGN)
+pgid, grace, paths = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+if sys.stdin.buffer.read() == b"stopped":
+    sys.exit(0)
+def signal_group(sig):
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+if signal_group(signal.SIGTERM):
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and signal_group(0):
+        time.sleep(0.1)
+    signal_group(signal.SIGKILL)
+for path in paths:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+"""
 
-    def __init__(self, name: str, argv: Sequence[str], *, workdir: Path, env: dict[str, str]):
+
+class _Process:
+    """A child process in its own session and process group, logging to a file,
+    watched by a watchdog that stops it if this process dies first.
+
+    ``leftovers``: files the engine may leave outside ``workdir``, removed by
+    the watchdog (``workdir`` itself always is).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        workdir: Path,
+        env: dict[str, str],
+        leftovers: Sequence[Path] = (),
+    ):
         self.name = name
         self.workdir = workdir
         self.log_path = workdir / f"{name}.log"
@@ -257,6 +311,27 @@ class _Process:
         except OSError as exc:
             self._log.close()
             raise EngineStartError(f"could not run {argv[0]}: {exc}") from exc
+        try:
+            self._watchdog = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    _WATCHDOG,
+                    str(self.popen.pid),
+                    str(_STOP_GRACE_SECONDS),
+                    str(workdir),
+                    *map(str, leftovers),
+                ],
+                stdin=subprocess.PIPE,  # our end is close-on-exec: no other child holds it
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to the test run's group does not reach it
+            )
+        except OSError as exc:
+            self._kill_group()
+            self._log.close()
+            raise EngineStartError(f"could not start the watchdog of {name}: {exc}") from exc
 
     @property
     def exited(self) -> bool:
@@ -275,21 +350,41 @@ class _Process:
             f"{self.name} {message}{status}; last lines of {self.log_path.name}:\n{self.log_tail()}"
         )
 
-    def stop(self) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period."""
-        if not self.exited:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=_STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=_STOP_GRACE_SECONDS)
-        # stragglers left in the group after the leader exited
+    def _kill_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        self._log.close()
+        self.popen.wait(timeout=_STOP_GRACE_SECONDS)
+
+    def stop(self) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        try:
+            if not self.exited:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout=_STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    self._kill_group()
+            # stragglers left in the group after the leader exited
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        finally:
+            self._log.close()
+            self._release_watchdog()
+
+    def _release_watchdog(self) -> None:
+        """Tell the watchdog the engine is stopped (only after it is)."""
+        stdin = self._watchdog.stdin
+        assert stdin is not None
+        with contextlib.suppress(OSError):  # the watchdog may be gone already
+            stdin.write(b"stopped")
+        with contextlib.suppress(OSError):
+            stdin.close()
+        try:
+            self._watchdog.wait(timeout=_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
 
 
 _live: set[_Engine] = set()
@@ -617,15 +712,20 @@ def _start_seaweedfs_once(
         "-metricsPort=0",
     ]
 
+    # weed also listens on /tmp/seaweedfs-<component>-grpc-<port>.sock; a clean
+    # shutdown removes them, a killed one leaves them behind
+    sockets = [
+        Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock")  # noqa: S108
+        for component, port in grpc_ports.items()
+    ]
+
     def remove_sockets() -> None:
-        # weed also listens on /tmp/seaweedfs-<component>-grpc-<port>.sock; a clean
-        # shutdown removes them, a killed one leaves them behind
-        for component, port in grpc_ports.items():
+        for path in sockets:
             with contextlib.suppress(FileNotFoundError):
-                Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink()  # noqa: S108
+                path.unlink()
 
     try:
-        process = _Process("seaweedfs", argv, workdir=workdir, env=_clean_env())
+        process = _Process("seaweedfs", argv, workdir=workdir, env=_clean_env(), leftovers=sockets)
     except EngineStartError:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -3,7 +3,9 @@ its presigned URLs (error codes, streaming limits, response headers)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -208,6 +210,8 @@ async def test_download_headers(blobs: BlobStore, http: httpx.AsyncClient) -> No
         "?signature=abc",
         "?expires=soon&signature=abc",
         "?expires=-1&signature=a",
+        "?expires=%C2%B2&signature=a",  # "²" is a digit to str.isdigit(), not to int()
+        "?expires=%D9%A3&signature=a",  # an Arabic-Indic three
     ],
 )
 async def test_unsigned_download_is_rejected(
@@ -307,3 +311,210 @@ async def test_store_without_init_is_unavailable(tmp_path: Path) -> None:
     await store.init()
     await store.ping()
     await store.put("media", "k", os.urandom(10), content_type="text/plain")
+
+
+# -- HEAD and byte ranges ------------------------------------------------------
+
+RANGE_BODY = bytes(range(256)) * 800  # 204_800 bytes: several read chunks
+RANGE_SIZE = len(RANGE_BODY)
+
+
+@pytest.fixture
+async def range_url(blobs: BlobStore) -> str:
+    key = new_key("clip.mp4")
+    await blobs.put("media", key, RANGE_BODY, content_type="video/mp4")
+    return await blobs.presign_download("media", key)
+
+
+async def test_head_answers_like_get_without_a_body(
+    blobs: BlobStore, http: httpx.AsyncClient, range_url: str
+) -> None:
+    got = await http.get(range_url)
+    head = await http.head(range_url)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(RANGE_SIZE)
+    assert head.headers["accept-ranges"] == "bytes"
+    for name in ("content-type", "etag", "last-modified", "x-content-type-options"):
+        assert head.headers[name] == got.headers[name]
+    assert got.headers["accept-ranges"] == "bytes"
+
+
+async def test_head_checks_the_signature(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"x", content_type="image/png")
+    head = await http.head(f"/api/blobs/media/{key}?expires=99999999999&signature=abc")
+    assert head.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("spec", "start", "stop"),
+    [
+        ("bytes=0-9", 0, 10),
+        ("bytes=10-", 10, RANGE_SIZE),
+        ("bytes=-5", RANGE_SIZE - 5, RANGE_SIZE),
+        ("bytes=-999999", 0, RANGE_SIZE),
+        ("bytes=65530-131080", 65530, 131081),  # across read chunks
+        (f"bytes={RANGE_SIZE - 1}-{RANGE_SIZE * 3}", RANGE_SIZE - 1, RANGE_SIZE),
+        ("BYTES= 3-4 ", 3, 5),
+        ("bytes=0-" + "9" * 5000, 0, RANGE_SIZE),  # no int() overflow
+    ],
+)
+async def test_single_byte_range(
+    http: httpx.AsyncClient, range_url: str, spec: str, start: int, stop: int
+) -> None:
+    got = await http.get(range_url, headers={"Range": spec})
+    assert got.status_code == 206, got.text
+    assert got.content == RANGE_BODY[start:stop]
+    assert got.headers["content-range"] == f"bytes {start}-{stop - 1}/{RANGE_SIZE}"
+    assert got.headers["content-length"] == str(stop - start)
+    assert got.headers["content-type"] == "video/mp4"
+    assert got.headers["accept-ranges"] == "bytes"
+
+    head = await http.head(range_url, headers={"Range": spec})
+    assert head.status_code == 206
+    assert head.content == b""
+    assert head.headers["content-range"] == got.headers["content-range"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        f"bytes={RANGE_SIZE}-",
+        f"bytes={RANGE_SIZE + 5}-{RANGE_SIZE + 9}",
+        "bytes=-0",
+        "bytes=" + "9" * 5000 + "-",
+    ],
+)
+async def test_unsatisfiable_range_is_416(
+    http: httpx.AsyncClient, range_url: str, spec: str
+) -> None:
+    got = await http.get(range_url, headers={"Range": spec})
+    assert got.status_code == 416
+    assert got.headers["content-range"] == f"bytes */{RANGE_SIZE}"
+    assert error_code(got) == "range_not_satisfiable"
+
+
+async def test_any_range_of_an_empty_object_is_416(
+    blobs: BlobStore, http: httpx.AsyncClient
+) -> None:
+    key = new_key("empty.txt")
+    await blobs.put("media", key, b"", content_type="text/plain")
+    url = await blobs.presign_download("media", key)
+    got = await http.get(url, headers={"Range": "bytes=0-"})
+    assert got.status_code == 416
+    assert got.headers["content-range"] == "bytes */0"
+    assert (await http.get(url)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["bytes=5-2", "items=0-1", "bytes=0-1,3-4", "bytes=a-b", "bytes=", "bytes=-", "bytes=1 - 2"],
+)
+async def test_ranges_we_do_not_serve_get_the_whole_object(
+    http: httpx.AsyncClient, range_url: str, spec: str
+) -> None:
+    got = await http.get(range_url, headers={"Range": spec})
+    assert got.status_code == 200
+    assert got.content == RANGE_BODY
+    assert "content-range" not in got.headers
+
+
+async def test_if_range_serves_the_range_only_for_the_same_version(
+    http: httpx.AsyncClient, range_url: str
+) -> None:
+    full = await http.get(range_url)
+    etag, modified = full.headers["etag"], full.headers["last-modified"]
+    for validator, status in ((etag, 206), (modified, 206), ('"other"', 200), ("W/" + etag, 200)):
+        got = await http.get(range_url, headers={"Range": "bytes=0-3", "If-Range": validator})
+        assert got.status_code == status, validator
+        assert got.content == (RANGE_BODY[:4] if status == 206 else RANGE_BODY)
+
+
+async def test_range_reads_do_not_leave_files_open(
+    blobs: BlobStore, http: httpx.AsyncClient, range_url: str
+) -> None:
+    root = str(local(blobs).root)
+
+    def open_blob_files() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{fd}").startswith(root):
+                    found.append(fd)
+        return found
+
+    for _ in range(5):
+        assert (await http.get(range_url, headers={"Range": "bytes=1-2"})).status_code == 206
+        assert (await http.head(range_url, headers={"Range": "bytes=1-2"})).status_code == 206
+        assert (await http.get(range_url, headers={"Range": "bytes=-0"})).status_code == 416
+    assert open_blob_files() == []
+
+
+# -- crash leftovers and durability ----------------------------------------
+
+
+async def test_init_removes_stale_temp_files_only(tmp_path: Path) -> None:
+    store = LocalBlobStore(
+        tmp_path / "b", bucket_names=DEFAULT_BUCKET_NAMES, public_url=PUBLIC_URL, secret=b"s"
+    )
+    await store.init()
+    await store.put("media", "kept", b"data", content_type="text/plain")
+    [object_file] = files_under(store.root)
+    stale = object_file.parent / ".tmp-crashed"
+    fresh = object_file.parent / ".tmp-in-flight"
+    elsewhere = store.root / DEFAULT_BUCKET_NAMES["documents"] / "ab" / ".tmp-old"
+    elsewhere.parent.mkdir()
+    for path in (stale, fresh, elsewhere):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 2 * 3600
+    for path in (stale, elsewhere):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    await store.init()
+
+    assert not stale.exists()
+    assert not elsewhere.exists()
+    assert fresh.exists()  # another process may still be writing it
+    async with await store.get("media", "kept") as stream:
+        assert await stream.read() == b"data"
+
+
+async def test_put_syncs_the_file_before_the_rename_and_the_directory_after(
+    blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync-dir" if os.path.isdir(path) else "fsync-file", path))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"dur"
+        yield b"able"
+
+    key = new_key()
+    per_put: list[list[tuple[str, str]]] = []
+    for body in (b"durable", chunks(), b"again"):  # new directory, stream, existing directory
+        events.clear()
+        await blobs.put("media", key, body, content_type="text/plain")
+        per_put.append(list(events))
+    monkeypatch.undo()
+
+    [object_file] = files_under(local(blobs).root)
+    for events_of_put in per_put:
+        kinds = [kind for kind, _ in events_of_put]
+        assert kinds[:2] == ["fsync-file", "replace"], events_of_put
+        assert events_of_put[1][1] == str(object_file)
+        assert ("fsync-dir", str(object_file.parent)) in events_of_put[2:]
+    # the object's directory was new on the first put: its parent is synced too
+    assert ("fsync-dir", str(object_file.parent.parent)) in per_put[0]
