@@ -14,7 +14,10 @@
   real client's.
 
 Authentication is by ``Authorization: Bearer <access token>`` only; no cookie
-is ever read or set, so there is no CSRF surface.
+is ever read or set, so there is no CSRF surface. The scheme is declared to
+OpenAPI (:data:`bearer_scheme`, so ``/docs`` offers "Authorize"), but the
+header is read and judged by :func:`bearer_token`, which answers missing and
+malformed headers with Prework's own error codes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from prework.api.errors import request_id_of
@@ -43,6 +47,7 @@ __all__ = [
     "CurrentPrincipal",
     "Identity",
     "IdentityDep",
+    "bearer_scheme",
     "build_identity",
     "current_principal",
     "get_identity",
@@ -143,7 +148,22 @@ def bearer_token(conn: HTTPConnection) -> str:
     return token
 
 
-async def current_principal(conn: HTTPConnection, identity: IdentityDep) -> Principal:
+# Declares the scheme to OpenAPI only: auto_error=False, so it never answers a
+# request itself (FastAPI's own 401/403 would bypass the error envelope).
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An access token from /api/auth/login, /register, /refresh or "
+    "/accept-invitation (valid 15 minutes).",
+)
+
+
+async def current_principal(
+    conn: HTTPConnection,
+    identity: IdentityDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
     return await identity.auth.authenticate(bearer_token(conn))
 
 

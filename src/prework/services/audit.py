@@ -20,6 +20,7 @@ which no route reads.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,8 @@ _SECRET_FIELDS = frozenset(
     {"password", "password_hash", "refresh_hash", "prev_refresh_hashes", "token", "token_hash"}
 )
 _SCAN_PAGES = 10  # store pages one listing call may read while filtering
+# the sort key of an event (keys.audit_sk): fixed-width UTC time, '#', event id
+_EVENT_SK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[0-9a-f]{32}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +235,17 @@ async def require_manage(
         raise
 
 
+def _bound(moment: datetime, name: str) -> str:
+    try:
+        return iso_of(moment)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationFailed(
+            f"{name} must be between the years 1 and 9999 in UTC.",
+            code="invalid_filter",
+            details={"field": name},
+        ) from exc
+
+
 def _event(item: Mapping[str, Any]) -> AuditEvent:
     return AuditEvent(
         id=item["id"],
@@ -291,15 +305,21 @@ async def list(
     else:
         index, pk = None, keys.org_pk(org)
 
-    sk_gte = iso_of(filters.since) if filters.since else None
-    sk_lte = iso_of(filters.until) + "#~" if filters.until else None
+    sk_gte = _bound(filters.since, "since") if filters.since else None
+    sk_lte = _bound(filters.until, "until") + "#~" if filters.until else None
+    if sk_gte is not None and sk_lte is not None and sk_gte > sk_lte:
+        raise ValidationFailed("since is after until.", code="invalid_filter")
     after: str | None = None
     if cursor is not None:
         data = decode_cursor(cursor)
         after = data.get("sk")
-        if not isinstance(after, str) or not after:
+        # a position in this partition, as made by this function: nothing else
+        # (an arbitrary string would reach the engine, whose key rules differ)
+        if not isinstance(after, str) or not _EVENT_SK.fullmatch(after):
             raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
         sk_lte = after if sk_lte is None else min(sk_lte, after)
+        if sk_gte is not None and sk_lte < sk_gte:
+            return Paged([], None)  # the cursor is past the end of the range
 
     found: builtins.list[AuditEvent] = []
     last_read: str | None = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from prework.domain.identity import (
     SYSTEM_ORG,
@@ -55,11 +55,12 @@ from prework.services.items import (
     user_of,
 )
 from prework.services.passwords import Passwords, Scheme
-from prework.services.ratelimit import Hit, Limit, RateLimiter
+from prework.services.ratelimit import Hit, Limit, RateLimiter, address_subject
 from prework.services.tokens import (
     TokenService,
     hash_secret,
     new_secret,
+    parse_invitation_token,
     parse_opaque,
     secrets_match,
 )
@@ -80,7 +81,6 @@ __all__ = ["AuthPolicy", "AuthResult", "AuthService", "IssuedTokens"]
 
 # how many replaced refresh-token hashes a session remembers for reuse detection
 REMEMBERED_REFRESH_HASHES = 32
-_UNKNOWN_ADDRESS = "unknown"
 
 
 LOGIN_PER_ACCOUNT = Limit("login-account", 10, 15 * 60)
@@ -120,6 +120,21 @@ def _invalid_credentials() -> Unauthenticated:
 def _invalid_invitation() -> NotFound:
     return NotFound(
         "The invitation is unknown, expired, revoked or already used.", code="invitation_invalid"
+    )
+
+
+def _invalid_refresh_token() -> Unauthenticated:
+    return Unauthenticated("The refresh token is not valid.", code="invalid_token")
+
+
+def _revoked_session() -> Unauthenticated:
+    return Unauthenticated("The session has been revoked.", code="session_revoked")
+
+
+def _reused() -> Unauthenticated:
+    return Unauthenticated(
+        "The refresh token was already used; the session has been revoked.",
+        code="refresh_token_reused",
     )
 
 
@@ -198,7 +213,7 @@ class AuthService:
         """Create an organization, its first user (owner) and a session."""
         address = normalize_email(email)
         check_password_policy(password, email=address)
-        await self.limiter.hit(self.policy.register_per_address, ctx.client_ip or _UNKNOWN_ADDRESS)
+        await self.limiter.hit(self.policy.register_per_address, address_subject(ctx.client_ip))
         if await self.store.get(keys.USERS, keys.email_guard_key(address)) is not None:
             raise _user_exists()  # the transaction below checks again, atomically
         password_hash = await self.passwords.hash(password)
@@ -272,7 +287,7 @@ class AuthService:
     # ------------------------------------------------------------------ login
     async def login(self, *, ctx: RequestContext, email: str, password: str) -> AuthResult:
         address = normalize_email(email)
-        client = ctx.client_ip or _UNKNOWN_ADDRESS
+        client = address_subject(ctx.client_ip)
         account_hit, address_hit, guard = await asyncio.gather(
             self.limiter.count(self.policy.login_per_account, address),
             self.limiter.count(self.policy.login_per_address, client),
@@ -402,15 +417,18 @@ class AuthService:
         key = keys.session_key(session_id)
         session = await self.store.get(keys.SESSIONS, key)
         if session is None or session.get("kind") != "auth":
-            raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
+            raise _invalid_refresh_token()
         presented = hash_secret(secret)
+        current = secrets_match(secret, session["refresh_hash"])
+        rotated_away = presented in session.get("prev_refresh_hashes", [])
+        # without one of the session's secrets, nothing is said about the session
+        if not current and not rotated_away:
+            raise _invalid_refresh_token()
         if session["status"] != "active":
-            raise Unauthenticated("The session has been revoked.", code="session_revoked")
-        if secrets_match(secret, session["refresh_hash"]):
+            raise _revoked_session()
+        if current:
             return await self._rotate(ctx, session, presented)
-        if presented in session.get("prev_refresh_hashes", []):
-            await self._revoke_for_reuse(ctx, session)
-        raise Unauthenticated("The refresh token is not valid.", code="invalid_token")
+        await self._revoke_for_reuse(ctx, session)
 
     async def _rotate(
         self, ctx: RequestContext, session: dict[str, Any], presented: str
@@ -456,7 +474,9 @@ class AuthService:
             fresh = await self.store.get(keys.SESSIONS, keys.session_key(session["id"]))
             if fresh is not None and fresh["status"] == "active":
                 await self._revoke_for_reuse(ctx, fresh)
-            raise Unauthenticated("The refresh token is not valid.", code="invalid_token") from exc
+            if fresh is not None and fresh.get("revoked_reason") == "refresh_token_reused":
+                raise _reused() from exc  # another racer already revoked it
+            raise _revoked_session() from exc
         return IssuedTokens(
             access_token=self.tokens.issue_access(
                 user_id=user["id"],
@@ -470,7 +490,7 @@ class AuthService:
             session_id=session["id"],
         )
 
-    async def _revoke_for_reuse(self, ctx: RequestContext, session: dict[str, Any]) -> None:
+    async def _revoke_for_reuse(self, ctx: RequestContext, session: dict[str, Any]) -> NoReturn:
         # already revoked by someone else: nothing left to do
         with contextlib.suppress(TransactionCanceled):
             await self.store.transact_write(
@@ -488,10 +508,7 @@ class AuthService:
                     ),
                 ]
             )
-        raise Unauthenticated(
-            "The refresh token was already used; the session has been revoked.",
-            code="refresh_token_reused",
-        )
+        raise _reused()
 
     def _revoke_op(self, session_id: str, reason: str) -> Update:
         return Update(
@@ -527,7 +544,7 @@ class AuthService:
     @staticmethod
     def _check_user(session: dict[str, Any], user: dict[str, Any] | None) -> None:
         if user is None:
-            raise Unauthenticated("The session has been revoked.", code="session_revoked")
+            raise _revoked_session()
         if user["status"] != UserStatus.ACTIVE.value:
             raise Unauthenticated("The account is deactivated.", code="account_deactivated")
         if int(user.get("session_epoch", 0)) != int(session.get("epoch", 0)):
@@ -568,32 +585,19 @@ class AuthService:
         self, *, ctx: RequestContext, token: str, password: str, display_name: str
     ) -> AuthResult:
         """Create the invited user in the inviting organization, and a session."""
-        await self.limiter.hit(self.policy.register_per_address, ctx.client_ip or _UNKNOWN_ADDRESS)
+        await self.limiter.hit(self.policy.register_per_address, address_subject(ctx.client_ip))
         try:
-            invitation_id, secret = parse_opaque(token, what="invitation token")
+            org_id, invitation_id, secret = parse_invitation_token(token)
         except Unauthenticated as exc:
             raise _invalid_invitation() from exc
-        page = await self.store.query(
-            keys.ORGS, index="gsi1", pk=keys.invitation_lookup_pk(invitation_id), limit=1
-        )
-        if not page.items:
-            raise _invalid_invitation()
-        # the index may lag: read the item itself, consistently
-        found = page.items[0]
-        invitation = await self.store.get(
-            keys.ORGS, keys.invitation_key(found["org_id"], invitation_id)
-        )
-        if (
-            invitation is None
-            or invitation["status"] != "pending"
-            or not secrets_match(secret, invitation["token_hash"])
-        ):
-            raise _invalid_invitation()
+        # the token names the item's key: one strongly consistent read, no index
+        invitation = await self._pending_invitation(org_id, invitation_id, secret)
         address = invitation["email"]
-        org_id = invitation["org_id"]
         role = Role(invitation["role"])
         check_password_policy(password, email=address)
         if await self.store.get(keys.USERS, keys.email_guard_key(address)) is not None:
+            # an acceptance racing this one may have just taken the invitation
+            await self._pending_invitation(org_id, invitation_id, secret)
             raise _user_exists()
         password_hash = await self.passwords.hash(password)
         user_id = new_id()
@@ -674,15 +678,30 @@ class AuthService:
         try:
             await self.store.transact_write(ops)
         except TransactionCanceled as exc:
-            if 0 in exc.failed_indexes:
-                raise _user_exists() from exc
+            # used up (by a racing acceptance) before "the email exists"
             if 1 in exc.failed_indexes:
                 raise _invalid_invitation() from exc
+            if 0 in exc.failed_indexes:
+                raise _user_exists() from exc
             raise Conflict("The invitation could not be accepted; try again.") from exc
         org = await self.store.get(keys.ORGS, keys.org_key(org_id))
         if org is None:  # pragma: no cover - an org is never deleted
             raise _invalid_invitation()
         return AuthResult(tokens=tokens, user=user_of(user), organization=org_of(org))
+
+    async def _pending_invitation(
+        self, org_id: str, invitation_id: str, secret: str
+    ) -> dict[str, Any]:
+        """The pending invitation item the token names, else ``invitation_invalid``."""
+        invitation = await self.store.get(keys.ORGS, keys.invitation_key(org_id, invitation_id))
+        if (
+            invitation is None
+            or invitation.get("type") != "invitation"
+            or invitation["status"] != "pending"
+            or not secrets_match(secret, invitation["token_hash"])
+        ):
+            raise _invalid_invitation()
+        return invitation
 
     async def me(self, *, principal: Principal) -> tuple[User, Organization]:
         user, org = await asyncio.gather(

@@ -21,6 +21,9 @@ Clock = Callable[[], float]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# a change without an expected version is read and written again this many
+# times when other changes keep landing between its read and its write
+UNVERSIONED_ATTEMPTS = 5
 
 
 def system_clock() -> float:
@@ -34,13 +37,22 @@ def new_id() -> str:
 
 def iso(ts: float) -> str:
     """Epoch seconds as fixed-width UTC ISO 8601 with microseconds (sorts as text)."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _fixed_width(datetime.fromtimestamp(ts, tz=UTC))
 
 
 def iso_of(dt: datetime) -> str:
+    """``dt`` (naive: UTC) in the form of :func:`iso`, to the microsecond.
+
+    Raises ``OverflowError`` if ``dt`` is outside years 1..9999 once in UTC.
+    """
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return iso(dt.timestamp())
+    return _fixed_width(dt.astimezone(UTC))
+
+
+def _fixed_width(dt: datetime) -> str:
+    # isoformat pads the year to four digits (strftime's %Y does not, on glibc)
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

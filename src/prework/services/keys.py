@@ -30,11 +30,6 @@ def invitation_key(org_id: str, invitation_id: str) -> Key:
     return {"pk": org_pk(org_id), "sk": f"INVITE#{invitation_id}"}
 
 
-def invitation_lookup_pk(invitation_id: str) -> str:
-    """gsi1 of ``organizations``: find an invitation by the id in its token."""
-    return f"INVITE#{invitation_id}"
-
-
 def user_key(org_id: str, user_id: str) -> Key:
     return {"pk": org_pk(org_id), "sk": f"USER#{user_id}"}
 

@@ -14,7 +14,7 @@ from prework.domain.permissions import Action
 from prework.errors import NotFound, StaleVersion, TransactionCanceled
 from prework.services import audit, keys
 from prework.services.audit import Actor
-from prework.services.common import Clock, iso, system_clock
+from prework.services.common import UNVERSIONED_ATTEMPTS, Clock, iso, system_clock
 from prework.services.items import org_of
 from prework.store.base import All, ItemExists, Store, Update, UpdateSpec, version_equals
 
@@ -52,38 +52,50 @@ async def update_current(
     await audit.require(
         store, principal, ctx, Action.ORG_UPDATE, target_type="organization", target_id=org_id
     )
-    item = await _load(store, org_id)
-    version = int(item["version"])
-    if expected_version is not None and expected_version != version:
-        raise StaleVersion(
-            details={"current_version": version, "expected_version": expected_version}
-        )
-    delta = audit.diff(item, changes)
-    if not delta:
-        return org_of(item)
-    now = iso(clock())
-    new_values = {name: change["new"] for name, change in delta.items()}
-    try:
-        await store.transact_write(
-            [
-                Update(
-                    keys.ORGS,
-                    keys.org_key(org_id),
-                    UpdateSpec(set={**new_values, "updated_at": now, "version": version + 1}),
-                    condition=All(ItemExists(), version_equals(version)),
-                ),
-                audit.event_op(
-                    org_id=org_id,
-                    action="org.updated",
-                    actor=Actor.of(principal),
-                    ctx=ctx,
-                    target_type="organization",
-                    target_id=org_id,
-                    changes=delta,
-                    clock=clock,
-                ),
-            ]
-        )
-    except TransactionCanceled as exc:
-        raise StaleVersion() from exc
-    return org_of({**item, **new_values, "updated_at": now, "version": version + 1})
+    # without an expected version the change applies to whatever version is
+    # current: a change landing between our read and our write is read again
+    for _ in range(UNVERSIONED_ATTEMPTS):
+        item = await _load(store, org_id)
+        version = int(item["version"])
+        if expected_version is not None and expected_version != version:
+            raise StaleVersion(
+                details={"current_version": version, "expected_version": expected_version}
+            )
+        delta = audit.diff(item, changes)
+        if not delta:
+            return org_of(item)
+        now = iso(clock())
+        new_values = {name: change["new"] for name, change in delta.items()}
+        try:
+            await store.transact_write(
+                [
+                    Update(
+                        keys.ORGS,
+                        keys.org_key(org_id),
+                        UpdateSpec(set={**new_values, "updated_at": now, "version": version + 1}),
+                        condition=All(ItemExists(), version_equals(version)),
+                    ),
+                    audit.event_op(
+                        org_id=org_id,
+                        action="org.updated",
+                        actor=Actor.of(principal),
+                        ctx=ctx,
+                        target_type="organization",
+                        target_id=org_id,
+                        changes=delta,
+                        clock=clock,
+                    ),
+                ]
+            )
+        except TransactionCanceled as exc:
+            if expected_version is not None:
+                fresh = await _load(store, org_id)
+                raise StaleVersion(
+                    details={
+                        "current_version": int(fresh["version"]),
+                        "expected_version": expected_version,
+                    }
+                ) from exc
+            continue
+        return org_of({**item, **new_values, "updated_at": now, "version": version + 1})
+    raise StaleVersion("The organization keeps changing; try again.")

@@ -15,6 +15,7 @@ only failures undoes the hit of a success in the same transaction
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -23,9 +24,32 @@ from prework.services.common import Clock, system_clock
 from prework.services.keys import SESSIONS
 from prework.store.base import Delete, Key, Store, Update, UpdateSpec
 
-__all__ = ["Hit", "Limit", "RateLimiter"]
+__all__ = ["Hit", "Limit", "RateLimiter", "address_subject"]
 
 _GRACE = 60  # seconds a counter outlives its window (clock skew between nodes)
+_UNKNOWN_ADDRESS = "unknown"
+# an IPv6 subscriber is given a whole /64 (RFC 6177): counting single addresses
+# would let one client rotate through 2**64 of them
+_IPV6_PREFIX = 64
+
+
+def address_subject(client_ip: str | None) -> str:
+    """What a per-address limit counts for a client address.
+
+    An IPv4 address (also IPv4-mapped IPv6) counts as itself, an IPv6 address
+    as its /64 network; anything else (no address, a name) as itself.
+    """
+    if not client_ip:
+        return _UNKNOWN_ADDRESS
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, _IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,11 @@ rotate by moving the current secret to the previous list and setting a new one;
 tokens signed with the old key keep working until they expire. The ``kid`` is a
 digest of the derived key, so it needs no configuration and reveals nothing.
 
-Refresh and invitation tokens are ``<id>.<secret>``: the id finds the stored
-item with one consistent read, the 256-bit random secret is kept only as its
-SHA-256 digest and compared in constant time.
+Refresh tokens are ``<session id>.<secret>`` and invitation tokens
+``<organization id>.<invitation id>.<secret>``: the ids are the stored item's
+key, so it is found with one strongly consistent read (never through an
+index, which may lag), and the 256-bit random secret is kept only as its
+SHA-256 digest and compared in constant time. Clients treat both as opaque.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = [
     "KeyRing",
     "TokenService",
     "hash_secret",
+    "invitation_token",
     "new_secret",
+    "parse_invitation_token",
     "parse_opaque",
     "secrets_match",
 ]
@@ -47,6 +51,7 @@ ALGORITHM = "HS256"
 ACCESS_TOKEN_PURPOSE = "access-token/v1"  # noqa: S105 - a label, not a secret
 _CLOCK_SKEW = 30  # seconds an issuing node's clock may run ahead of ours
 _OPAQUE = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
+_INVITATION = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 
 
 def _kid(key: bytes) -> str:
@@ -145,7 +150,7 @@ class TokenService:
                 issued_at=int(claims["iat"]),
                 expires_at=int(claims["exp"]),
             )
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: inf
             raise invalid from exc
         now = self.clock()
         if result.issued_at > now + _CLOCK_SKEW:
@@ -175,3 +180,17 @@ def parse_opaque(token: str, *, what: str = "token") -> tuple[str, str]:
     if match is None:
         raise Unauthenticated(f"The {what} is not valid.", code="invalid_token")
     return match.group(1), match.group(2)
+
+
+def invitation_token(org_id: str, invitation_id: str, secret: str) -> str:
+    """The token handed to an invitee (only ``secret``'s hash is stored)."""
+    return f"{org_id}.{invitation_id}.{secret}"
+
+
+def parse_invitation_token(token: str) -> tuple[str, str, str]:
+    """Split ``<org id>.<invitation id>.<secret>``; :class:`Unauthenticated`
+    (``invalid_token``) if malformed."""
+    match = _INVITATION.fullmatch(token)
+    if match is None:
+        raise Unauthenticated("The invitation token is not valid.", code="invalid_token")
+    return match.group(1), match.group(2), match.group(3)

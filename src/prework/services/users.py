@@ -30,9 +30,17 @@ from prework.domain.permissions import Action
 from prework.errors import Conflict, NotFound, StaleVersion, TransactionCanceled
 from prework.services import audit, keys
 from prework.services.audit import Actor
-from prework.services.common import Clock, Paged, clamp_limit, iso, new_id, system_clock
+from prework.services.common import (
+    UNVERSIONED_ATTEMPTS,
+    Clock,
+    Paged,
+    clamp_limit,
+    iso,
+    new_id,
+    system_clock,
+)
 from prework.services.items import invitation_of, user_of
-from prework.services.tokens import hash_secret, new_secret
+from prework.services.tokens import hash_secret, invitation_token, new_secret
 from prework.store.base import (
     All,
     AttrEquals,
@@ -97,6 +105,14 @@ def _owner_count_op(org_id: str, delta: int) -> Update:
         UpdateSpec(add={"active_owners": delta}),
         condition=ItemExists(),
     )
+
+
+class _Raced(Exception):
+    """Another change to the user landed between our read and our write."""
+
+
+def _still_changing() -> StaleVersion:
+    return StaleVersion("The user keeps changing; try again.")
 
 
 def _last_owner() -> Conflict:
@@ -183,9 +199,14 @@ async def _apply(
     role: Role,
     status: UserStatus,
     action: str,
+    expected_version: int | None,
     clock: Clock,
 ) -> User:
-    """Move ``item`` to ``role``/``status`` with its audit event and owner count."""
+    """Move ``item`` to ``role``/``status`` with its audit event and owner count.
+
+    Raises :class:`_Raced` if the user changed since ``item`` was read and the
+    caller named no version (it reads again and retries).
+    """
     old_role, old_status = Role(item["role"]), UserStatus(item["status"])
     was_owner = old_role is Role.OWNER and old_status is UserStatus.ACTIVE
     is_owner = role is Role.OWNER and status is UserStatus.ACTIVE
@@ -214,13 +235,21 @@ async def _apply(
     try:
         await store.transact_write(ops)
     except TransactionCanceled as exc:
-        if owner_index is not None and owner_index in exc.failed_indexes:
-            raise _last_owner() from exc
+        # the user changed first: the owner count was judged on a stale read
         if 0 in exc.failed_indexes:
+            if expected_version is None:
+                raise _Raced from exc
             fresh = await store.get(keys.USERS, keys.user_key(principal.org_id, item["id"]))
             if fresh is None:
                 raise _not_found() from exc
-            raise StaleVersion(details={"current_version": int(fresh["version"])}) from exc
+            raise StaleVersion(
+                details={
+                    "current_version": int(fresh["version"]),
+                    "expected_version": expected_version,
+                }
+            ) from exc
+        if owner_index is not None and owner_index in exc.failed_indexes:
+            raise _last_owner() from exc
         raise
     updated = dict(item)
     updated.update(
@@ -242,30 +271,39 @@ async def change_role(
     await audit.require(
         store, principal, ctx, Action.USER_CHANGE_ROLE, target_type="user", target_id=user_id
     )
-    item = await _load(store, principal.org_id, user_id)
-    await audit.require_manage(
-        store,
-        principal,
-        ctx,
-        Action.USER_CHANGE_ROLE,
-        target_role=Role(item["role"]),
-        new_role=role,
-        target_type="user",
-        target_id=user_id,
-    )
-    _check_version(item, expected_version)
-    if Role(item["role"]) is role:
-        return user_of(item)  # nothing changes, nothing to audit
-    return await _apply(
-        store,
-        principal=principal,
-        ctx=ctx,
-        item=item,
-        role=role,
-        status=UserStatus(item["status"]),
-        action="user.role_changed",
-        clock=clock,
-    )
+    # without an expected version the change applies to whatever version is
+    # current: a change landing between our read and our write is read (and
+    # judged: the hierarchy, the last owner) again
+    for _ in range(UNVERSIONED_ATTEMPTS):
+        item = await _load(store, principal.org_id, user_id)
+        await audit.require_manage(
+            store,
+            principal,
+            ctx,
+            Action.USER_CHANGE_ROLE,
+            target_role=Role(item["role"]),
+            new_role=role,
+            target_type="user",
+            target_id=user_id,
+        )
+        _check_version(item, expected_version)
+        if Role(item["role"]) is role:
+            return user_of(item)  # nothing changes, nothing to audit
+        try:
+            return await _apply(
+                store,
+                principal=principal,
+                ctx=ctx,
+                item=item,
+                role=role,
+                status=UserStatus(item["status"]),
+                action="user.role_changed",
+                expected_version=expected_version,
+                clock=clock,
+            )
+        except _Raced:
+            continue
+    raise _still_changing()
 
 
 async def _set_status(
@@ -280,30 +318,38 @@ async def _set_status(
     clock: Clock,
 ) -> User:
     await audit.require(store, principal, ctx, action, target_type="user", target_id=user_id)
-    item = await _load(store, principal.org_id, user_id)
-    await audit.require_manage(
-        store,
-        principal,
-        ctx,
-        action,
-        target_role=Role(item["role"]),
-        target_type="user",
-        target_id=user_id,
-    )
-    _check_version(item, expected_version)
-    if UserStatus(item["status"]) is status:
-        code = "already_deactivated" if status is UserStatus.DEACTIVATED else "already_active"
-        raise Conflict(f"The user is already {status.value}.", code=code)
-    return await _apply(
-        store,
-        principal=principal,
-        ctx=ctx,
-        item=item,
-        role=Role(item["role"]),
-        status=status,
-        action="user.deactivated" if status is UserStatus.DEACTIVATED else "user.reactivated",
-        clock=clock,
-    )
+    for _ in range(UNVERSIONED_ATTEMPTS):  # see change_role
+        item = await _load(store, principal.org_id, user_id)
+        await audit.require_manage(
+            store,
+            principal,
+            ctx,
+            action,
+            target_role=Role(item["role"]),
+            target_type="user",
+            target_id=user_id,
+        )
+        _check_version(item, expected_version)
+        if UserStatus(item["status"]) is status:
+            code = "already_deactivated" if status is UserStatus.DEACTIVATED else "already_active"
+            raise Conflict(f"The user is already {status.value}.", code=code)
+        try:
+            return await _apply(
+                store,
+                principal=principal,
+                ctx=ctx,
+                item=item,
+                role=Role(item["role"]),
+                status=status,
+                action=(
+                    "user.deactivated" if status is UserStatus.DEACTIVATED else "user.reactivated"
+                ),
+                expected_version=expected_version,
+                clock=clock,
+            )
+        except _Raced:
+            continue
+    raise _still_changing()
 
 
 async def deactivate(
@@ -371,7 +417,9 @@ async def invite(
     """Invite ``email`` to the principal's organization with ``role``.
 
     The invitation is single use and expires (the item has a TTL). The token
-    is ``<invitation id>.<secret>``; accepting it is
+    is ``<org id>.<invitation id>.<secret>`` (the item's key, so acceptance
+    reads it consistently, and a secret of which only the hash is stored);
+    accepting it is
     :func:`prework.services.auth.AuthService.accept_invitation`.
     """
     await audit.require(store, principal, ctx, Action.USER_INVITE)
@@ -382,8 +430,6 @@ async def invite(
     expires = int(now) + ttl_seconds
     item: dict[str, Any] = {
         **keys.invitation_key(principal.org_id, invitation_id),
-        "gsi1pk": keys.invitation_lookup_pk(invitation_id),
-        "gsi1sk": "INVITE",
         "type": "invitation",
         "id": invitation_id,
         "org_id": principal.org_id,
@@ -414,7 +460,9 @@ async def invite(
             ),
         ]
     )
-    return IssuedInvitation(invitation_of(item), f"{invitation_id}.{secret}")
+    return IssuedInvitation(
+        invitation_of(item), invitation_token(principal.org_id, invitation_id, secret)
+    )
 
 
 async def list_invitations(

@@ -424,8 +424,8 @@ async def test_invitation_tokens_that_do_not_work(client: httpx.AsyncClient, sto
         UpdateSpec(set={"expires_at": int(time.time()) - 1}),
     )
     good = await invite(client, owner, role=Role.WORKER)
-    invitation_id, secret = good["token"].split(".")
-    tampered = f"{invitation_id}.{'A' * len(secret)}"
+    org_id, invitation_id, secret = good["token"].split(".")
+    tampered = f"{org_id}.{invitation_id}.{'A' * len(secret)}"
     before = await snapshot(store, owner.org_id)
     for token in (revoked["token"], expired["token"], tampered, "nonsense"):
         r = await accept(client, token)
@@ -514,3 +514,81 @@ async def test_new_hash_parameters_apply_at_the_next_login(
     assert event["details"]["password_rehashed"] is True
     assert event["changes"] == {}
     assert (await login(client, owner.email)).status_code == 200
+
+
+# --------------------------------------------------------------------------- review fixes
+async def test_a_guessed_refresh_token_learns_nothing_about_the_session(
+    client: httpx.AsyncClient,
+) -> None:
+    """Without the secret, a revoked session answers like an unknown one."""
+    owner = await register(client)
+    assert (await client.post("/api/auth/logout", headers=owner.headers)).status_code == 204
+    guess = f"{owner.session_id}.{'A' * 43}"
+    r = await client.post("/api/auth/refresh", json={"refresh_token": guess})
+    assert r.status_code == 401
+    assert error_code(r) == "invalid_token"
+    # the holder of the real token is told why it stopped working
+    r = await client.post("/api/auth/refresh", json={"refresh_token": owner.refresh_token})
+    assert error_code(r) == "session_revoked"
+
+
+async def test_racing_refreshes_all_count_as_reuse(client: httpx.AsyncClient, store: Store) -> None:
+    owner = await register(client)
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/auth/refresh", json={"refresh_token": owner.refresh_token})
+            for _ in range(4)
+        )
+    )
+    losers = [r for r in responses if r.status_code != 200]
+    assert len(losers) >= 3
+    assert {error_code(r) for r in losers} == {"refresh_token_reused"}, [r.text for r in losers]
+    # the session is dead, the winner's new tokens with it
+    assert (await client.get("/api/auth/me", headers=owner.headers)).status_code == 401
+    for r in responses:
+        if r.status_code == 200:
+            again = await client.post(
+                "/api/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}
+            )
+            assert again.status_code == 401
+    actions = [e["action"] for e in await audit_items(store, owner.org_id)]
+    assert actions.count("session.reuse_detected") == 1
+
+
+async def test_invitation_token_finds_its_invitation_with_a_consistent_read(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    """The token names the organization and the invitation: acceptance reads the
+    item itself (strongly consistent), never an eventually consistent index."""
+    owner = await register(client)
+    invitation = await invite(client, owner, role=Role.WORKER)
+    org_part, invitation_part, secret = invitation["token"].split(".")
+    assert (org_part, invitation_part) == (owner.org_id, invitation["id"])
+    assert len(secret) == 43
+    key = {"pk": f"ORG#{owner.org_id}", "sk": f"INVITE#{invitation['id']}"}
+    stored = await store.get("organizations", key)
+    assert stored is not None
+    assert secret not in str(stored)
+    assert "gsi1pk" not in stored  # no index entry to lag behind
+    # a token naming another organization finds nothing
+    other = await register(client, org_name="Other")
+    moved = f"{other.org_id}.{invitation_part}.{secret}"
+    r = await accept(client, moved)
+    assert r.status_code == 404
+    assert error_code(r) == "invitation_invalid"
+    r = await accept(client, invitation["token"])
+    assert r.status_code == 201, r.text
+    assert r.json()["user"]["org_id"] == owner.org_id
+
+
+async def test_racing_acceptances_of_one_invitation_lose_as_used(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await register(client)
+    for _ in range(3):
+        invitation = await invite(client, owner, role=Role.WORKER)
+        responses = await asyncio.gather(*(accept(client, invitation["token"]) for _ in range(4)))
+        assert sorted(r.status_code for r in responses) == [201, 404, 404, 404], [
+            r.text for r in responses
+        ]
+        assert {error_code(r) for r in responses if r.status_code == 404} == {"invitation_invalid"}

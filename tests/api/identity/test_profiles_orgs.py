@@ -130,3 +130,53 @@ async def test_org_read_and_update(client: httpx.AsyncClient, store: Store) -> N
         "name": {"old": "Acme", "new": "Acme Renamed"},
         "time_zone": {"old": None, "new": "America/Chicago"},
     }
+
+
+async def test_changes_without_a_version_never_conflict(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    """Without ``version`` or ``If-Match`` a change applies to the current version,
+    even when another change lands between its read and its write."""
+    import asyncio
+
+    owner = await register(client)
+    names = [f"Name {i}" for i in range(5)]
+    responses = await asyncio.gather(
+        *(
+            client.patch("/api/orgs/current", headers=owner.headers, json={"name": name})
+            for name in names
+        ),
+        *(
+            client.patch("/api/profiles/me", headers=owner.headers, json={"job_title": name})
+            for name in names
+        ),
+    )
+    assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+    org = (await client.get("/api/orgs/current", headers=owner.headers)).json()
+    profile = (await client.get("/api/profiles/me", headers=owner.headers)).json()
+    assert org["name"] in names
+    assert profile["job_title"] in names
+    events = await audit_items(store, owner.org_id)
+    # one event per change that changed something; versions count every change
+    assert org["version"] == 1 + sum(e["action"] == "org.updated" for e in events)
+    assert profile["version"] == 1 + sum(e["action"] == "profile.updated" for e in events)
+
+
+async def test_a_conflict_names_the_current_version(client: httpx.AsyncClient) -> None:
+    """Two changes based on one version: the loser learns the version to reload."""
+    import asyncio
+
+    owner = await register(client)
+    responses = await asyncio.gather(
+        *(
+            client.patch(
+                "/api/profiles/me", headers=owner.headers, json={"job_title": t, "version": 1}
+            )
+            for t in ("a", "b", "c", "d")
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+    for r in responses:
+        if r.status_code == 409:
+            assert error_code(r) == "stale_version"
+            assert r.json()["error"]["details"]["current_version"] == 2, r.text

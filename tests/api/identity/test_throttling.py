@@ -144,3 +144,47 @@ async def test_registration_is_throttled_per_address(
         assert r.status_code == 429
         assert error_code(r) == "rate_limited"
         assert "Retry-After" in r.headers
+
+
+async def test_ipv6_clients_are_counted_per_64_network(
+    tight: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> None:
+    """One IPv6 subscriber holds a whole /64: rotating the interface id must not
+    reset the per-address count."""
+    for i in range(3):
+        async with tight(login_max_failures_per_address=3, address=f"2001:db8:5:7::{i + 1}") as c:
+            assert (await login(c, unique_email("v6"), "wrong password!!")).status_code == 401
+    async with tight(login_max_failures_per_address=3, address="2001:db8:5:7:ffff::9") as c:
+        r = await login(c, unique_email("v6"), "wrong password!!")
+        assert r.status_code == 429, r.text
+    # the next /64 is someone else
+    async with tight(login_max_failures_per_address=3, address="2001:db8:5:8::1") as c:
+        assert (await login(c, unique_email("v6"), "wrong password!!")).status_code == 401
+
+
+async def test_forwarded_headers_do_not_change_the_counted_address(
+    store: Store, tight: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+) -> None:
+    """Only the connection's peer counts: X-Forwarded-For is for a trusted proxy
+    to resolve (uvicorn --forwarded-allow-ips), never the app."""
+    async with tight(login_max_failures_per_address=2, address="198.51.100.77") as c:
+        owner = await register(c)
+        for i in range(3):
+            r = await c.post(
+                "/api/auth/login",
+                json={"email": unique_email("xff"), "password": "wrong password!!"},
+                headers={
+                    "X-Forwarded-For": f"10.9.9.{i}",
+                    "X-Real-IP": f"10.8.8.{i}",
+                    "Forwarded": f"for=10.7.7.{i}",
+                },
+            )
+            assert r.status_code == (401 if i < 2 else 429), r.text
+        r = await c.post(
+            "/api/auth/login",
+            json={"email": owner.email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "10.9.9.200"},
+        )
+        assert r.status_code == 429, r.text
+    events = await audit_items(store, owner.org_id)
+    assert {e["client_ip"] for e in events} == {"198.51.100.77"}

@@ -228,3 +228,26 @@ async def test_deactivate_twice_is_409(client: httpx.AsyncClient) -> None:
     )
     assert stale.status_code == 409
     assert error_code(stale) == "stale_version"
+
+
+async def test_concurrent_role_changes_without_a_version_all_apply(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    tenant = await make_tenant(client, roles=(Role.OWNER, Role.WORKER))
+    owner, worker = tenant.owner, tenant.members[Role.WORKER]
+    roles = ("admin", "supervisor", "auditor", "admin")
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/api/users/{worker.user_id}", headers=owner.headers, json={"role": role})
+            for role in roles
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * len(roles), [r.text for r in responses]
+    final = (await client.get(f"/api/users/{worker.user_id}", headers=owner.headers)).json()
+    changed = [
+        e
+        for e in await audit_items(store, tenant.org_id)
+        if e["action"] == "user.role_changed" and e["target_id"] == worker.user_id
+    ]
+    assert final["version"] == 1 + len(changed)
+    assert changed[-1]["changes"]["role"]["new"] == final["role"]

@@ -121,3 +121,36 @@ def test_opaque_tokens() -> None:
     ):
         with pytest.raises(Unauthenticated):
             parse_opaque(bad)
+
+
+def test_absurd_numeric_claims_are_invalid_not_a_crash() -> None:
+    service = TokenService(KeyRing(KEY_1), access_ttl=900)
+    claims = jwt.decode(issue(service), options={"verify_signature": False})
+    for field, value in (("iat", float("inf")), ("exp", float("inf")), ("iat", float("nan"))):
+        token = jwt.encode(
+            {**claims, field: value},
+            service.keys.signing_key,
+            algorithm="HS256",
+            headers={"kid": service.keys.kid},
+        )
+        with pytest.raises(Unauthenticated) as info:
+            service.decode_access(token)
+        assert info.value.code == "invalid_token", field
+
+
+def test_invitation_tokens_name_the_organization() -> None:
+    from prework.services.tokens import invitation_token, parse_invitation_token
+
+    org, invitation, secret = "b" * 32, "c" * 32, new_secret()
+    token = invitation_token(org, invitation, secret)
+    assert parse_invitation_token(token) == (org, invitation, secret)
+    for bad in (
+        f"{invitation}.{secret}",  # the earlier form, without the organization
+        f"{org}.{invitation}.{secret}.x",
+        f"{org.upper()}.{invitation}.{secret}",
+        f"{org}.{invitation}.{secret[:-1]}",
+        f"{org}..{secret}",
+        "",
+    ):
+        with pytest.raises(Unauthenticated):
+            parse_invitation_token(bad)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from prework.api.auth import Ctx, CurrentPrincipal
 from prework.api.deps import StoreDep
 from prework.api.routes._versioning import expected_version, set_etag
-from prework.api.schemas.identity import ProfileRead, ProfileUpdate
+from prework.api.schemas.identity import PathId, ProfileRead, ProfileUpdate
 from prework.errors import ValidationFailed
 from prework.services import profiles as profiles_service
 
@@ -56,7 +56,7 @@ async def update_own_profile(
 
 @router.get("/{user_id}", summary="A member's profile (owner/admin/supervisor/auditor)")
 async def get_profile(
-    user_id: str, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx, response: Response
+    user_id: PathId, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx, response: Response
 ) -> ProfileRead:
     profile = await profiles_service.get(store, principal=principal, ctx=ctx, user_id=user_id)
     set_etag(response, profile.version)

@@ -14,6 +14,7 @@ from prework.api.schemas.identity import (
     InvitationCreated,
     InvitationRead,
     Page,
+    PathId,
     UserRead,
     UserUpdate,
     VersionBody,
@@ -86,7 +87,7 @@ async def list_invitations(
 
 @router.delete("/invitations/{invitation_id}", summary="Revoke a pending invitation")
 async def revoke_invitation(
-    invitation_id: str, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx
+    invitation_id: PathId, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx
 ) -> InvitationRead:
     invitation = await users_service.revoke_invitation(
         store, principal=principal, ctx=ctx, invitation_id=invitation_id
@@ -96,7 +97,7 @@ async def revoke_invitation(
 
 @router.get("/{user_id}", summary="One member")
 async def get_user(
-    user_id: str, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx, response: Response
+    user_id: PathId, principal: CurrentPrincipal, store: StoreDep, ctx: Ctx, response: Response
 ) -> UserRead:
     user = await users_service.get(store, principal=principal, ctx=ctx, user_id=user_id)
     set_etag(response, user.version)
@@ -105,7 +106,7 @@ async def get_user(
 
 @router.patch("/{user_id}", summary="Change a member's role (owner/admin)")
 async def update_user(
-    user_id: str,
+    user_id: PathId,
     body: UserUpdate,
     principal: CurrentPrincipal,
     store: StoreDep,
@@ -127,7 +128,7 @@ async def update_user(
 
 @router.post("/{user_id}/deactivate", summary="Deactivate a member (owner/admin)")
 async def deactivate_user(
-    user_id: str,
+    user_id: PathId,
     principal: CurrentPrincipal,
     store: StoreDep,
     ctx: Ctx,
@@ -148,7 +149,7 @@ async def deactivate_user(
 
 @router.post("/{user_id}/reactivate", summary="Reactivate a member (owner/admin)")
 async def reactivate_user(
-    user_id: str,
+    user_id: PathId,
     principal: CurrentPrincipal,
     store: StoreDep,
     ctx: Ctx,

@@ -1,8 +1,11 @@
 """Request and response models of the identity routes (auth, users, profiles, orgs, audit).
 
 Every request model forbids unknown fields (``extra="forbid"``): a typo is a
-422, never silently ignored. Passwords and tokens are accepted but never
-echoed: validation errors carry only the location and the reason.
+422, never silently ignored. Numbers are strict (``true`` or ``"3"`` is not a
+version), dates are ``YYYY-MM-DD`` text, and names hold no control
+characters. Every string has a maximum length. Passwords and tokens are
+accepted but never echoed: validation errors carry only the location and the
+reason.
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ import zoneinfo
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from prework.domain.identity import (
     Certification,
@@ -30,6 +41,10 @@ T = TypeVar("T")
 
 _TIME_ZONES = frozenset(zoneinfo.available_timezones())
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# C0 and C1 control characters and DEL: never part of a name, and trouble for
+# every consumer of one (terminals, CSV and PDF exports, logs)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _time_zone(value: str | None) -> str | None:
@@ -44,7 +59,24 @@ def _locale(value: str | None) -> str | None:
     return value
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _date_text(value: object) -> object:
+    # JSON has no date type: only the text form is a date (never a number of seconds)
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
 EmailText = Annotated[str, StringConstraints(min_length=1, max_length=320)]
 # the policy (12 chars .. 1,024 bytes) is checked by the domain with its own codes;
 # this only keeps absurd inputs out of the hasher
@@ -54,7 +86,18 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_locale)]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 MediaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_no_control_characters),
+]
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+# an optimistic lock: a JSON integer, nothing coerced into one
+Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]
+# identifiers in paths: ours are 32 hex digits; anything far longer is refused
+# before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
+MAX_ID_LENGTH = 64
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 class Strict(BaseModel):
@@ -225,17 +268,17 @@ class MeRead(BaseModel):
 # --------------------------------------------------------------------------- users
 class UserUpdate(Strict):
     role: Role
-    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+    version: Version = None
 
 
 class VersionBody(Strict):
-    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+    version: Version = None
 
 
 class InvitationCreate(Strict):
     email: EmailText
     role: Role
-    expires_in_days: int = Field(default=7, ge=1, le=30)
+    expires_in_days: int = Field(default=7, ge=1, le=30, strict=True)
 
 
 # --------------------------------------------------------------------------- profiles
@@ -243,7 +286,7 @@ class CertificationIn(Strict):
     name: ShortText
     issuer: ShortText | None = None
     number: ShortText | None = None
-    expires_on: date | None = None
+    expires_on: IsoDate | None = None
 
     def to_domain(self) -> Certification:
         return Certification(
@@ -264,7 +307,7 @@ class ProfileUpdate(Strict):
     avatar_media_id: MediaId | None = None
     locale: Locale | None = None
     time_zone: TimeZone | None = None
-    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+    version: Version = None
 
 
 # --------------------------------------------------------------------------- orgs
@@ -272,4 +315,4 @@ class OrganizationUpdate(Strict):
     name: Name | None = None
     locale: Locale | None = None
     time_zone: TimeZone | None = None
-    version: int | None = Field(default=None, description="Optimistic lock (or If-Match).")
+    version: Version = None
