@@ -1,10 +1,13 @@
 """Pure logic the embedded backends (memory, SQLite) share.
 
-Everything here works on the *typed* form of an item (a mapping of attribute
-name to DynamoDB attribute value, bytes as base64 text) exactly as the
-embedded backends keep it, so both backends accept, reject, compare and
-round-trip values the way DynamoDB does. No I/O, no clocks: callers pass
-``now``.
+The embedded backends keep an item in the codec's stored form
+(:class:`Stored`: compact JSON bytes, see :mod:`prework.store.codec`, plus the
+expiry and index keys copied out for lookups). Puts go from the caller's item
+straight to that form, and reads straight back. Conditions and updates work on
+the *typed* form of an item (a mapping of attribute name to DynamoDB attribute
+value, bytes as base64 text, numbers exact), so both backends accept, reject,
+compare and round-trip values the way DynamoDB does. No I/O, no clocks:
+callers pass ``now``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import base64
 import binascii
 import decimal
 import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
+
+import orjson
 
 from prework.errors import (
     ConditionFailed,
@@ -56,10 +60,17 @@ from prework.store.codec import (
     _MIN_MAGNITUDE,
     AttributeValue,
     _av_size,
+    av_to_stored,
     item_from_av,
+    item_size,
+    pack_item,
+    size_bound_holds,
+    stored_to_av,
     to_av,
+    unpack_item,
+    unpack_many,
 )
-from prework.store.schema import TableDef
+from prework.store.schema import INDEX_NAMES, TableDef
 
 __all__ = [
     "AvItem",
@@ -68,6 +79,7 @@ __all__ = [
     "QuerySpec",
     "ResolvedOp",
     "Rows",
+    "Stored",
     "apply_update",
     "av_item_size",
     "check_condition",
@@ -75,21 +87,22 @@ __all__ = [
     "decode_cursor",
     "decode_item",
     "decode_many",
+    "decode_stored",
     "delete_flow",
-    "dumps",
     "encode_cursor",
     "encode_item",
     "evaluate",
     "expiry",
     "index_keys",
     "is_expired",
-    "loads",
     "prefix_upper_bound",
     "prepare_batch_write",
     "prepare_query",
     "prepare_update",
     "put_flow",
     "resolve_transaction",
+    "store_av",
+    "stored_av",
     "table_def",
     "transact_flow",
     "update_flow",
@@ -99,6 +112,15 @@ AvItem: TypeAlias = dict[str, AttributeValue]
 IndexKeys: TypeAlias = dict[str, tuple[str, str]]  # index name -> (partition, sort)
 
 _NUMBER_CONTEXT = decimal.Context(prec=38, traps=[decimal.Inexact, decimal.Overflow])
+_INDEX_ATTRS = {index: (f"{index}pk", f"{index}sk") for index in INDEX_NAMES}
+
+
+class Stored(NamedTuple):
+    """An item as the embedded backends keep it (immutable: share freely)."""
+
+    data: bytes  # the codec's stored form
+    expires_at: float | None  # see expiry()
+    indexes: IndexKeys  # see index_keys()
 
 
 # --------------------------------------------------------------------------- tables and keys
@@ -147,13 +169,12 @@ def av_item_size(item: AvItem) -> int:
     return sum(len(name.encode("utf-8")) + _av_size(av) for name, av in item.items())
 
 
-def _check_size(item: AvItem) -> None:
-    try:
-        size = av_item_size(item)
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(
-            "the item holds text that is not valid UTF-8", code="invalid_value"
-        ) from exc
+def _check_size(data: bytes, exact: Callable[[], int]) -> None:
+    """TooLarge if the item stored as ``data`` exceeds 400 KB; ``exact`` gives
+    its exact size, needed only near the limit."""
+    if size_bound_holds(data, MAX_ITEM_BYTES):
+        return
+    size = exact()
     if size > MAX_ITEM_BYTES:
         raise TooLarge(
             f"the item is {size} bytes; at most {MAX_ITEM_BYTES} are allowed",
@@ -161,55 +182,69 @@ def _check_size(item: AvItem) -> None:
         )
 
 
-def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, AvItem]:
-    """Validate ``item`` for ``tdef`` and return ``(pk, sk, typed item)``.
+def _ttl_of(value: Any) -> float | None:
+    """The expiry an ``expires_at`` value gives (only numbers count)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, Stored]:
+    """Validate ``item`` for ``tdef`` and return ``(pk, sk, stored item)``.
 
     Raises ValidationFailed (bad key, bad value) or TooLarge (> 400 KB).
     """
     if not isinstance(item, Mapping):
         raise ValidationFailed("an item is a mapping", code="invalid_value")
-    pk, sk = check_key({name: item.get(name, "") for name in KEY_ATTRS})
-    encoded: AvItem = {}
-    try:
-        for name, value in item.items():
-            if not isinstance(name, str) or not name:
+    pk, sk = item.get("pk"), item.get("sk")
+    if type(pk) is not str or type(sk) is not str or not pk or not sk:
+        pk, sk = check_key({name: item.get(name, "") for name in KEY_ATTRS})  # slow path
+    else:
+        _check_text(pk, "key attribute pk")
+        _check_text(sk, "key attribute sk")
+    for name in item:
+        if not isinstance(name, str) or not name:
+            raise ValidationFailed("attribute names are non-empty strings", code="invalid_value")
+    data = pack_item(item)  # checks every value (and, serializing, all text)
+    indexes: IndexKeys = {}
+    for index in tdef.indexes:
+        ipk, isk = _INDEX_ATTRS[index]
+        for name in (ipk, isk):
+            if name in item and (not isinstance(item[name], str) or not item[name]):
                 raise ValidationFailed(
-                    "attribute names are non-empty strings", code="invalid_value"
+                    f"index key attribute {name} must be a non-empty string",
+                    code="invalid_value",
                 )
-            name.encode("utf-8")
-            encoded[name] = to_av(value, binary_as_text=True)
-        _check_index_attrs(tdef, encoded)
-        _check_size(encoded)
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(
-            "the item holds text that is not valid UTF-8", code="invalid_value"
-        ) from exc
-    return pk, sk, encoded
+        if ipk in item and isk in item:
+            indexes[index] = (item[ipk], item[isk])
+    _check_size(data, lambda: item_size(item))
+    expires_at = _ttl_of(item.get(TTL_ATTR)) if tdef.ttl else None
+    return pk, sk, Stored(data, expires_at, indexes)
+
+
+def store_av(tdef: TableDef, item: AvItem) -> Stored:
+    """The stored form of a typed item that passed the checks (an update's result)."""
+    return Stored(av_to_stored(item), expiry(tdef, item), index_keys(tdef, item))
+
+
+def stored_av(data: bytes) -> AvItem:
+    """A stored item (its ``data``) in the typed form (for conditions and updates)."""
+    return stored_to_av(data)
 
 
 def decode_item(item: AvItem) -> Item:
+    """A typed item as the item it reads back as."""
     return item_from_av(item)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+def decode_stored(data: bytes) -> Item:
+    """A stored item (its ``data``) as the item it reads back as."""
+    return unpack_item(data)
 
 
-def dumps(item: AvItem) -> str:
-    """The stored JSON text of a typed item."""
-    return _ENCODER.encode(item)
-
-
-def loads(text: str) -> AvItem:
-    result: AvItem = json.loads(text)
-    return result
-
-
-def decode_many(texts: Sequence[str]) -> list[Item]:
-    """Stored JSON texts as items (one JSON parse for all: much faster)."""
-    if not texts:
-        return []
-    typed: list[AvItem] = json.loads("[" + ",".join(texts) + "]")
-    return [item_from_av(item) for item in typed]
+def decode_many(rows: Sequence[bytes]) -> list[Item]:
+    """Stored items (their ``data``) as items (one JSON parse for all)."""
+    return unpack_many(rows)
 
 
 # --------------------------------------------------------------------------- TTL and indexes
@@ -420,11 +455,12 @@ def _current_set(name: str, current: AttributeValue | None, clause: str) -> set[
 
 def apply_update(
     tdef: TableDef, pk: str, sk: str, current: AvItem | None, update: PreparedUpdate
-) -> AvItem:
-    """The item after ``update`` (``current`` None = absent or expired).
+) -> tuple[AvItem, Stored]:
+    """The item after ``update`` (``current`` None = absent or expired), typed
+    and as stored.
 
-    Raises ValidationFailed on a type mismatch and TooLarge if the result
-    exceeds 400 KB.
+    Raises ValidationFailed on a type mismatch or text that is not UTF-8, and
+    TooLarge if the result exceeds 400 KB.
     """
     item: AvItem = dict(current) if current is not None else {"pk": {"S": pk}, "sk": {"S": sk}}
     item.update(update.set)
@@ -444,15 +480,17 @@ def apply_update(
     for name in update.remove:
         item.pop(name, None)
     _check_index_attrs(tdef, item)
-    _check_size(item)
-    return item
+    stored = store_av(tdef, item)
+    _check_size(stored.data, lambda: av_item_size(item))
+    return item, stored
 
 
 # --------------------------------------------------------------------------- queries
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made on every query, and 5x cheaper to make
 class QuerySpec:
-    """A validated query. ``lower``/``upper`` bound the sort key (inclusive
-    lower, ``upper_inclusive`` says for upper; None = unbounded)."""
+    """A validated query (treat as immutable). ``lower``/``upper`` bound the
+    sort key (inclusive lower, ``upper_inclusive`` says for upper; None =
+    unbounded)."""
 
     table: str
     index: str | None
@@ -529,30 +567,26 @@ def prepare_query(
     else:
         lower, upper, upper_inclusive = sk_gte, sk_lte, True
     signature = [tdef.name, index, pk, sk_prefix, sk_gte, sk_lte, descending]
-    fingerprint = hashlib.sha256(
-        json.dumps(signature, ensure_ascii=False).encode("utf-8")
-    ).hexdigest()[:16]
+    fingerprint = hashlib.sha256(orjson.dumps(signature)).hexdigest()[:16]
     return QuerySpec(
-        table=tdef.name,
-        index=index,
-        pk=pk,
-        sk_prefix=sk_prefix,
-        lower=lower,
-        upper=upper,
-        upper_inclusive=upper_inclusive,
-        limit=limit,
-        descending=descending,
-        fingerprint=fingerprint,
+        tdef.name,
+        index,
+        pk,
+        sk_prefix,
+        lower,
+        upper,
+        upper_inclusive,
+        limit,
+        descending,
+        fingerprint,
     )
 
 
 def encode_cursor(query: QuerySpec, position: Sequence[str]) -> str:
     """An opaque cursor continuing ``query`` after ``position``: the last
     item's ``(sk,)`` on a table, ``(index sk, pk, sk)`` on an index."""
-    raw = json.dumps(
-        {"q": query.fingerprint, "k": list(position)}, ensure_ascii=False, separators=(",", ":")
-    )
-    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+    raw = orjson.dumps({"q": query.fingerprint, "k": list(position)})
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
 def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
@@ -565,7 +599,7 @@ def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
         raise invalid
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+        data = orjson.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise invalid from exc
     if not isinstance(data, dict) or data.get("q") != query.fingerprint:
@@ -581,15 +615,14 @@ def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- transactions
-@dataclass(frozen=True, slots=True)
-class ResolvedOp:
+class ResolvedOp(NamedTuple):
     """A transaction operation, validated, with everything encoded."""
 
     op: TransactOp
     table: TableDef
     pk: str
     sk: str
-    item: AvItem | None = None  # Put
+    item: Stored | None = None  # Put
     update: PreparedUpdate | None = None  # Update
 
 
@@ -635,10 +668,10 @@ class Rows(Protocol):
     """Row access a backend gives the write flows, inside its own atomic scope
     (a lock, a database transaction)."""
 
-    def read(self, table: TableDef, pk: str, sk: str, now: float) -> AvItem | None:
-        """The visible (unexpired) item, or None."""
+    def read(self, table: TableDef, pk: str, sk: str, now: float) -> bytes | None:
+        """The visible (unexpired) item's stored ``data``, or None."""
 
-    def write(self, table: TableDef, pk: str, sk: str, item: AvItem) -> None: ...
+    def write(self, table: TableDef, pk: str, sk: str, item: Stored) -> None: ...
 
     def remove(self, table: TableDef, pk: str, sk: str) -> None: ...
 
@@ -650,15 +683,36 @@ def _failed(condition: Condition | None) -> ConditionFailed:
     )
 
 
+def _reads_attributes(cond: Condition | None) -> bool:
+    match cond:
+        case None | ItemExists() | ItemNotExists():
+            return False
+        case All(conditions) | Any_(conditions):
+            return any(_reads_attributes(c) for c in conditions)
+    return True
+
+
+def _typed(data: bytes | None, cond: Condition | None) -> AvItem | None:
+    """A stored item in the typed form as far as ``cond`` reads it (only
+    whether it exists, if the condition looks at no attribute)."""
+    if data is None:
+        return None
+    return stored_av(data) if _reads_attributes(cond) else {}
+
+
+def _holds(rows: Rows, table: TableDef, pk: str, sk: str, cond: Condition, now: float) -> bool:
+    return evaluate(cond, _typed(rows.read(table, pk, sk, now), cond))
+
+
 def put_flow(
     rows: Rows,
     table: TableDef,
-    encoded: tuple[str, str, AvItem],
+    encoded: tuple[str, str, Stored],
     condition: Condition | None,
     now: float,
 ) -> None:
     pk, sk, item = encoded
-    if condition is not None and not evaluate(condition, rows.read(table, pk, sk, now)):
+    if condition is not None and not _holds(rows, table, pk, sk, condition, now):
         raise _failed(condition)
     rows.write(table, pk, sk, item)
 
@@ -672,18 +726,19 @@ def update_flow(
     condition: Condition | None,
     now: float,
 ) -> AvItem:
-    current = rows.read(table, pk, sk, now)
+    stored = rows.read(table, pk, sk, now)
+    current = None if stored is None else stored_av(stored)
     if not evaluate(condition, current):
         raise _failed(condition)
-    item = apply_update(table, pk, sk, current, update)
-    rows.write(table, pk, sk, item)
+    item, new = apply_update(table, pk, sk, current, update)
+    rows.write(table, pk, sk, new)
     return item
 
 
 def delete_flow(
     rows: Rows, table: TableDef, pk: str, sk: str, condition: Condition | None, now: float
 ) -> None:
-    if condition is not None and not evaluate(condition, rows.read(table, pk, sk, now)):
+    if condition is not None and not _holds(rows, table, pk, sk, condition, now):
         raise _failed(condition)
     rows.remove(table, pk, sk)
 
@@ -691,13 +746,18 @@ def delete_flow(
 def transact_flow(rows: Rows, resolved: Sequence[ResolvedOp], now: float) -> None:
     """Check every condition, compute every write, then write: all or nothing
     as long as the caller's atomic scope is."""
-    # an unconditional put or delete does not need the stored item
-    current = [
-        rows.read(r.table, r.pk, r.sk, now)
-        if r.op.condition is not None or r.update is not None
-        else None
-        for r in resolved
-    ]
+    # an unconditional put or delete does not need the stored item, an update
+    # needs all of it, a condition what it reads
+    current: list[AvItem | None] = []
+    for r in resolved:
+        if r.update is not None:
+            stored = rows.read(r.table, r.pk, r.sk, now)
+            current.append(None if stored is None else stored_av(stored))
+        elif r.op.condition is not None:
+            stored = rows.read(r.table, r.pk, r.sk, now)
+            current.append(_typed(stored, r.op.condition))
+        else:
+            current.append(None)
     failed = [
         i
         for i, (r, item) in enumerate(zip(resolved, current, strict=True))
@@ -708,12 +768,12 @@ def transact_flow(rows: Rows, resolved: Sequence[ResolvedOp], now: float) -> Non
             f"the transaction was canceled: the conditions of operations {failed} did not hold",
             failed_indexes=failed,
         )
-    writes: list[tuple[ResolvedOp, AvItem | None]] = []
+    writes: list[tuple[ResolvedOp, Stored | None]] = []
     for r, item in zip(resolved, current, strict=True):
         if r.item is not None:
             writes.append((r, r.item))
         elif r.update is not None:
-            writes.append((r, apply_update(r.table, r.pk, r.sk, item, r.update)))
+            writes.append((r, apply_update(r.table, r.pk, r.sk, item, r.update)[1]))
         elif isinstance(r.op, Delete):
             writes.append((r, None))
     for r, new in writes:
@@ -725,10 +785,10 @@ def transact_flow(rows: Rows, resolved: Sequence[ResolvedOp], now: float) -> Non
 
 def prepare_batch_write(
     table: TableDef, puts: Sequence[Item], deletes: Sequence[Key]
-) -> list[tuple[str, str, AvItem | None]]:
+) -> list[tuple[str, str, Stored | None]]:
     """Validate a batch write up front (nothing is written if any item is
     invalid); each item may appear once. A None item is a delete."""
-    writes: list[tuple[str, str, AvItem | None]] = [encode_item(table, item) for item in puts]
+    writes: list[tuple[str, str, Stored | None]] = [encode_item(table, item) for item in puts]
     writes.extend((*check_key(key), None) for key in deletes)
     if len({(pk, sk) for pk, sk, _ in writes}) != len(writes):
         raise ValidationFailed("a batch write may touch each item only once", code="duplicate_key")

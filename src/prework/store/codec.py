@@ -1,17 +1,31 @@
-"""Item values <-> DynamoDB's typed attribute values, and DynamoDB's item size.
+"""Item values <-> DynamoDB's typed attribute values, DynamoDB's item size, and
+the stored form of the embedded backends.
 
-Every backend stores items in this typed form (the SQLite and memory backends
-as JSON, with bytes in base64), so every backend accepts, rejects and
-round-trips exactly the same values as DynamoDB does.
+Every value goes through the typed form's rules (:func:`to_av`), so every
+backend accepts, rejects and round-trips exactly the same values as DynamoDB.
+
+The SQLite and memory backends keep an item as compact JSON bytes
+(:func:`pack_item`, :func:`unpack_item`): attributes whose value is plain JSON
+(text, booleans, null, numbers that read back as 64-bit integers or as the
+same float, lists and string-keyed maps of those) are stored as they read
+back; any other attribute (sets, bytes, bigger or finer numbers, or
+a list or map holding one) is stored as the content of its typed form (the
+``["a", "b"]`` of ``{"SS": ["a", "b"]}``). An item with only plain attributes
+is the JSON object ``{...}``; one with typed attributes is
+``[{...}, {"name": "SS", ...}]``, giving their types. Reading is then one
+C-level JSON parse (for a whole page at once) plus a decode of the typed
+attributes only.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from prework.errors import ValidationFailed
 
@@ -58,7 +72,11 @@ def to_av(value: Any, *, binary_as_text: bool = False) -> AttributeValue:
     if isinstance(value, int | float):
         return {"N": _number_text(value)}
     if isinstance(value, Decimal):
-        return {"N": _number_text(float(value)) if value % 1 else _number_text(int(value))}
+        if not value.is_finite():
+            raise ValidationFailed("numbers must be finite", code="invalid_value")
+        if value == value.to_integral_value():  # not value % 1: it overflows past 28 digits
+            return {"N": _number_text(int(value))}
+        return {"N": _number_text(float(value))}
     if isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)
         return {"B": base64.b64encode(raw).decode("ascii") if binary_as_text else raw}
@@ -139,3 +157,222 @@ def _av_size(av: Mapping[str, Any]) -> int:
 def item_size(item: Mapping[str, Any]) -> int:
     """The item's size by DynamoDB's rules (names plus values, in bytes)."""
     return sum(len(k.encode("utf-8")) + _av_size(to_av(v)) for k, v in item.items())
+
+
+# --------------------------------------------------------------------------- stored form
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_EXACT_INT_FLOAT: Final = 2.0**53  # integral floats up to this convert exactly with int()
+_TINY: Final = 1e-120  # smaller floats take the typed path, which checks the range exactly
+_DUMPS_OPTIONS: Final = orjson.OPT_NON_STR_KEYS  # str subclasses as keys (names are str)
+
+
+class _Typed:
+    """Marks a value that has no plain JSON form."""
+
+
+_TYPED: Final = _Typed()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the plain JSON value it reads back as, or :data:`_TYPED`.
+
+    A plain value is returned as is when it needs no change (no copy);
+    integral floats become ints, tuples lists, as they read back. Anything
+    not plain (or that needs the exact checks of :func:`to_av`) is _TYPED.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else _TYPED
+    if kind is float:
+        if value.is_integer():
+            return int(value) if -_EXACT_INT_FLOAT <= value <= _EXACT_INT_FLOAT else _TYPED
+        # not integral: at most 17 digits and below 2**52, so only the lower
+        # magnitude bound and non-finite values need the typed path's checks
+        return value if math.isfinite(value) and not -_TINY < value < _TINY else _TYPED
+    if kind is list or kind is tuple:
+        items: list[Any] | None = None
+        for i, element in enumerate(value):
+            plain = _plain(element)
+            if plain is _TYPED:
+                return _TYPED
+            if plain is not element and items is None:
+                items = list(value[:i])
+            if items is not None:
+                items.append(plain)
+        if items is not None:
+            return items
+        return value if kind is list else list(value)
+    if kind is dict:
+        entries: dict[str, Any] | None = None
+        for k, element in value.items():
+            if type(k) is not str:
+                return _TYPED
+            plain = _plain(element)
+            if plain is _TYPED:
+                return _TYPED
+            if plain is not element and entries is None:
+                entries = {}
+                for done, before in value.items():
+                    if done == k:
+                        break
+                    entries[done] = before
+            if entries is not None:
+                entries[k] = plain
+        return value if entries is None else entries
+    return _TYPED
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        # every value was checked before: what is left is text that is not
+        # UTF-8 (a lone surrogate) or nesting beyond orjson's depth (DynamoDB
+        # allows 32 levels)
+        raise ValidationFailed(f"the item cannot be stored: {exc}", code="invalid_value") from exc
+
+
+def pack_item(item: Mapping[str, Any]) -> bytes:
+    """Validate the values of ``item`` and return its stored form.
+
+    Attribute names are not checked here. Raises ValidationFailed on a value
+    DynamoDB would not take. The size is not checked, but DynamoDB's size of
+    the item is at most twice the length of the stored form (see
+    :func:`size_bound_holds`).
+    """
+    out: dict[str, Any] = {}
+    typed: dict[str, str] | None = None
+    for name, value in item.items():
+        plain = _plain(value)
+        if plain is not _TYPED:
+            out[name] = plain
+            continue
+        if typed is None:
+            typed = {}
+        kind = type(value)
+        if (kind is set or kind is frozenset) and value and all(type(v) is str for v in value):
+            out[name], typed[name] = sorted(value), "SS"  # to_av's result, sooner
+        else:
+            ((typed[name], out[name]),) = to_av(value, binary_as_text=True).items()
+    return _dumps(out if typed is None else [out, typed])
+
+
+def _plain_av(value: Any) -> AttributeValue:
+    """A plain stored value as an attribute value (bytes never occur)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    if kind is int:
+        return {"N": str(value)}
+    if kind is float:
+        return {"N": repr(value)}
+    if kind is list:
+        return {"L": [_plain_av(v) for v in value]}
+    return {"M": {k: _plain_av(v) for k, v in value.items()}}
+
+
+def _decode_typed(item: dict[str, Any], typed: Mapping[str, str]) -> dict[str, Any]:
+    for name, tag in typed.items():
+        raw = item[name]
+        item[name] = set(raw) if tag == "SS" else from_av({tag: raw})
+    return item
+
+
+def unpack_item(data: bytes) -> dict[str, Any]:
+    """A stored item as the item it reads back as."""
+    obj = orjson.loads(data)
+    if type(obj) is dict:
+        return obj
+    return _decode_typed(*obj)
+
+
+def unpack_many(rows: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Stored items as items (one JSON parse for all)."""
+    if not rows:
+        return []
+    out: list[Any] = orjson.loads(b"[" + b",".join(rows) + b"]")
+    for i, obj in enumerate(out):
+        if type(obj) is list:  # [item, typed]: _decode_typed, inlined (the hot loop)
+            item, typed = obj
+            for name, tag in typed.items():
+                item[name] = set(item[name]) if tag == "SS" else from_av({tag: item[name]})
+            out[i] = item
+    return out
+
+
+def stored_to_av(data: bytes) -> dict[str, AttributeValue]:
+    """A stored item in the typed form (bytes as base64 text), numbers exact."""
+    obj = orjson.loads(data)
+    item, typed = (obj, {}) if type(obj) is dict else obj
+    return {
+        name: {typed[name]: value} if name in typed else _plain_av(value)
+        for name, value in item.items()
+    }
+
+
+def _av_plain(av: Mapping[str, Any]) -> Any:
+    """The plain stored value of an attribute value (base64 bytes), or
+    :data:`_TYPED` when it reads back as something else."""
+    ((tag, raw),) = av.items()
+    if tag == "S":
+        return raw if type(raw) is str else _TYPED
+    if tag == "N":
+        number = Decimal(raw)
+        if number == number.to_integral_value():
+            whole = int(number)
+            return whole if _INT64_MIN <= whole <= _INT64_MAX else _TYPED
+        value = float(number)
+        return value if Decimal(repr(value)) == number else _TYPED
+    if tag == "BOOL":
+        return bool(raw)
+    if tag == "NULL":
+        return None
+    if tag == "L":
+        values = [_av_plain(v) for v in raw]
+        return _TYPED if any(v is _TYPED for v in values) else values
+    if tag == "M":
+        entries = {k: _av_plain(v) for k, v in raw.items()}
+        return _TYPED if any(v is _TYPED for v in entries.values()) else entries
+    return _TYPED  # B, SS
+
+
+def av_to_stored(av_item: Mapping[str, AttributeValue]) -> bytes:
+    """The stored form of a typed item (as :func:`pack_item` would store it)."""
+    out: dict[str, Any] = {}
+    typed: dict[str, str] | None = None
+    for name, av in av_item.items():
+        plain = _av_plain(av)
+        if plain is _TYPED:
+            ((tag, out[name]),) = av.items()
+            if typed is None:
+                typed = {}
+            typed[name] = tag
+        else:
+            out[name] = plain
+    return _dumps(out if typed is None else [out, typed])
+
+
+def size_bound_holds(data: bytes, limit: int) -> bool:
+    """Whether an item stored as ``data`` is surely no bigger than ``limit``
+    bytes by DynamoDB's rules (False: compute the exact size).
+
+    DynamoDB's size is at most twice the length of the stored JSON, by
+    induction on values: a string costs its UTF-8 bytes (JSON: those, 2
+    quotes and any escapes); a number of k significant digits costs
+    (k + 1) // 2 + 1 <= 2k (JSON: at least k characters); a boolean or null
+    costs 1 (JSON: 4 or 5); a list of n costs 3 + n + its elements (JSON:
+    n + 1 brackets and commas + its elements, and 3 + n <= 2(n + 1)); a map
+    of n costs 3 + n + its keys and values (JSON: 4n + 1 quotes, colons,
+    braces and commas + its keys and values); an attribute costs its name
+    and value, as a map entry. A typed value's JSON holds at least what the
+    value costs: the number text in quotes, the base64 of the bytes (4/3 as
+    long), the set's strings in quotes, the typed elements of a list or map.
+    """
+    return 2 * len(data) <= limit

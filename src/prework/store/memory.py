@@ -1,7 +1,8 @@
 """An in-process store: the fast fake for tests and single-process demos.
 
-Items are kept as typed JSON text (the codec's form, bytes as base64), so a
-value round-trips exactly as it does through SQLite or DynamoDB. All rules of
+Items are kept in the codec's stored form (compact JSON bytes, as in the
+SQLite backend), so a value round-trips exactly as it does through SQLite or
+DynamoDB, and no caller's object is kept. All rules of
 :mod:`prework.store.base` hold (limits, TTL visibility, conditions,
 all-or-nothing transactions); one lock makes every call atomic, also across
 threads. Nothing is persisted.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 from prework.errors import LimitExceeded, Unavailable, ValidationFailed
 from prework.store import _logic as lg
@@ -31,11 +31,7 @@ from prework.store.schema import TABLES, TableDef
 __all__ = ["MemoryStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    text: str  # typed JSON
-    expires_at: float | None
-    indexes: lg.IndexKeys
+_Row = lg.Stored  # immutable: kept as the write flows made it
 
 
 class _Table:
@@ -53,9 +49,8 @@ class _Table:
         partition = self.partitions.get(pk)
         return None if partition is None else partition.get(sk)
 
-    def put(self, pk: str, sk: str, item: lg.AvItem) -> None:
+    def put(self, pk: str, sk: str, row: _Row) -> None:
         self.remove(pk, sk)
-        row = _Row(lg.dumps(item), lg.expiry(self.tdef, item), lg.index_keys(self.tdef, item))
         self.partitions.setdefault(pk, {})[sk] = row
         for index, (ipk, isk) in row.indexes.items():
             self.indexes[index].setdefault(ipk, {})[(pk, sk)] = isk
@@ -80,13 +75,13 @@ class _Rows(lg.Rows):
     def __init__(self, tables: Mapping[str, _Table]) -> None:
         self._tables = tables
 
-    def read(self, table: TableDef, pk: str, sk: str, now: float) -> lg.AvItem | None:
+    def read(self, table: TableDef, pk: str, sk: str, now: float) -> bytes | None:
         row = self._tables[table.name].row(pk, sk)
         if row is None or lg.is_expired(row.expires_at, now):
             return None
-        return lg.loads(row.text)
+        return row.data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.AvItem) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
         self._tables[table.name].put(pk, sk, item)
 
     def remove(self, table: TableDef, pk: str, sk: str) -> None:
@@ -123,8 +118,8 @@ class MemoryStore(Store):
         pk, sk = lg.check_key(key)
         with self._lock:
             self._check_open()
-            item = self._rows.read(tdef, pk, sk, time.time())
-        return None if item is None else lg.decode_item(item)
+            data = self._rows.read(tdef, pk, sk, time.time())
+        return None if data is None else lg.decode_stored(data)
 
     async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
         tdef = lg.table_def(self.tables, table)
@@ -189,7 +184,7 @@ class MemoryStore(Store):
             self._check_open()
             now = time.time()
             data = self._data[table]
-            found: list[tuple[tuple[str, ...], str]] = []
+            found: list[tuple[tuple[str, ...], bytes]] = []
             for position, row in self._candidates(data, spec):
                 if lg.is_expired(row.expires_at, now):
                     continue
@@ -197,7 +192,7 @@ class MemoryStore(Store):
                     position <= after if not descending else position >= after
                 ):
                     continue
-                found.append((position, row.text))
+                found.append((position, row.data))
         found.sort(key=lambda pair: pair[0], reverse=descending)
         more = limit is not None and len(found) > limit
         page = found[:limit] if limit is not None else found
@@ -231,7 +226,7 @@ class MemoryStore(Store):
             self._check_open()
             now = time.time()
             found = [self._rows.read(tdef, pk, sk, now) for pk, sk in pairs]
-        return [lg.decode_item(item) for item in found if item is not None]
+        return lg.decode_many([data for data in found if data is not None])
 
     async def batch_write(
         self,

@@ -5,18 +5,21 @@ Each logical table is one SQLite table::
     pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, data
     PRIMARY KEY (pk, sk), an index on (gsiNpk, gsiNsk) per declared index
 
-``data`` is the item in the codec's typed JSON (bytes as base64), so values
-round-trip as on DynamoDB; the other columns are copies kept for lookups
+``data`` is the item in the codec's stored form (compact JSON bytes, typed
+only where a value is not plain JSON: see :mod:`prework.store.codec`), so
+values round-trip as on DynamoDB; the other columns are copies kept for lookups
 (an index's columns are set only when the item has both index keys, which is
-what makes the indexes sparse). The file runs in WAL mode with
-``synchronous=NORMAL``.
+what makes the indexes sparse). ``PRAGMA user_version`` holds the format
+(:data:`FORMAT`); a file of another format is refused, not misread. The file
+runs in WAL mode with ``synchronous=NORMAL``.
 
 No sqlite3 call runs on the event loop. Every port call is one hop to a
 thread: writes go to ONE writer thread with its own connection, which
 serializes them; a write runs its read-check-write inside one
 ``BEGIN IMMEDIATE`` transaction, so conditions and transactions are atomic
-(also against other processes using the file). Reads go to a small pool of
-reader threads, each with its own connection. sqlite3 errors surface as
+(also against other processes using the file). Reads go to a few reader
+threads, each with its own connection: the first idle one, so that calls one
+after another keep to one warm thread. sqlite3 errors surface as
 :class:`~prework.errors.Unavailable` (or :class:`~prework.errors.Internal`
 for misuse), with the sqlite3 error as ``__cause__``.
 """
@@ -24,13 +27,14 @@ for misuse), with the sqlite3 error as ``__cause__``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, LimitExceeded, PreworkError, Unavailable, ValidationFailed
 from prework.store import _logic as lg
@@ -46,11 +50,12 @@ from prework.store.base import (
 )
 from prework.store.schema import INDEX_NAMES, TABLES, TableDef
 
-__all__ = ["SqliteStore"]
+__all__ = ["FORMAT", "SqliteStore"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+FORMAT = 2  # the file format (user_version); 0: a new file; 1: typed JSON text
 _COLUMNS = ("pk", "sk", *(f"{i}{part}" for i in INDEX_NAMES for part in ("pk", "sk")))
 _PURGE_EVERY = 300.0  # seconds between sweeps of expired rows
 _VISIBLE = "(expires_at IS NULL OR expires_at > ?)"
@@ -73,7 +78,7 @@ class _Sql:
             f"CREATE TABLE IF NOT EXISTS {t} ("
             "pk TEXT NOT NULL, sk TEXT NOT NULL, "
             + "".join(f"{i}pk TEXT, {i}sk TEXT, " for i in INDEX_NAMES)
-            + "expires_at REAL, data TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID",
+            + "expires_at REAL, data BLOB NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID",
             *(
                 f"CREATE INDEX IF NOT EXISTS {_quote(tdef.name + '_' + i)} "
                 f"ON {t} ({i}pk, {i}sk) WHERE {i}pk IS NOT NULL"
@@ -90,43 +95,65 @@ class _Sql:
         self.put = f"INSERT OR REPLACE INTO {t} ({cols}) VALUES ({marks})"  # noqa: S608
         self.delete = f"DELETE FROM {t} WHERE pk = ? AND sk = ?"  # noqa: S608
         self.purge = f"DELETE FROM {t} WHERE expires_at <= ?"  # noqa: S608
+        self._queries: dict[tuple[Any, ...], str] = {}  # query statements by shape
 
-    def row(self, pk: str, sk: str, item: lg.AvItem) -> tuple[Any, ...]:
+    def row(self, pk: str, sk: str, item: lg.Stored) -> tuple[Any, ...]:
+        keys = item.indexes
+        if not keys:
+            return (pk, sk, None, None, None, None, None, None, item.expires_at, item.data)
         values: list[Any] = [pk, sk]
-        keys = lg.index_keys(self.tdef, item)
         for index in INDEX_NAMES:
             values.extend(keys.get(index, (None, None)))
-        values.append(lg.expiry(self.tdef, item))
-        values.append(lg.dumps(item))
+        values.append(item.expires_at)
+        values.append(item.data)
         return tuple(values)
 
     def query(self, spec: lg.QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
+        """The statement of ``spec`` (continuing after ``after``) and its
+        arguments up to, not including, the time and the limit."""
+        args: list[Any] = [spec.pk]
+        if spec.lower is not None:
+            args.append(spec.lower)
+        if spec.upper is not None:
+            args.append(spec.upper)
+        if after is not None:
+            args.extend(after)
+        shape = (
+            spec.index,
+            spec.lower is not None,
+            spec.upper is not None and spec.upper_inclusive,
+            spec.upper is not None and not spec.upper_inclusive,
+            after is not None,
+            spec.descending,
+        )
+        statement = self._queries.get(shape)
+        if statement is None:
+            statement = self._queries[shape] = self._query_statement(spec, after is not None)
+        return statement, args
+
+    def _query_statement(self, spec: lg.QuerySpec, after: bool) -> str:
         if spec.index is None:
             part, sort, order = "pk", "sk", ["sk"]
         else:
             part, sort = f"{spec.index}pk", f"{spec.index}sk"
             order = [sort, "pk", "sk"]
         where = [f"{part} = ?"]
-        args: list[Any] = [spec.pk]
         if spec.lower is not None:
             where.append(f"{sort} >= ?")
-            args.append(spec.lower)
         if spec.upper is not None:
             where.append(f"{sort} {'<=' if spec.upper_inclusive else '<'} ?")
-            args.append(spec.upper)
-        if after is not None:
+        if after:
             where.append(
                 f"({', '.join(order)}) {'<' if spec.descending else '>'} "
                 f"({', '.join('?' * len(order))})"
             )
-            args.extend(after)
         where.append(_VISIBLE)
         direction = " DESC" if spec.descending else ""
         columns = ", ".join(order)
         conditions = " AND ".join(where)
         ordering = ", ".join(c + direction for c in order)
         sql = f"SELECT {columns}, data FROM {self.table} WHERE {conditions} ORDER BY {ordering}"  # noqa: S608
-        return sql + " LIMIT ?", args
+        return sql + " LIMIT ?"
 
 
 class _Rows(lg.Rows):
@@ -136,16 +163,84 @@ class _Rows(lg.Rows):
         self.conn = conn
         self._sql = sql
 
-    def read(self, table: TableDef, pk: str, sk: str, now: float) -> lg.AvItem | None:
+    def read(self, table: TableDef, pk: str, sk: str, now: float) -> bytes | None:
         row = self.conn.execute(self._sql[table.name].get, (pk, sk, now)).fetchone()
-        return None if row is None else lg.loads(row[0])
+        if row is None:
+            return None
+        data: bytes = row[0]
+        return data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.AvItem) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
         sql = self._sql[table.name]
         self.conn.execute(sql.put, sql.row(pk, sk, item))
 
     def remove(self, table: TableDef, pk: str, sk: str) -> None:
         self.conn.execute(self._sql[table.name].delete, (pk, sk))
+
+
+_Job: TypeAlias = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class _Lane:
+    """One thread running jobs in order, each job's outcome handed back to the
+    event loop that asked for it.
+
+    What ``loop.run_in_executor`` on a one-thread executor does, minus the
+    ``concurrent.futures.Future`` chained to the asyncio one: about 8 us less
+    per call, a quarter of a hop on a small machine. A job whose caller was
+    cancelled before it started does not run. :meth:`close` runs what is
+    queued, then ends the thread; the thread is a daemon, so a store never
+    closed does not hold the interpreter at exit (each write is one SQLite
+    transaction: one cut short there is rolled back, the file stays whole).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the store is closed")
+            self._jobs.put((loop, future, job))
+        return future
+
+    def close(self) -> None:
+        """Run the jobs already queued, then end the thread (blocks)."""
+        with self._lock:
+            self._closed = True
+            self._jobs.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            loop, future, job = item
+            del item
+            if future.cancelled():
+                continue
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = job()
+            except BaseException as exc:  # handed to the caller, as an executor does
+                error = exc
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            del loop, future, job, result, error
 
 
 def _translate(exc: BaseException) -> PreworkError:
@@ -171,8 +266,9 @@ class SqliteStore(Store):
         self._reader_count = max(1, readers)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._writer: ThreadPoolExecutor | None = None
-        self._readers: ThreadPoolExecutor | None = None
+        self._writer: _Lane | None = None
+        self._readers: list[_Lane] | None = None
+        self._busy = [0] * self._reader_count  # calls in flight per reader
         self._wconn: sqlite3.Connection | None = None
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -180,7 +276,7 @@ class SqliteStore(Store):
         self._last_purge = 0.0
 
     # ------------------------------------------------------------------ threads
-    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    def _executors(self) -> tuple[_Lane, list[_Lane]]:
         writer, readers = self._writer, self._readers
         if writer is not None and readers is not None:
             return writer, readers
@@ -188,11 +284,9 @@ class SqliteStore(Store):
             if self._closed:
                 raise Unavailable("the store is closed")
             if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="prework-sqlite-w")
+                self._writer = _Lane("prework-sqlite-w")
             if self._readers is None:
-                self._readers = ThreadPoolExecutor(
-                    self._reader_count, thread_name_prefix="prework-sqlite-r"
-                )
+                self._readers = [_Lane(f"prework-sqlite-r{i}") for i in range(self._reader_count)]
             return self._writer, self._readers
 
     def _connect(self, *, writer: bool) -> sqlite3.Connection:
@@ -276,8 +370,19 @@ class SqliteStore(Store):
         self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
         _, readers = self._executors()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(readers, lambda: self._in_reader(fn, *args, **kw))
+        # the first idle reader thread, else the least busy: calls one after
+        # another keep to one warm thread (a shared pool hands them round its
+        # idle threads, which costs about a third more per call)
+        with self._lock:
+            busy = self._busy
+            slot = busy.index(min(busy))
+            busy[slot] += 1
+        try:
+            result: T = await readers[slot].run(lambda: self._in_reader(fn, *args, **kw))
+            return result
+        finally:
+            with self._lock:
+                busy[slot] -= 1
 
     async def _write(
         self, fn: Callable[Concatenate[_Rows, P], T], *args: P.args, **kw: P.kwargs
@@ -287,7 +392,8 @@ class SqliteStore(Store):
     async def _hop_writer(self, job: Callable[[], T]) -> T:
         """Run ``job`` (validation, then :meth:`_in_writer`) in the writer thread."""
         writer, _ = self._executors()
-        return await asyncio.get_running_loop().run_in_executor(writer, job)
+        result: T = await writer.run(job)
+        return result
 
     # ------------------------------------------------------------------ lifecycle
     async def init(self) -> None:
@@ -300,6 +406,23 @@ class SqliteStore(Store):
             raise Unavailable(f"cannot create {self.path.parent}: {exc}") from exc
 
         def create(rows: _Rows) -> None:
+            (version,) = rows.conn.execute("PRAGMA user_version").fetchone()
+            names = list(self._sql)
+            marks = ", ".join("?" * len(names))
+            if (
+                version == 0
+                and rows.conn.execute(
+                    f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",  # noqa: S608
+                    names,
+                ).fetchone()
+            ):
+                version = 1  # our tables, from before the format was recorded
+            if version not in (0, FORMAT):
+                raise Unavailable(
+                    f"{self.path} holds store format {version}, this code reads format "
+                    f"{FORMAT} and does not migrate: move the file away to start afresh"
+                )
+            rows.conn.execute(f"PRAGMA user_version = {FORMAT}")
             for sql in self._sql.values():
                 for statement in sql.ddl:
                     rows.conn.execute(statement)
@@ -317,14 +440,14 @@ class SqliteStore(Store):
     async def close(self) -> None:
         with self._lock:
             self._closed = True
-            executors = [e for e in (self._writer, self._readers) if e is not None]
-            self._writer = self._readers = None
-        if executors:
-            await asyncio.to_thread(self._shutdown, executors)
+            lanes = [*([self._writer] if self._writer else []), *(self._readers or [])]
+            self._writer, self._readers = None, None
+        if lanes:
+            await asyncio.to_thread(self._shutdown, lanes)
 
-    def _shutdown(self, executors: list[ThreadPoolExecutor]) -> None:
-        for executor in executors:
-            executor.shutdown(wait=True)
+    def _shutdown(self, lanes: list[_Lane]) -> None:
+        for lane in lanes:
+            lane.close()
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
@@ -337,14 +460,14 @@ class SqliteStore(Store):
 
         def run(conn: sqlite3.Connection) -> Item | None:
             row = conn.execute(sql.get, (pk, sk, time.time())).fetchone()
-            return None if row is None else lg.decode_item(lg.loads(row[0]))
+            return None if row is None else lg.decode_stored(row[0])
 
         return await self._read(run)
 
     async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
         sql = self._table(table)
 
-        def run(rows: _Rows, encoded: tuple[str, str, lg.AvItem]) -> None:
+        def run(rows: _Rows, encoded: tuple[str, str, lg.Stored]) -> None:
             lg.put_flow(rows, sql.tdef, encoded, condition, time.time())
 
         def job() -> None:
@@ -443,7 +566,7 @@ class SqliteStore(Store):
 
         def run(conn: sqlite3.Connection) -> list[Item]:
             now = time.time()
-            found: list[str] = []
+            found: list[bytes] = []
             for pk, sk in pairs:
                 row = conn.execute(sql.get, (pk, sk, now)).fetchone()
                 if row is not None:
@@ -463,7 +586,7 @@ class SqliteStore(Store):
         if not puts and not deletes:
             return
 
-        def run(rows: _Rows, writes: list[tuple[str, str, lg.AvItem | None]]) -> None:
+        def run(rows: _Rows, writes: list[tuple[str, str, lg.Stored | None]]) -> None:
             for pk, sk, item in writes:
                 if item is None:
                     rows.remove(sql.tdef, pk, sk)
