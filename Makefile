@@ -18,7 +18,7 @@ LINT_PATHS := $(wildcard src tests bench)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
-.PHONY: help venv run init test lint typecheck test-unit test-contract test-api test-all \
+.PHONY: help venv run init test lint typecheck test-unit test-contract test-api test-e2e test-all \
         system-deps bench clean
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make test-unit      tests/unit only"
 	@echo "make test-contract  tests/contract only (SQLite, DynamoDB Local, SeaweedFS)"
 	@echo "make test-api       tests/api only"
+	@echo "make test-e2e       tests/e2e only (prework serve as a real process)"
 	@echo "make bench          run every bench/bench_*.py"
 	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
 
@@ -80,6 +81,9 @@ test-contract: venv system-deps
 
 test-api: venv system-deps
 	$(BIN)/pytest tests/api $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-e2e: venv
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # ---------------------------------------------------------------- benchmarks
 bench: venv system-deps

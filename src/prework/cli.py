@@ -82,6 +82,10 @@ def serve(
         access_log=False,  # RequestContextMiddleware logs each request
         server_header=False,
         reload=False,
+        # forwarded headers are believed only from the configured proxies: the
+        # client address feeds login throttling and the audit log
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     register_window_seconds: int = Field(default=3600, ge=1)
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
+    # reverse proxies whose X-Forwarded-For/-Proto `prework serve` trusts
+    # (comma-separated addresses or networks, "*" for any); empty: none, the
+    # peer address is the client's
+    trusted_proxies: str = ""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
