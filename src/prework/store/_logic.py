@@ -33,6 +33,8 @@ from prework.errors import (
 from prework.store.base import (
     KEY_ATTRS,
     MAX_ITEM_BYTES,
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
     MAX_TRANSACT_ITEMS,
     TTL_ATTR,
     All,
@@ -139,29 +141,54 @@ def _check_text(value: str, what: str) -> None:
         raise ValidationFailed(f"{what} is not valid UTF-8 text", code="invalid_value") from exc
 
 
+def _key_problem(value: Any, limit: int) -> str | None:
+    """What keeps ``value`` from being a key value of at most ``limit`` UTF-8
+    bytes (a non-empty string of text), or None if nothing does."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid UTF-8 text"
+    if size > limit:
+        return f"is {size} bytes long; at most {limit} bytes are allowed"
+    return None
+
+
+def _is_key_value(value: Any, limit: int) -> bool:
+    if type(value) is str and value.isascii():
+        return 0 < len(value) <= limit
+    return _key_problem(value, limit) is None
+
+
+def _check_key_value(value: Any, what: str, limit: int) -> str:
+    """``value`` if it is a key value (see :mod:`prework.store.base`), else
+    ValidationFailed ``invalid_key``; ``what`` names it in the message."""
+    if type(value) is str and value.isascii() and 0 < len(value) <= limit:
+        return value  # the usual key, told apart without encoding it
+    problem = _key_problem(value, limit)
+    if problem is not None:
+        details = {"max_bytes": limit}
+        raise ValidationFailed(f"{what} {problem}", code="invalid_key", details=details)
+    return str(value)
+
+
 def check_key(key: Key) -> tuple[str, str]:
-    """``(pk, sk)`` of a key holding exactly two non-empty strings."""
-    if not isinstance(key, Mapping) or set(key) != set(KEY_ATTRS):
+    """``(pk, sk)`` of a key holding exactly the two key values ``pk`` and ``sk``."""
+    if not isinstance(key, Mapping) or len(key) != 2 or "pk" not in key or "sk" not in key:
         raise ValidationFailed("a key has exactly the attributes pk and sk", code="invalid_key")
-    pk, sk = key["pk"], key["sk"]
-    for name, value in (("pk", pk), ("sk", sk)):
-        if not isinstance(value, str) or not value:
-            raise ValidationFailed(
-                f"key attribute {name} must be a non-empty string", code="invalid_key"
-            )
-        _check_text(value, f"key attribute {name}")
-    return pk, sk
+    return (
+        _check_key_value(key["pk"], "key attribute pk", MAX_PARTITION_KEY_BYTES),
+        _check_key_value(key["sk"], "key attribute sk", MAX_SORT_KEY_BYTES),
+    )
 
 
-def _check_index_attrs(tdef: TableDef, item: AvItem) -> None:
-    for index in tdef.indexes:
-        for name in (f"{index}pk", f"{index}sk"):
-            av = item.get(name)
-            if av is not None and (set(av) != {"S"} or not av["S"]):
-                raise ValidationFailed(
-                    f"index key attribute {name} must be a non-empty string",
-                    code="invalid_value",
-                )
+# every possible index key attribute: its index and the most UTF-8 bytes it holds
+_INDEX_KEY_LIMITS: dict[str, tuple[str, int]] = {
+    name: (index, limit)
+    for index, (ipk, isk) in _INDEX_ATTRS.items()
+    for name, limit in ((ipk, MAX_PARTITION_KEY_BYTES), (isk, MAX_SORT_KEY_BYTES))
+}
 
 
 def av_item_size(item: AvItem) -> int:
@@ -196,12 +223,8 @@ def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, Stored]:
     """
     if not isinstance(item, Mapping):
         raise ValidationFailed("an item is a mapping", code="invalid_value")
-    pk, sk = item.get("pk"), item.get("sk")
-    if type(pk) is not str or type(sk) is not str or not pk or not sk:
-        pk, sk = check_key({name: item.get(name, "") for name in KEY_ATTRS})  # slow path
-    else:
-        _check_text(pk, "key attribute pk")
-        _check_text(sk, "key attribute sk")
+    pk = _check_key_value(item.get("pk"), "key attribute pk", MAX_PARTITION_KEY_BYTES)
+    sk = _check_key_value(item.get("sk"), "key attribute sk", MAX_SORT_KEY_BYTES)
     for name in item:
         if not isinstance(name, str) or not name:
             raise ValidationFailed("attribute names are non-empty strings", code="invalid_value")
@@ -209,14 +232,13 @@ def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, Stored]:
     indexes: IndexKeys = {}
     for index in tdef.indexes:
         ipk, isk = _INDEX_ATTRS[index]
-        for name in (ipk, isk):
-            if name in item and (not isinstance(item[name], str) or not item[name]):
-                raise ValidationFailed(
-                    f"index key attribute {name} must be a non-empty string",
-                    code="invalid_value",
-                )
-        if ipk in item and isk in item:
-            indexes[index] = (item[ipk], item[isk])
+        # DynamoDB checks an index key attribute even when its pair is missing
+        if ipk in item:
+            _check_key_value(item[ipk], f"index key attribute {ipk}", MAX_PARTITION_KEY_BYTES)
+        if isk in item:
+            _check_key_value(item[isk], f"index key attribute {isk}", MAX_SORT_KEY_BYTES)
+            if ipk in item:
+                indexes[index] = (item[ipk], item[isk])
     _check_size(data, lambda: item_size(item))
     expires_at = _ttl_of(item.get(TTL_ATTR)) if tdef.ttl else None
     return pk, sk, Stored(data, expires_at, indexes)
@@ -383,9 +405,10 @@ def _string_set(name: str, values: Any) -> frozenset[str]:
     return out
 
 
-def prepare_update(spec: UpdateSpec) -> PreparedUpdate:
-    """Validate ``spec`` statically: no key attribute, each attribute in one
-    clause only, numbers to add, strings for sets."""
+def prepare_update(tdef: TableDef, spec: UpdateSpec) -> PreparedUpdate:
+    """Validate ``spec`` for table ``tdef`` statically: no key attribute, each
+    attribute in one clause only, numbers to add, strings for sets, and an index
+    key attribute only set to a key value or removed."""
     seen: set[str] = set()
     clauses: list[Any] = [
         spec.set,
@@ -409,6 +432,11 @@ def prepare_update(spec: UpdateSpec) -> PreparedUpdate:
                     f"attribute {name} appears in more than one clause", code="invalid_update"
                 )
             seen.add(name)
+    if tdef.indexes:
+        for name in seen:
+            found = _INDEX_KEY_LIMITS.get(name)
+            if found is not None and found[0] in tdef.indexes:
+                _check_index_update(spec, name, found[1])
     try:
         set_ = {name: to_av(value, binary_as_text=True) for name, value in spec.set.items()}
     except UnicodeEncodeError as exc:
@@ -425,6 +453,18 @@ def prepare_update(spec: UpdateSpec) -> PreparedUpdate:
         remove_from_set={n: _string_set(n, v) for n, v in spec.remove_from_set.items()},
         remove=tuple(spec.remove),
     )
+
+
+def _check_index_update(spec: UpdateSpec, name: str, limit: int) -> None:
+    """An update may set index key attribute ``name`` to a key value, or remove it."""
+    if name in spec.set:
+        _check_key_value(spec.set[name], f"index key attribute {name}", limit)
+    elif name not in spec.remove:
+        raise ValidationFailed(
+            f"index key attribute {name} is a string: it can only be set or removed",
+            code="invalid_key",
+            details={"attribute": name},
+        )
 
 
 def _add_numbers(name: str, current: AttributeValue | None, delta: Decimal) -> AttributeValue:
@@ -479,7 +519,6 @@ def apply_update(
             del item[name]
     for name in update.remove:
         item.pop(name, None)
-    _check_index_attrs(tdef, item)
     stored = store_av(tdef, item)
     _check_size(stored.data, lambda: av_item_size(item))
     return item, stored
@@ -509,6 +548,21 @@ class QuerySpec:
         if self.lower is not None and sk < self.lower:
             return False
         return self.upper is None or sk <= self.upper
+
+    def can_continue_after(self, sk: str) -> bool:
+        """Whether a page may end on an item of sort key ``sk`` (of the index, on
+        an index) and have a next page: ``sk`` is in the key range and, on the
+        table, whose sort keys are unique in a partition, not at the range's far
+        end (the upper bound going up, the lower going down: nothing follows it;
+        DynamoDB rejects such a start key). On an index items may share a sort
+        key, so either end is a position."""
+        if not self.sk_matches(sk):
+            return False
+        if self.index is not None:
+            return True
+        if self.descending:
+            return sk != self.lower
+        return not (self.upper_inclusive and sk == self.upper)
 
     @property
     def key_width(self) -> int:
@@ -544,14 +598,13 @@ def prepare_query(
 ) -> QuerySpec:
     if index is not None and index not in tdef.indexes:
         raise ValueError(f"table {tdef.name!r} has no index {index!r}")
-    if not isinstance(pk, str) or not pk:
-        raise ValidationFailed("the partition key must be a non-empty string", code="invalid_query")
-    _check_text(pk, "the partition key")
-    for name, bound in (("sk_prefix", sk_prefix), ("sk_gte", sk_gte), ("sk_lte", sk_lte)):
-        if bound is not None:
-            if not isinstance(bound, str) or not bound:
-                raise ValidationFailed(f"{name} must be a non-empty string", code="invalid_query")
-            _check_text(bound, name)
+    _check_key_value(pk, "the partition key", MAX_PARTITION_KEY_BYTES)
+    if sk_prefix is not None:
+        _check_key_value(sk_prefix, "sk_prefix", MAX_SORT_KEY_BYTES)
+    if sk_gte is not None:
+        _check_key_value(sk_gte, "sk_gte", MAX_SORT_KEY_BYTES)
+    if sk_lte is not None:
+        _check_key_value(sk_lte, "sk_lte", MAX_SORT_KEY_BYTES)
     if sk_prefix is not None and (sk_gte is not None or sk_lte is not None):
         raise ValidationFailed(
             "sk_prefix and sk_gte/sk_lte exclude each other", code="invalid_query"
@@ -582,6 +635,13 @@ def prepare_query(
     )
 
 
+# the most UTF-8 bytes of each part of a cursor's position, by its width
+_POSITION_LIMITS = {
+    1: (MAX_SORT_KEY_BYTES,),
+    3: (MAX_SORT_KEY_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES),
+}
+
+
 def encode_cursor(query: QuerySpec, position: Sequence[str]) -> str:
     """An opaque cursor continuing ``query`` after ``position``: the last
     item's ``(sk,)`` on a table, ``(index sk, pk, sk)`` on an index."""
@@ -591,7 +651,10 @@ def encode_cursor(query: QuerySpec, position: Sequence[str]) -> str:
 
 def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
     """The position in ``cursor``; ValidationFailed ``invalid_cursor`` if it is
-    malformed or was made by another query."""
+    malformed, was made by another query, or its position is not a key the
+    query could have ended a page on: key values within their limits, the sort
+    key (of the index, on an index) inside the query's key range. DynamoDB
+    rejects such a start key; checking here rejects it on every backend."""
     invalid = ValidationFailed(
         "the cursor is malformed or belongs to another query", code="invalid_cursor"
     )
@@ -605,11 +668,15 @@ def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
     if not isinstance(data, dict) or data.get("q") != query.fingerprint:
         raise invalid
     position = data.get("k")
-    if (
-        not isinstance(position, list)
-        or len(position) != query.key_width
-        or not all(isinstance(part, str) for part in position)
-    ):
+    if not isinstance(position, list) or len(position) != query.key_width:
+        raise invalid
+    # (sk,) on a table, (index sk, pk, sk) on an index: the first is a sort key
+    # inside the query's range, the others the item's table key
+    limits = _POSITION_LIMITS[query.key_width]
+    for part, limit in zip(position, limits, strict=True):
+        if not _is_key_value(part, limit):
+            raise invalid
+    if not query.can_continue_after(position[0]):
         raise invalid
     return tuple(position)
 
@@ -644,7 +711,7 @@ def resolve_transaction(
             rop = ResolvedOp(op, tdef, pk, sk, item=item)
         elif isinstance(op, Update):
             pk, sk = check_key(op.key)
-            rop = ResolvedOp(op, tdef, pk, sk, update=prepare_update(op.spec))
+            rop = ResolvedOp(op, tdef, pk, sk, update=prepare_update(tdef, op.spec))
         elif isinstance(op, Delete | Check):
             pk, sk = check_key(op.key)
             rop = ResolvedOp(op, tdef, pk, sk)

@@ -9,7 +9,18 @@ Values an item may hold: ``str``, ``int``, ``float``, ``bool``, ``None``,
 ``bytes``, ``list``, ``dict`` (string keys) and ``set[str]``/``frozenset[str]``
 (a DynamoDB string set; never empty: an emptied set is removed). Numbers come
 back as ``int`` when integral (``1.0`` reads back as ``1``), as on DynamoDB.
-Key attributes must be non-empty strings.
+
+Key values are non-empty strings of UTF-8 text, at most
+:data:`MAX_PARTITION_KEY_BYTES` (2048) bytes for a partition key and
+:data:`MAX_SORT_KEY_BYTES` (1024) bytes for a sort key, counted in UTF-8, as on
+DynamoDB. The same holds for an index's key attributes (``gsiNpk`` at most 2048
+bytes, ``gsiNsk`` at most 1024) on a table that declares the index, whenever an
+item has one of them, and for a query's partition key and sort-key bounds. Any
+other key value raises :class:`~prework.errors.ValidationFailed` with code
+``invalid_key`` (a 4xx, never :class:`~prework.errors.TooLarge`: a key is not an
+item), from ``get``, ``put``, ``update``, ``delete``, ``query``, ``batch_get``,
+``batch_write`` and ``transact_write`` alike. An index key attribute cannot be
+the target of ``add``, ``add_to_set`` or ``remove_from_set``.
 
 Rules every backend keeps, so that code passing on the embedded engine passes
 on AWS (the contract suite in ``tests/contract`` checks each one):
@@ -27,9 +38,16 @@ on AWS (the contract suite in ``tests/contract`` checks each one):
 * A failed condition raises :class:`~prework.errors.ConditionFailed` (a
   transaction: :class:`~prework.errors.TransactionCanceled` naming the failed
   positions) and writes nothing.
+* Validation is shared and runs before anything is read or sent, so every
+  backend rejects the same call with the same error and message, whatever the
+  engine would have said; errors that reach a client never carry an engine's
+  own text (it stays in ``__cause__`` and the log).
 * Engine trouble (unreachable, throttled after retries) raises
-  :class:`~prework.errors.Unavailable`; a malformed cursor raises
-  :class:`~prework.errors.ValidationFailed` with code ``invalid_cursor``.
+  :class:`~prework.errors.Unavailable`. A cursor that is malformed, belongs to
+  another query, or whose position is not a valid key inside the query's
+  key range raises :class:`~prework.errors.ValidationFailed` with code
+  ``invalid_cursor``; the shape of a query itself (exclusive bounds, a reversed
+  range, a bad limit) is ``invalid_query``.
 """
 
 from __future__ import annotations
@@ -45,6 +63,8 @@ Item: TypeAlias = dict[str, Any]
 Key: TypeAlias = Mapping[str, str]  # {"pk": ..., "sk": ...}
 
 MAX_ITEM_BYTES = 400 * 1024
+MAX_PARTITION_KEY_BYTES = 2048  # pk, gsiNpk and a query's partition key
+MAX_SORT_KEY_BYTES = 1024  # sk, gsiNsk, a query's sort-key bounds
 MAX_BATCH_GET = 100
 BATCH_WRITE_CHUNK = 25
 MAX_TRANSACT_ITEMS = 100

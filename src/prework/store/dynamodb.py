@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
 __all__ = ["DynamoStore"]
 
 AV = dict[str, Any]
+_log = logging.getLogger(__name__)
 _VENDOR_ERRORS: Final = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
 
 # the keys used against a local engine when none are given (DynamoDB Local
@@ -136,23 +138,54 @@ def _error_code(exc: ClientError) -> str:
 
 
 def _validation(message: str) -> PreworkError:
-    """A DynamoDB ValidationException as the error the embedded backends raise."""
+    """A DynamoDB ValidationException as the error the embedded backends raise.
+
+    The shared validation (:mod:`prework.store._logic`) rejects what DynamoDB
+    would, before anything is sent, so little gets here (an update's result
+    over 400 KB, a stored attribute of another type). The error carries our
+    message only: DynamoDB's text goes to the log and stays in the cause.
+    """
     lowered = message.lower()
-    if "size" in lowered and "exceeded" in lowered:
-        return TooLarge("the item would exceed 400 KB")
-    if "starting key" in lowered or "exclusivestartkey" in lowered:
-        return ValidationFailed(
+    error: PreworkError
+    expected = True
+    if "starting key" in lowered or "exclusive start key" in lowered:
+        error = ValidationFailed(
             "the cursor is malformed or belongs to another query", code="invalid_cursor"
         )
-    if "incorrect data type" in lowered or "operand type" in lowered:
-        return ValidationFailed(
+    elif "item size" in lowered and "exceeded" in lowered:
+        error = TooLarge("the item would exceed 400 KB")
+    elif any(marker in lowered for marker in _KEY_MARKERS):
+        error = ValidationFailed("a key value is not valid", code="invalid_key")
+        expected = False  # the shared validation should have caught it
+    elif "incorrect data type" in lowered or "operand type" in lowered:
+        error = ValidationFailed(
             "an update does not fit the type of a stored attribute", code="invalid_update"
         )
-    if "precision" in lowered or "overflow" in lowered or "underflow" in lowered:
-        return ValidationFailed("a number is out of DynamoDB's range", code="invalid_value")
-    if "duplicates" in lowered:
-        return ValidationFailed("the keys must be distinct", code="duplicate_key")
-    return ValidationFailed(f"DynamoDB rejected the request: {message}")
+    elif "precision" in lowered or "overflow" in lowered or "underflow" in lowered:
+        error = ValidationFailed("a number is out of range", code="invalid_value")
+    elif "duplicates" in lowered:
+        error = ValidationFailed("the keys must be distinct", code="duplicate_key")
+    else:
+        error = ValidationFailed("the store rejected the request as invalid")
+        expected = False
+    _log.log(
+        logging.DEBUG if expected else logging.WARNING,
+        "DynamoDB rejected a request (%s): %s",
+        error.code,
+        message,
+    )
+    return error
+
+
+# what DynamoDB says of a key value it refuses (too long, empty, of another type)
+_KEY_MARKERS: Final = (
+    "primary key values must be under",
+    "size limit exceeded",
+    "aggregated size of all range keys",
+    "empty string value",
+    "type mismatch for index key",
+    "secondary index key",
+)
 
 
 def _translate(exc: BaseException) -> PreworkError:
@@ -178,7 +211,8 @@ def _translate(exc: BaseException) -> PreworkError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _UNAVAILABLE_CODES or status >= 500:
             return Unavailable(f"DynamoDB refused the request ({code or status})")
-        return Internal(f"unexpected DynamoDB error {code}: {message}")
+        _log.warning("unexpected DynamoDB error %s: %s", code, message)
+        return Internal(f"unexpected DynamoDB error {code}")
     return Unavailable(f"DynamoDB is unreachable ({type(exc).__name__})")
 
 
@@ -345,21 +379,6 @@ class _Expr:
         if prepared.remove:
             clauses.append("REMOVE " + ", ".join(self.name(n) for n in prepared.remove))
         return " ".join(clauses) or None
-
-
-def _check_index_update(tdef: TableDef, spec: UpdateSpec) -> None:
-    """Index key attributes stay non-empty strings (DynamoDB checks only when sent)."""
-    index_attrs = {f"{index}{part}" for index in tdef.indexes for part in ("pk", "sk")}
-    for name, value in spec.set.items():
-        if name in index_attrs and (not isinstance(value, str) or not value):
-            raise ValidationFailed(
-                f"index key attribute {name} must be a non-empty string", code="invalid_value"
-            )
-    for name in (*spec.add, *spec.add_to_set):
-        if name in index_attrs:
-            raise ValidationFailed(
-                f"index key attribute {name} must be a non-empty string", code="invalid_value"
-            )
 
 
 def _old_item(response: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -648,8 +667,7 @@ class DynamoStore(Store):
     ) -> Item:
         tdef = lg.table_def(self.tables, table)
         pk, sk = lg.check_key(key)
-        prepared = lg.prepare_update(spec)
-        _check_index_update(tdef, spec)
+        prepared = lg.prepare_update(tdef, spec)
         lg.check_condition(condition)
         name = self.prefix + tdef.name
         for _ in range(_EXPIRED_RETRIES):
@@ -873,9 +891,6 @@ class DynamoStore(Store):
         resolved = lg.resolve_transaction(self.tables, ops)
         if not resolved:
             return
-        for rop in resolved:
-            if isinstance(rop.op, Update):
-                _check_index_update(rop.table, rop.op.spec)
         for _ in range(_EXPIRED_RETRIES):
             now = time.time()
             items = [self._transact_item(rop, now) for rop in resolved]

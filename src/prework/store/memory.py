@@ -139,7 +139,7 @@ class MemoryStore(Store):
     ) -> Item:
         tdef = lg.table_def(self.tables, table)
         pk, sk = lg.check_key(key)
-        prepared = lg.prepare_update(spec)
+        prepared = lg.prepare_update(tdef, spec)
         lg.check_condition(condition)
         with self._lock:
             self._check_open()

@@ -493,7 +493,7 @@ class SqliteStore(Store):
 
         def job() -> Item:
             pk, sk = lg.check_key(key)
-            prepared = lg.prepare_update(spec)
+            prepared = lg.prepare_update(sql.tdef, spec)
             lg.check_condition(condition)
             return self._in_writer(run, pk, sk, prepared)
 

@@ -105,3 +105,15 @@ async def _drop_tables(endpoint: str, prefix: str) -> None:
             names.extend(n for n in page.get("TableNames", []) if n.startswith(prefix))
         for name in names:
             await client.delete_table(TableName=name)
+
+
+@pytest.fixture
+async def dynamodb_prefix(dynamodb_endpoint: str) -> AsyncIterator[str]:
+    """A table prefix of the test's own on DynamoDB Local (for tests that make
+    their own DynamoStore, for example with another schema); its tables are
+    dropped afterwards."""
+    prefix = f"prework-own-{uuid.uuid4().hex[:8]}-"
+    try:
+        yield prefix
+    finally:
+        await _drop_tables(dynamodb_endpoint, prefix)

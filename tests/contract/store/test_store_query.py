@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -278,3 +279,110 @@ async def test_cursor_from_the_table_is_rejected_on_an_index(store: Store, seede
     with pytest.raises(ValidationFailed) as caught:
         await store.query(T, index="gsi1", pk=seeded, limit=2, cursor=cursor)
     assert caught.value.code == "invalid_cursor"
+
+
+# ---------------------------------------------------------------------------- forged cursors
+# A cursor is not signed: a client can rewrite its position. Every backend must
+# then accept exactly the positions DynamoDB accepts as ExclusiveStartKey (key
+# values within their limits, the sort key inside the query's key range) and
+# reject the rest as invalid_cursor, before the engine sees them.
+def _forge(cursor: str, position: Any) -> str:
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    data = json.loads(raw)
+    data["k"] = position
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+async def _rejects(store: Store, table: str, forged: list[Any], **kwargs: Any) -> None:
+    page = await store.query(table, limit=1, **kwargs)
+    assert page.cursor is not None
+    for position in forged:
+        with pytest.raises(ValidationFailed) as caught:
+            await store.query(table, limit=1, cursor=_forge(page.cursor, position), **kwargs)
+        assert caught.value.code == "invalid_cursor", position
+
+
+async def _continues(store: Store, table: str, position: Any, **kwargs: Any) -> list[Item]:
+    page = await store.query(table, limit=1, **kwargs)
+    assert page.cursor is not None
+    forged = _forge(page.cursor, position)
+    return (await store.query(table, limit=3, cursor=forged, **kwargs)).items
+
+
+BAD_SORT_KEYS: list[Any] = ["", 5, None, ["A#01"], "s" * 1025, "é" * 513, "\ud800"]
+
+
+async def test_forged_table_positions(store: Store, seeded: str) -> None:
+    await _rejects(store, T, [[bad] for bad in BAD_SORT_KEYS] + [[], ["A#01", "x"]], pk=seeded)
+    # any key value is a position of an unbounded query, even one before every item
+    assert sks(await _continues(store, T, ["\x00"], pk=seeded)) == ["A#01", "A#02", "A#03"]
+    assert sks(await _continues(store, T, ["A#055"], pk=seeded)) == ["A#06", "A#07", "A#08"]
+    assert sks(await _continues(store, T, ["A#055"], pk=seeded, descending=True)) == [
+        "A#05",
+        "A#04",
+        "A#03",
+    ]
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+async def test_forged_positions_outside_the_key_range(
+    store: Store, seeded: str, descending: bool
+) -> None:
+    outside = [["\x00"], ["A"], ["B#01"], ["Z"]]
+    await _rejects(store, T, outside, pk=seeded, sk_prefix="A#", descending=descending)
+    outside = [["A#02"], ["A#065"], ["B#01"], ["\x00"]]
+    kwargs: dict[str, Any] = {"sk_gte": "A#03", "sk_lte": "A#06", "descending": descending}
+    await _rejects(store, T, outside, pk=seeded, **kwargs)
+    # the near end of the range is a position; the far end is not (on a table
+    # no item follows it, so no page can end there and have a next page)
+    near, far = ("A#06", "A#03") if descending else ("A#03", "A#06")
+    inside = await _continues(store, T, [near], pk=seeded, **kwargs)
+    assert sks(inside) == (["A#05", "A#04", "A#03"] if descending else ["A#04", "A#05", "A#06"])
+    await _rejects(store, T, [[far]], pk=seeded, **kwargs)
+    if descending:
+        await _rejects(store, T, [["A#03"]], pk=seeded, sk_gte="A#03", descending=True)
+        await _rejects(store, T, [["A#"]], pk=seeded, sk_prefix="A#", descending=True)
+    else:
+        await _rejects(store, T, [["A#06"]], pk=seeded, sk_lte="A#06")
+
+
+async def test_forged_index_positions(store: Store, ns: str) -> None:
+    g = f"{ns}#FG"
+    await store.batch_write(
+        T,
+        puts=[
+            {"pk": f"{ns}#u{i}", "sk": "P", "gsi1pk": g, "gsi1sk": f"A#{i}"} for i in range(1, 6)
+        ],
+    )
+    pk, sk = f"{ns}#u1", "P"
+    forged: list[Any] = [[bad, pk, sk] for bad in BAD_SORT_KEYS]
+    forged += [["A#1", bad, sk] for bad in ("", 5, None, [pk], "\ud800", "é" * 1025)]
+    forged += [["A#1", pk, bad] for bad in BAD_SORT_KEYS]
+    forged += [["A#1", pk], ["A#1"], [], ["A#1", pk, sk, "x"]]
+    await _rejects(store, T, forged, index="gsi1", pk=g)
+    await _rejects(store, T, [["B#1", pk, sk], ["A", pk, sk]], index="gsi1", pk=g, sk_prefix="A#")
+    # a position between items, for any item key, continues after it
+    after = await _continues(store, T, ["A#25", "any", "key"], index="gsi1", pk=g)
+    assert [i["gsi1sk"] for i in after] == ["A#3", "A#4", "A#5"]
+    after = await _continues(store, T, ["A#25", "any", "key"], index="gsi1", pk=g, sk_prefix="A#")
+    assert [i["gsi1sk"] for i in after] == ["A#3", "A#4", "A#5"]
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+async def test_index_pages_end_on_ties_at_a_bound(store: Store, ns: str, descending: bool) -> None:
+    """Items may share an index sort key: a page may end on the range's far end
+    and still have a next page, on every backend."""
+    g = f"{ns}#TG"
+    puts: list[Item] = [{"pk": f"{ns}#a", "sk": "P", "gsi1pk": g, "gsi1sk": "A"}]
+    puts += [{"pk": f"{ns}#b{i}", "sk": "P", "gsi1pk": g, "gsi1sk": "B"} for i in range(5)]
+    puts += [{"pk": f"{ns}#c", "sk": "P", "gsi1pk": g, "gsi1sk": "C"}]
+    await store.batch_write(T, puts=puts)
+    bounds = {"sk_gte": "B"} if descending else {"sk_lte": "B"}
+    items, sizes = await query_all(
+        store, T, index="gsi1", pk=g, limit=2, descending=descending, **bounds
+    )
+    assert sizes[0] == 2  # the first page ends on a B, with more Bs to come
+    assert len({i["pk"] for i in items}) == len(items) == 6
+    assert sorted(i["gsi1sk"] for i in items) == (
+        ["B"] * 5 + ["C"] if descending else ["A"] + ["B"] * 5
+    )

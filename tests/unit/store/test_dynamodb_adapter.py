@@ -5,8 +5,11 @@ translation of throttling and other vendor errors. The contract suite in
 
 from __future__ import annotations
 
+import base64
 import copy
-from collections.abc import Mapping, Sequence
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from prework import errors
 from prework.store import dynamodb
-from prework.store.base import Put, Update, UpdateSpec
+from prework.store.base import Check, Delete, ItemExists, Put, Update, UpdateSpec
 from prework.store.dynamodb import DynamoStore
 
 TABLE = "p-teams"
@@ -146,7 +149,56 @@ async def test_a_failed_chunk_surfaces_as_a_prework_error() -> None:
             errors.ValidationFailed,
             "invalid_update",
         ),
-        (client_error("SomethingNew", status=400), errors.Internal, None),
+        (
+            client_error(
+                "ValidationException",
+                "Hash primary key values must be under 2048 bytes, and range primary key "
+                "values must be under 1024 bytes",
+            ),
+            errors.ValidationFailed,
+            "invalid_key",
+        ),
+        (
+            client_error(
+                "ValidationException",
+                "One or more parameter values were invalid: Size limit exceeded",
+            ),
+            errors.ValidationFailed,
+            "invalid_key",
+        ),
+        (
+            client_error(
+                "ValidationException",
+                "One or more parameter values were invalid: Aggregated size of all range keys "
+                "has exceeded the size limit of 1024 bytes",
+            ),
+            errors.ValidationFailed,
+            "invalid_key",
+        ),
+        (
+            client_error(
+                "ValidationException",
+                "One or more parameter values were invalid: Type mismatch for Index Key",
+            ),
+            errors.ValidationFailed,
+            "invalid_key",
+        ),
+        (
+            client_error(
+                "ValidationException",
+                "The provided starting key is invalid: One or more parameter values are not "
+                "valid. The AttributeValue for a key attribute cannot contain an empty string "
+                "value. Key: sk",
+            ),
+            errors.ValidationFailed,
+            "invalid_cursor",
+        ),
+        (
+            client_error("ValidationException", "Something DynamoDB says of a new rule"),
+            errors.ValidationFailed,
+            "validation_failed",
+        ),
+        (client_error("SomethingNew", "internal details", status=400), errors.Internal, None),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), errors.Unavailable, None),
         (OSError("connection reset"), errors.Unavailable, None),
     ],
@@ -160,6 +212,24 @@ async def test_vendor_errors_are_translated(
     assert caught.value.__cause__ is vendor
     if code is not None:
         assert caught.value.code == code
+    # DynamoDB's own words stay in the cause (and the log), never in our message
+    if isinstance(vendor, ClientError):
+        said = vendor.response["Error"]["Message"]
+        assert not said or said not in caught.value.message
+        assert "DynamoDB rejected" not in caught.value.message
+
+
+async def test_an_unexpected_rejection_is_logged_with_dynamodb_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = ScriptedStore([client_error("ValidationException", "Something new: XYZZY")])
+    with (
+        caplog.at_level(logging.WARNING, logger="prework.store.dynamodb"),
+        pytest.raises(errors.ValidationFailed) as caught,
+    ):
+        await store.get("teams", {"pk": "P", "sk": "S"})
+    assert "XYZZY" not in caught.value.message
+    assert any("XYZZY" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +245,7 @@ async def test_transaction_cancellation_reasons(
 ) -> None:
     canceled = client_error(
         "TransactionCanceledException",
-        CancellationReasons=[{"Code": "None"}, {"Code": reason, "Message": "bad"}],
+        CancellationReasons=[{"Code": "None"}, {"Code": reason, "Message": "Vendor words 42"}],
     )
     store = ScriptedStore([canceled])
     ops = [
@@ -186,3 +256,72 @@ async def test_transaction_cancellation_reasons(
         await store.transact_write(ops)
     assert caught.value.code == code
     assert not isinstance(caught.value, errors.ConditionFailed)
+    assert "Vendor words" not in caught.value.message
+
+
+# ---------------------------------------------------------------------------- nothing sent
+LONG_PK = "p" * 2049
+LONG_SK = "s" * 1025
+
+
+def _bad_calls(store: DynamoStore) -> list[Callable[[], Awaitable[Any]]]:
+    """Calls DynamoDB would refuse for a key value; the shared validation must
+    refuse them first (DynamoDB Local lets some through: an index key of
+    another type or size set by an update, a query's long partition key)."""
+    long_pk = {"pk": LONG_PK, "sk": "S"}
+    long_sk = {"pk": "P", "sk": LONG_SK}
+    ok = {"pk": "P", "sk": "S"}
+    return [
+        lambda: store.get("teams", long_pk),
+        lambda: store.get("teams", long_sk),
+        lambda: store.put("teams", {**long_sk}),
+        lambda: store.put("teams", {**ok, "gsi1pk": LONG_PK}),
+        lambda: store.put("teams", {**ok, "gsi1sk": LONG_SK}),
+        lambda: store.put("teams", {**ok, "gsi1pk": ""}),
+        lambda: store.update("teams", long_pk, UpdateSpec(set={"a": 1})),
+        lambda: store.update("teams", ok, UpdateSpec(set={"gsi1pk": LONG_PK})),
+        lambda: store.update("teams", ok, UpdateSpec(set={"gsi1pk": 5})),
+        lambda: store.update("teams", ok, UpdateSpec(set={"gsi1sk": ""})),
+        lambda: store.update("teams", ok, UpdateSpec(add={"gsi1pk": 1})),
+        lambda: store.delete("teams", long_sk),
+        lambda: store.batch_get("teams", [ok, long_pk]),
+        lambda: store.batch_write("teams", puts=[ok], deletes=[long_sk]),
+        lambda: store.transact_write([Put("teams", ok), Check("teams", long_pk, ItemExists())]),
+        lambda: store.transact_write(
+            [Put("teams", ok), Update("teams", {**ok, "pk": "Q"}, UpdateSpec(set={"gsi1pk": ""}))]
+        ),
+        lambda: store.transact_write([Delete("teams", long_sk)]),
+        lambda: store.query("teams", pk=LONG_PK),
+        lambda: store.query("teams", index="gsi1", pk=LONG_PK),
+        lambda: store.query("teams", pk="P", sk_prefix=LONG_SK),
+        lambda: store.query("teams", pk="P", sk_gte="a", sk_lte=LONG_SK),
+    ]
+
+
+async def test_bad_key_values_never_reach_dynamodb() -> None:
+    store = ScriptedStore([])  # any request sent would fail with IndexError
+    for call in _bad_calls(store):
+        with pytest.raises(errors.ValidationFailed) as caught:
+            await call()
+        assert caught.value.code == "invalid_key"
+    assert store.calls == []
+
+
+def _forge(cursor: str, position: list[Any]) -> str:
+    data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    data["k"] = position
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+async def test_forged_cursors_never_reach_dynamodb() -> None:
+    items = [{"pk": {"S": "P"}, "sk": {"S": f"A#{i}"}} for i in range(2)]
+    first = ScriptedStore([{"Items": items}])
+    page = await first.query("teams", pk="P", sk_prefix="A#", limit=1)
+    assert page.cursor is not None
+    store = ScriptedStore([])  # any request sent would fail with IndexError
+    for position in ([""], ["\x00"], ["B#1"], ["A#" + LONG_SK], ["A#1", "x"], [5], []):
+        forged = _forge(page.cursor, position)
+        with pytest.raises(errors.ValidationFailed) as caught:
+            await store.query("teams", pk="P", sk_prefix="A#", limit=1, cursor=forged)
+        assert caught.value.code == "invalid_cursor", position
+    assert store.calls == []
