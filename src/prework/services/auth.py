@@ -200,6 +200,71 @@ class AuthService:
     def _event(self, **kwargs: Any) -> Put:
         return audit.event_op(clock=self.clock, **kwargs)
 
+    def _new_member_ops(
+        self,
+        *,
+        ctx: RequestContext,
+        org_id: str,
+        address: str,
+        role: Role,
+        password_hash: str,
+        display_name: str,
+        now: str,
+        details: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[TransactOp], IssuedTokens]:
+        """A new user's items, signed in: the email guard (always the first op,
+        so a failed index 0 means "the email is taken"), the user, the profile,
+        the session and their audit events. Returns the user item, the ops and
+        the session's tokens."""
+        user_id = new_id()
+        user = user_item(
+            org_id=org_id,
+            user_id=user_id,
+            email=address,
+            role=role,
+            password_hash=password_hash,
+            now=now,
+        )
+        session_put, tokens, session_id = self._session_ops(user, ctx)
+        actor = Actor(ActorType.USER, user_id)
+        ops: list[TransactOp] = [
+            Put(
+                keys.USERS,
+                email_guard_item(email=address, org_id=org_id, user_id=user_id),
+                condition=ItemNotExists(),
+            ),
+            Put(keys.USERS, user, condition=ItemNotExists()),
+            Put(
+                keys.PROFILES,
+                profile_item(org_id=org_id, user_id=user_id, display_name=display_name, now=now),
+                condition=ItemNotExists(),
+            ),
+            session_put,
+            self._event(
+                org_id=org_id,
+                action="user.created",
+                actor=actor,
+                ctx=ctx,
+                target_type="user",
+                target_id=user_id,
+                changes={
+                    "email": {"old": None, "new": address},
+                    "role": {"old": None, "new": role.value},
+                },
+                details=details,
+            ),
+            self._event(
+                org_id=org_id,
+                action="auth.login",
+                actor=actor,
+                ctx=ctx,
+                target_type="user",
+                target_id=user_id,
+                details={"session_id": session_id, "via": details["via"]},
+            ),
+        ]
+        return user, ops, tokens
+
     # ------------------------------------------------------------------ register
     async def register(
         self,
@@ -217,63 +282,29 @@ class AuthService:
         if await self.store.get(keys.USERS, keys.email_guard_key(address)) is not None:
             raise _user_exists()  # the transaction below checks again, atomically
         password_hash = await self.passwords.hash(password)
-        org_id, user_id = new_id(), new_id()
+        org_id = new_id()
         now = iso(self.clock())
         org = org_item(org_id=org_id, name=organization_name, now=now)
-        user = user_item(
+        user, ops, tokens = self._new_member_ops(
+            ctx=ctx,
             org_id=org_id,
-            user_id=user_id,
-            email=address,
+            address=address,
             role=Role.OWNER,
             password_hash=password_hash,
+            display_name=display_name,
             now=now,
+            details={"via": "register"},
         )
-        session_put, tokens, session_id = self._session_ops(user, ctx)
-        actor = Actor(ActorType.USER, user_id)
-        ops: list[TransactOp] = [
-            Put(
-                keys.USERS,
-                email_guard_item(email=address, org_id=org_id, user_id=user_id),
-                condition=ItemNotExists(),
-            ),
+        ops += [
             Put(keys.ORGS, org, condition=ItemNotExists()),
-            Put(keys.USERS, user, condition=ItemNotExists()),
-            Put(
-                keys.PROFILES,
-                profile_item(org_id=org_id, user_id=user_id, display_name=display_name, now=now),
-                condition=ItemNotExists(),
-            ),
-            session_put,
             self._event(
                 org_id=org_id,
                 action="org.created",
-                actor=actor,
+                actor=Actor(ActorType.USER, user["id"]),
                 ctx=ctx,
                 target_type="organization",
                 target_id=org_id,
                 changes={"name": {"old": None, "new": organization_name}},
-            ),
-            self._event(
-                org_id=org_id,
-                action="user.created",
-                actor=actor,
-                ctx=ctx,
-                target_type="user",
-                target_id=user_id,
-                changes={
-                    "email": {"old": None, "new": address},
-                    "role": {"old": None, "new": Role.OWNER.value},
-                },
-                details={"via": "register"},
-            ),
-            self._event(
-                org_id=org_id,
-                action="auth.login",
-                actor=actor,
-                ctx=ctx,
-                target_type="user",
-                target_id=user_id,
-                details={"session_id": session_id, "via": "register"},
             ),
         ]
         try:
@@ -600,70 +631,38 @@ class AuthService:
             await self._pending_invitation(org_id, invitation_id, secret)
             raise _user_exists()
         password_hash = await self.passwords.hash(password)
-        user_id = new_id()
         now = iso(self.clock())
-        user = user_item(
+        user, ops, tokens = self._new_member_ops(
+            ctx=ctx,
             org_id=org_id,
-            user_id=user_id,
-            email=address,
+            address=address,
             role=role,
             password_hash=password_hash,
+            display_name=display_name,
             now=now,
+            details={"via": "invitation", "invitation_id": invitation_id},
         )
-        session_put, tokens, session_id = self._session_ops(user, ctx)
-        actor = Actor(ActorType.USER, user_id)
-        ops: list[TransactOp] = [
-            Put(
-                keys.USERS,
-                email_guard_item(email=address, org_id=org_id, user_id=user_id),
-                condition=ItemNotExists(),
-            ),
+        taken = len(ops)  # the position of the invitation's own update
+        ops += [
             Update(
                 keys.ORGS,
                 keys.invitation_key(org_id, invitation_id),
-                UpdateSpec(set={"status": "accepted", "accepted_by": user_id, "accepted_at": now}),
+                UpdateSpec(
+                    set={"status": "accepted", "accepted_by": user["id"], "accepted_at": now}
+                ),
                 condition=All(
                     AttrEquals("status", "pending"),
                     AttrEquals("token_hash", invitation["token_hash"]),
                 ),
             ),
-            Put(keys.USERS, user, condition=ItemNotExists()),
-            Put(
-                keys.PROFILES,
-                profile_item(org_id=org_id, user_id=user_id, display_name=display_name, now=now),
-                condition=ItemNotExists(),
-            ),
-            session_put,
             self._event(
                 org_id=org_id,
                 action="invitation.accepted",
-                actor=actor,
+                actor=Actor(ActorType.USER, user["id"]),
                 ctx=ctx,
                 target_type="invitation",
                 target_id=invitation_id,
                 changes={"status": {"old": "pending", "new": "accepted"}},
-            ),
-            self._event(
-                org_id=org_id,
-                action="user.created",
-                actor=actor,
-                ctx=ctx,
-                target_type="user",
-                target_id=user_id,
-                changes={
-                    "email": {"old": None, "new": address},
-                    "role": {"old": None, "new": role.value},
-                },
-                details={"via": "invitation", "invitation_id": invitation_id},
-            ),
-            self._event(
-                org_id=org_id,
-                action="auth.login",
-                actor=actor,
-                ctx=ctx,
-                target_type="user",
-                target_id=user_id,
-                details={"session_id": session_id, "via": "invitation"},
             ),
         ]
         if role is Role.OWNER:
@@ -679,7 +678,7 @@ class AuthService:
             await self.store.transact_write(ops)
         except TransactionCanceled as exc:
             # used up (by a racing acceptance) before "the email exists"
-            if 1 in exc.failed_indexes:
+            if taken in exc.failed_indexes:
                 raise _invalid_invitation() from exc
             if 0 in exc.failed_indexes:
                 raise _user_exists() from exc
