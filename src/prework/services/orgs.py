@@ -11,12 +11,12 @@ from typing import Any
 
 from prework.domain.identity import Organization, Principal, RequestContext
 from prework.domain.permissions import Action
-from prework.errors import NotFound, StaleVersion, TransactionCanceled
+from prework.errors import NotFound
 from prework.services import audit, keys
-from prework.services.audit import Actor
-from prework.services.common import UNVERSIONED_ATTEMPTS, Clock, iso, system_clock
+from prework.services.common import Clock, system_clock
 from prework.services.items import org_of
-from prework.store.base import All, ItemExists, Store, Update, UpdateSpec, version_equals
+from prework.services.versioned import update_versioned
+from prework.store.base import Store
 
 __all__ = ["UPDATABLE", "get_current", "update_current"]
 
@@ -52,50 +52,19 @@ async def update_current(
     await audit.require(
         store, principal, ctx, Action.ORG_UPDATE, target_type="organization", target_id=org_id
     )
-    # without an expected version the change applies to whatever version is
-    # current: a change landing between our read and our write is read again
-    for _ in range(UNVERSIONED_ATTEMPTS):
-        item = await _load(store, org_id)
-        version = int(item["version"])
-        if expected_version is not None and expected_version != version:
-            raise StaleVersion(
-                details={"current_version": version, "expected_version": expected_version}
-            )
-        delta = audit.diff(item, changes)
-        if not delta:
-            return org_of(item)
-        now = iso(clock())
-        new_values = {name: change["new"] for name, change in delta.items()}
-        try:
-            await store.transact_write(
-                [
-                    Update(
-                        keys.ORGS,
-                        keys.org_key(org_id),
-                        UpdateSpec(set={**new_values, "updated_at": now, "version": version + 1}),
-                        condition=All(ItemExists(), version_equals(version)),
-                    ),
-                    audit.event_op(
-                        org_id=org_id,
-                        action="org.updated",
-                        actor=Actor.of(principal),
-                        ctx=ctx,
-                        target_type="organization",
-                        target_id=org_id,
-                        changes=delta,
-                        clock=clock,
-                    ),
-                ]
-            )
-        except TransactionCanceled as exc:
-            if expected_version is not None:
-                fresh = await _load(store, org_id)
-                raise StaleVersion(
-                    details={
-                        "current_version": int(fresh["version"]),
-                        "expected_version": expected_version,
-                    }
-                ) from exc
-            continue
-        return org_of({**item, **new_values, "updated_at": now, "version": version + 1})
-    raise StaleVersion("The organization keeps changing; try again.")
+    item = await update_versioned(
+        store,
+        table=keys.ORGS,
+        key=keys.org_key(org_id),
+        load=lambda: _load(store, org_id),
+        new_values=changes,
+        expected_version=expected_version,
+        principal=principal,
+        ctx=ctx,
+        action="org.updated",
+        target_type="organization",
+        target_id=org_id,
+        what="organization",
+        clock=clock,
+    )
+    return org_of(item)

@@ -12,12 +12,12 @@ from typing import Any
 
 from prework.domain.identity import Certification, Principal, Profile, RequestContext
 from prework.domain.permissions import Action
-from prework.errors import NotFound, StaleVersion, TransactionCanceled
+from prework.errors import NotFound
 from prework.services import audit, keys
-from prework.services.audit import Actor
-from prework.services.common import UNVERSIONED_ATTEMPTS, Clock, iso, system_clock
+from prework.services.common import Clock, system_clock
 from prework.services.items import certification_value, profile_of
-from prework.store.base import All, ItemExists, Store, Update, UpdateSpec, version_equals
+from prework.services.versioned import update_versioned
+from prework.store.base import Store
 
 __all__ = ["UPDATABLE", "get", "get_own", "update_own"]
 
@@ -80,49 +80,19 @@ async def update_own(
     await audit.require(store, principal, ctx, Action.PROFILE_UPDATE_OWN)
     org_id, user_id = principal.org_id, principal.user_id
     stored = {name: _stored(name, value) for name, value in changes.items()}
-    # without an expected version the change applies to whatever version is
-    # current: a change landing between our read and our write is read again
-    for _ in range(UNVERSIONED_ATTEMPTS):
-        item = await _load(store, org_id, user_id)
-        version = int(item["version"])
-        if expected_version is not None and expected_version != version:
-            raise StaleVersion(
-                details={"current_version": version, "expected_version": expected_version}
-            )
-        delta = audit.diff(item, stored)
-        if not delta:
-            return profile_of(item)
-        now = iso(clock())
-        try:
-            await store.transact_write(
-                [
-                    Update(
-                        keys.PROFILES,
-                        keys.profile_key(org_id, user_id),
-                        UpdateSpec(set={**stored, "updated_at": now, "version": version + 1}),
-                        condition=All(ItemExists(), version_equals(version)),
-                    ),
-                    audit.event_op(
-                        org_id=org_id,
-                        action="profile.updated",
-                        actor=Actor.of(principal),
-                        ctx=ctx,
-                        target_type="profile",
-                        target_id=user_id,
-                        changes=delta,
-                        clock=clock,
-                    ),
-                ]
-            )
-        except TransactionCanceled as exc:
-            if expected_version is not None:
-                fresh = await _load(store, org_id, user_id)
-                raise StaleVersion(
-                    details={
-                        "current_version": int(fresh["version"]),
-                        "expected_version": expected_version,
-                    }
-                ) from exc
-            continue
-        return profile_of({**item, **stored, "updated_at": now, "version": version + 1})
-    raise StaleVersion("The profile keeps changing; try again.")
+    item = await update_versioned(
+        store,
+        table=keys.PROFILES,
+        key=keys.profile_key(org_id, user_id),
+        load=lambda: _load(store, org_id, user_id),
+        new_values=stored,
+        expected_version=expected_version,
+        principal=principal,
+        ctx=ctx,
+        action="profile.updated",
+        target_type="profile",
+        target_id=user_id,
+        what="profile",
+        clock=clock,
+    )
+    return profile_of(item)
