@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -34,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.blobs.base import BlobStore
 from prework.config import Settings
@@ -277,16 +279,16 @@ def open_blobs(settings: Settings) -> BlobStore:
 def derive_key(secret: bytes, purpose: str, *, length: int = 32) -> bytes:
     """A key for one ``purpose`` derived from the master ``secret``.
 
-    HKDF-Expand (RFC 5869) with SHA-256, the master secret as PRK and
-    ``prework/<purpose>`` as info; ``length`` at most 32. Different purposes give
-    unrelated keys; the same inputs always give the same key.
+    HKDF (RFC 5869, ``cryptography``'s implementation) with SHA-256, no salt
+    and ``prework/<purpose>`` as info; ``length`` at most 32. Different purposes
+    give unrelated keys; the same inputs always give the same key.
     """
     if not purpose:
         raise ValueError("a purpose label is required")
     if not 1 <= length <= hashlib.sha256().digest_size:
         raise ValueError("length must be 1..32")
     info = b"prework/" + purpose.encode()
-    return hmac.digest(secret, info + b"\x01", hashlib.sha256)[:length]
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
 
 
 def _check_secret(value: str, source: str) -> bytes:
