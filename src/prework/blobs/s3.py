@@ -176,6 +176,7 @@ class S3BlobStore(BlobStore):
             connect_timeout=5,
             read_timeout=60,
             max_pool_connections=32,
+            warm_up_loader_caches=True,  # read the API model in a thread, not on the loop
             # S3-compatible engines differ in their support of the newer
             # flexible checksums; send them only where S3 requires them.
             request_checksum_calculation="when_required",
