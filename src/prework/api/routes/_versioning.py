@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -31,3 +33,17 @@ def expected_version(conn: HTTPConnection, body_version: int | None) -> int | No
 
 def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+def patch_changes(body: BaseModel, *, required: str) -> dict[str, Any]:
+    """The fields a PATCH body sent (``version`` aside), as ``{name: value}``.
+
+    A field sent as null clears it, except ``required``, which cannot be
+    cleared (422 ``validation_failed`` naming it)."""
+    fields = body.model_fields_set - {"version"}
+    if required in fields and getattr(body, required) is None:
+        raise ValidationFailed(
+            f"{required} cannot be cleared.",
+            details={"fields": [{"loc": ["body", required], "message": "cannot be null"}]},
+        )
+    return {name: getattr(body, name) for name in fields}

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from prework.api.auth import Ctx, CurrentPrincipal
 from prework.api.deps import StoreDep
-from prework.api.routes._versioning import expected_version, set_etag
+from prework.api.routes._versioning import expected_version, patch_changes, set_etag
 from prework.api.schemas.identity import OrganizationRead, OrganizationUpdate
-from prework.errors import ValidationFailed
 from prework.services import orgs as orgs_service
 
 router = APIRouter(prefix="/api/orgs", tags=["organizations"])
@@ -34,13 +31,7 @@ async def update_current_org(
     request: Request,
     response: Response,
 ) -> OrganizationRead:
-    fields = body.model_fields_set - {"version"}
-    if "name" in fields and body.name is None:
-        raise ValidationFailed(
-            "name cannot be cleared.",
-            details={"fields": [{"loc": ["body", "name"], "message": "cannot be null"}]},
-        )
-    changes: dict[str, Any] = {name: getattr(body, name) for name in fields}
+    changes = patch_changes(body, required="name")
     org = await orgs_service.update_current(
         store,
         principal=principal,

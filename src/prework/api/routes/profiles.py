@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from prework.api.auth import Ctx, CurrentPrincipal
 from prework.api.deps import StoreDep
-from prework.api.routes._versioning import expected_version, set_etag
+from prework.api.routes._versioning import expected_version, patch_changes, set_etag
 from prework.api.schemas.identity import PathId, ProfileRead, ProfileUpdate
-from prework.errors import ValidationFailed
 from prework.services import profiles as profiles_service
 
 router = APIRouter(prefix="/api/profiles", tags=["profiles"])
@@ -34,13 +31,7 @@ async def update_own_profile(
     request: Request,
     response: Response,
 ) -> ProfileRead:
-    fields = body.model_fields_set - {"version"}
-    if "display_name" in fields and body.display_name is None:
-        raise ValidationFailed(
-            "display_name cannot be cleared.",
-            details={"fields": [{"loc": ["body", "display_name"], "message": "cannot be null"}]},
-        )
-    changes: dict[str, Any] = {name: getattr(body, name) for name in fields}
+    changes = patch_changes(body, required="display_name")
     if "certifications" in changes:
         changes["certifications"] = [c.to_domain() for c in body.certifications or []]
     profile = await profiles_service.update_own(
