@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from prework.config import Settings
-from prework.services.passwords import HashParams
+from prework.identity.passwords import HashParams
 
 PASSWORD = "correct horse battery staple"
 CLIENTS = 32

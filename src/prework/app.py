@@ -6,11 +6,13 @@ opens the engines they name (:mod:`prework.bootstrap`); tests pass their own
 (embedded engines only: tables and directories) at startup and closes at
 shutdown; adapters passed in belong to the caller.
 
-To add an area: import its module below and list its ``router`` in
-:data:`ROUTERS`. An area that needs set-up at startup (services on
-``app.state``, thread pools) gives its router a lifespan
-(``APIRouter(lifespan=...)``): FastAPI runs it inside the app's own, so the
-engines are ready (and ``app.state.settings/store/blobs`` set) when it starts.
+At startup the lifespan builds every area's services
+(:func:`prework.bootstrap.build_services`, on ``app.state.services``; a
+configuration that cannot work stops the start) and starts them (warm-up);
+at shutdown it closes them, then the engines it opened.
+
+To add an area: build its services in :mod:`prework.bootstrap` and list its
+``routes.router`` in :data:`ROUTERS`.
 """
 
 from __future__ import annotations
@@ -25,17 +27,26 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 import prework
-from prework.api.errors import REQUEST_ID_HEADER, install_error_handlers
-from prework.api.middleware import (
+from prework.audit import routes as audit_routes
+from prework.blobs.base import BlobStore
+from prework.bootstrap import (
+    build_services,
+    open_blobs,
+    open_store,
+    parse_blobs_url,
+    parse_store_url,
+)
+from prework.config import Settings
+from prework.http import blobs as blob_routes
+from prework.http import health
+from prework.http.errors import REQUEST_ID_HEADER, install_error_handlers
+from prework.http.middleware import (
     BLOB_UPLOAD_PATH,
     BodyLimitMiddleware,
     InternalErrorMiddleware,
     RequestContextMiddleware,
 )
-from prework.api.routes import health, identity
-from prework.blobs.base import BlobStore
-from prework.bootstrap import open_blobs, open_store, parse_blobs_url, parse_store_url
-from prework.config import Settings
+from prework.identity import routes as identity_routes
 from prework.store.base import Store
 
 __all__ = ["ROUTERS", "create_app"]
@@ -43,7 +54,11 @@ __all__ = ["ROUTERS", "create_app"]
 log = structlog.get_logger("prework.app")
 
 # Every area's router, mounted in this order.
-ROUTERS: Final[Sequence[APIRouter]] = (health.router, identity.router)
+ROUTERS: Final[Sequence[APIRouter]] = (
+    health.router,
+    identity_routes.router,
+    audit_routes.router,
+)
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -69,17 +84,6 @@ def _middleware(settings: Settings) -> list[Middleware]:
         )
     )
     return stack
-
-
-def _blob_router(blobs: BlobStore) -> APIRouter | None:
-    """The file backend's upload/download routes, when blobs are files."""
-    from prework.blobs.local import LocalBlobStore
-
-    if not isinstance(blobs, LocalBlobStore):
-        return None
-    from prework.api.routes.blobs import router
-
-    return router
 
 
 def create_app(
@@ -109,6 +113,8 @@ def create_app(
                 await app.state.store.init()
             if init_blobs:
                 await app.state.blobs.init()
+            services = app.state.services = app.state.build_services()
+            await services.start()
             log.info(
                 "started",
                 version=prework.__version__,
@@ -117,6 +123,9 @@ def create_app(
             )
             yield
         finally:
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                services.close()
             for adapter in owned:
                 try:
                     await adapter.close()
@@ -133,10 +142,10 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.blobs = blobs
+    app.state.build_services = lambda: build_services(settings, store)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    blob_router = _blob_router(blobs)
-    if blob_router is not None:
-        app.include_router(blob_router)
+    if blobs.serves_through_app:
+        app.include_router(blob_routes.router)
     return app

@@ -1,4 +1,4 @@
-"""The one place that picks concrete adapters: engine URLs -> Store / BlobStore.
+"""The composition root: engine URLs -> Store / BlobStore, settings -> every area's services.
 
 Engines are named by URL (see :mod:`prework.config`)::
 
@@ -15,6 +15,11 @@ Engines are named by URL (see :mod:`prework.config`)::
 Adapters are imported lazily, so the AWS SDK is loaded only when an AWS engine
 is chosen. A bad URL raises :class:`ConfigError` (a ``ValueError``) whose
 message says what is wrong and what would be right.
+
+:func:`build_services` builds every area's services from the settings and the
+store (:class:`Services`, put on ``app.state.services`` at startup); it is the
+only place that turns settings into service policies (hash parameters, token
+lifetimes, throttling limits).
 
 Secrets: :func:`resolve_secret_key` gives the server's master secret; every
 use (blob URL signing, JWTs, ...) derives its own key from it with
@@ -37,8 +42,19 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
 from prework.config import Settings
+from prework.identity.invitations import InvitationService
+from prework.identity.orgs import OrgService
+from prework.identity.passwords import HashParams, Passwords
+from prework.identity.profiles import ProfileService
+from prework.identity.ratelimit import Limit, RateLimiter
+from prework.identity.registration import RegistrationService
+from prework.identity.services import Identity
+from prework.identity.sessions import LoginLimits, SessionService
+from prework.identity.tokens import ACCESS_TOKEN_PURPOSE, KeyRing, TokenService
+from prework.identity.users import UserService
 from prework.store.base import Store
 
 __all__ = [
@@ -47,10 +63,14 @@ __all__ = [
     "SECRET_KEY_FILE",
     "BlobsSpec",
     "ConfigError",
+    "Services",
     "StoreSpec",
+    "build_identity",
+    "build_services",
     "derive_key",
     "engine_summary",
     "ensure_secret_key_file",
+    "hash_params",
     "open_blobs",
     "open_store",
     "parse_blobs_url",
@@ -366,3 +386,80 @@ def engine_summary(settings: Settings) -> Mapping[str, str]:
         "store": store.kind + (f":{store.path}" if store.path else ""),
         "blobs": blobs.kind + (f":{blobs.root}" if blobs.root else ""),
     }
+
+
+# --------------------------------------------------------------------------- services
+def hash_params(settings: Settings) -> HashParams:
+    """The password hashing parameters the settings name."""
+    return HashParams(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
+
+
+def build_identity(settings: Settings, store: Store) -> Identity:
+    """The identity services. Raises :class:`ConfigError` without a usable secret key."""
+    keys = KeyRing(
+        derive_key(resolve_secret_key(settings), ACCESS_TOKEN_PURPOSE),
+        [derive_key(old, ACCESS_TOKEN_PURPOSE) for old in previous_secret_keys(settings)],
+    )
+    tokens = TokenService(keys, access_ttl=settings.access_token_ttl_seconds)
+    passwords = Passwords(hash_params(settings), threads=settings.password_hash_threads)
+    limiter = RateLimiter(store)
+    window = settings.login_window_seconds
+    sessions = SessionService(
+        store,
+        passwords=passwords,
+        tokens=tokens,
+        limiter=limiter,
+        login_limits=LoginLimits(
+            per_account=Limit("login-account", settings.login_max_failures_per_account, window),
+            per_address=Limit("login-address", settings.login_max_failures_per_address, window),
+        ),
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+    )
+    registration = RegistrationService(
+        store,
+        passwords=passwords,
+        sessions=sessions,
+        limiter=limiter,
+        per_address=Limit(
+            "register-address", settings.register_max_per_address, settings.register_window_seconds
+        ),
+    )
+    return Identity(
+        sessions=sessions,
+        registration=registration,
+        invitations=InvitationService(store, passwords=passwords, registration=registration),
+        users=UserService(store),
+        orgs=OrgService(store),
+        profiles=ProfileService(store),
+        passwords=passwords,
+        tokens=tokens,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every area's services of one app (``app.state.services``)."""
+
+    identity: Identity
+    audit: AuditService
+
+    @property
+    def authenticator(self) -> SessionService:
+        """What the web shell authenticates bearer tokens with."""
+        return self.identity.sessions
+
+    async def start(self) -> None:
+        await self.identity.start()
+
+    def close(self) -> None:
+        self.identity.close()
+
+
+def build_services(settings: Settings, store: Store) -> Services:
+    """Every area's services over ``store``. Raises :class:`ConfigError` when the
+    settings cannot work (no usable secret key on AWS engines)."""
+    return Services(identity=build_identity(settings, store), audit=AuditService(store))

@@ -3,7 +3,7 @@
 Every error a service, a port or an adapter raises is a :class:`PreworkError`.
 Each carries a stable machine-readable ``code`` (part of the public API: clients
 switch on it), a human ``message`` and optional ``details``. The HTTP mapping
-lives in exactly one place (:mod:`prework.api.errors`), which reads ``status``.
+lives in exactly one place (:mod:`prework.http.errors`), which reads ``status``.
 
     PreworkError                      code                 status
     ├── BadRequest                    bad_request          400
@@ -14,6 +14,7 @@ lives in exactly one place (:mod:`prework.api.errors`), which reads ``status``.
     ├── Conflict                      conflict             409
     │   ├── AlreadyExists             already_exists       409
     │   ├── StaleVersion              stale_version        409
+    │   ├── WriteConflict             transaction_conflict 409
     │   └── ConditionFailed           condition_failed     409
     │       └── TransactionCanceled   transaction_canceled 409
     ├── TooLarge                      too_large            413
@@ -56,6 +57,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "ValidationFailed",
+    "WriteConflict",
 ]
 
 
@@ -129,6 +131,15 @@ class AlreadyExists(Conflict):
 class StaleVersion(Conflict):
     code = "stale_version"
     default_message = "The object was changed by someone else; reload and try again."
+
+
+class WriteConflict(Conflict):
+    """Another transaction was writing one of the items at the same moment (DynamoDB's
+    ``TransactionConflict``); nothing was written, and the same write may succeed
+    when sent again."""
+
+    code = "transaction_conflict"
+    default_message = "Another change to the same data was in progress; try again."
 
 
 class ConditionFailed(Conflict):

@@ -5,7 +5,7 @@ loggers (uvicorn, botocore, ...) through one handler on stderr that renders
 JSON (``PREWORK_LOG_JSON=true``, the default) or coloured console lines.
 Values bound with ``structlog.contextvars`` (the request id) are added to
 every line logged while they are bound. uvicorn's own access log is switched
-off: :class:`prework.api.middleware.RequestContextMiddleware` writes one.
+off: :class:`prework.http.middleware.RequestContextMiddleware` writes one.
 
 Tracebacks are rendered without the values of local variables (structlog and
 Rich show them by default): a frame's locals hold Authorization headers,

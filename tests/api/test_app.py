@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
-from prework.api.middleware import BLOB_UPLOAD_PATH
-from prework.api.routes import blobs as blob_routes
 from prework.app import create_app
 from prework.blobs.local import LocalBlobStore
 from prework.config import Settings
+from prework.http import blobs as blob_routes
+from prework.http.middleware import BLOB_UPLOAD_PATH
 from prework.store.sqlite import SqliteStore
 
 

@@ -20,11 +20,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
-from prework.api.middleware import (
-    BodyLimitMiddleware,
-    InternalErrorMiddleware,
-    RequestContextMiddleware,
-)
 from prework.app import create_app
 from prework.config import Settings
 from prework.errors import (
@@ -34,6 +29,11 @@ from prework.errors import (
     TransactionCanceled,
     Unauthenticated,
     Unavailable,
+)
+from prework.http.middleware import (
+    BodyLimitMiddleware,
+    InternalErrorMiddleware,
+    RequestContextMiddleware,
 )
 from prework.logging import configure_logging
 from prework.store.base import Store

@@ -13,10 +13,10 @@ import pytest
 import structlog
 from fastapi import FastAPI
 
-from prework.api.routes import health
 from prework.app import create_app
 from prework.bootstrap import open_blobs, open_store
 from prework.config import Settings
+from prework.http import health
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 

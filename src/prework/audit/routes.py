@@ -8,23 +8,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from prework.api.auth import Ctx, CurrentPrincipal
-from prework.api.deps import StoreDep
-from prework.api.schemas.identity import AuditEventRead, Page
-from prework.services import audit as audit_service
-from prework.services.audit import AuditFilter
+from prework.audit.schemas import AuditEventRead
+from prework.audit.service import AuditFilter, AuditService
+from prework.http.deps import area_services
+from prework.http.schemas import Cursor, Limit, Page
+from prework.http.security import Ctx, CurrentPrincipal
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
+AuditDep = Annotated[AuditService, Depends(area_services("audit", AuditService))]
 Id = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
 @router.get("", summary="Audit events, newest first, with filters")
 async def list_audit_events(
     principal: CurrentPrincipal,
-    store: StoreDep,
+    audit: AuditDep,
     ctx: Ctx,
     actor: Id = None,
     action: Id = None,
@@ -32,11 +35,10 @@ async def list_audit_events(
     target_id: Id = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> Page[AuditEventRead]:
-    page = await audit_service.list(
-        store,
+    page = await audit.list(
         principal=principal,
         ctx=ctx,
         filters=AuditFilter(

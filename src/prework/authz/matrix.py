@@ -1,10 +1,13 @@
 """THE permission matrix: which role may do which action. Nothing else decides.
 
-Every service call that reads or changes organization data names its
-:class:`Action` and calls :func:`require` (through
-:func:`prework.services.audit.require`, which also audits a denial). The
-matrix is rendered into ``docs/permissions.md`` by :func:`render_markdown`; a
-test fails if the document and this module disagree.
+Each area declares its actions and grants in its own ``permissions.py`` (a
+``StrEnum`` of actions and ``GRANTS``); this module merges them, in
+:data:`AREAS` order, into :data:`MATRIX`, and refuses to load if two areas
+declare the same action. Every service call that reads or changes
+organization data names its action and calls
+:func:`prework.authz.authorize.authorize`, which applies :func:`require` and
+audits a denial. The matrix is rendered into ``docs/permissions.md`` by
+:func:`render_markdown`; a test fails if the document and the code disagree.
 
 Two rules go beyond the matrix and live here too:
 
@@ -14,97 +17,83 @@ Two rules go beyond the matrix and live here too:
   own account (``/api/auth/me``); those actions are in the matrix like any other.
 
 "The last owner cannot be demoted or deactivated" is a rule about state, not
-about roles: the users service enforces it atomically with a counter on the
-organization item.
+about roles: the identity users service enforces it atomically with a counter
+on the organization item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-from prework.domain.identity import Principal, Role
+from prework.audit import permissions as audit_permissions
+from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
+from prework.identity import permissions as identity_permissions
 
 __all__ = [
+    "ACTIONS",
+    "AREAS",
     "MATRIX",
-    "Action",
+    "allowed_actions",
     "is_allowed",
     "render_markdown",
     "require",
     "require_manage",
 ]
 
-
-class Action(StrEnum):
-    ORG_READ = "org.read"
-    ORG_UPDATE = "org.update"
-    USER_LIST = "user.list"
-    USER_READ = "user.read"
-    USER_INVITE = "user.invite"
-    USER_CHANGE_ROLE = "user.change_role"
-    USER_DEACTIVATE = "user.deactivate"
-    USER_REACTIVATE = "user.reactivate"
-    INVITATION_LIST = "invitation.list"
-    INVITATION_REVOKE = "invitation.revoke"
-    PROFILE_READ_OWN = "profile.read_own"
-    PROFILE_UPDATE_OWN = "profile.update_own"
-    PROFILE_READ_ANY = "profile.read_any"
-    AUDIT_READ = "audit.read"
-
-
-_ALL = frozenset(Role)
-_OWNER_ADMIN = frozenset({Role.OWNER, Role.ADMIN})
-# readers of organization-wide data: managers, supervisors (who run crews) and auditors
-_ORG_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR})
-_AUDIT_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.AUDITOR})
-
-MATRIX: Mapping[Action, frozenset[Role]] = {
-    Action.ORG_READ: _ALL,
-    Action.ORG_UPDATE: _OWNER_ADMIN,
-    Action.USER_LIST: _ORG_READERS,
-    Action.USER_READ: _ORG_READERS,
-    Action.USER_INVITE: _OWNER_ADMIN,
-    Action.USER_CHANGE_ROLE: _OWNER_ADMIN,
-    Action.USER_DEACTIVATE: _OWNER_ADMIN,
-    Action.USER_REACTIVATE: _OWNER_ADMIN,
-    Action.INVITATION_LIST: _AUDIT_READERS,
-    Action.INVITATION_REVOKE: _OWNER_ADMIN,
-    Action.PROFILE_READ_OWN: _ALL,
-    Action.PROFILE_UPDATE_OWN: _ALL,
-    Action.PROFILE_READ_ANY: _ORG_READERS,
-    Action.AUDIT_READ: _AUDIT_READERS,
-}
-
-# actions whose target may be an owner only when an owner does them
-_HIERARCHICAL = frozenset(
-    {
-        Action.USER_INVITE,
-        Action.USER_CHANGE_ROLE,
-        Action.USER_DEACTIVATE,
-        Action.USER_REACTIVATE,
-        Action.INVITATION_REVOKE,
-    }
+# every area's grants, in the order the document lists them
+AREAS: Sequence[tuple[str, Mapping[StrEnum, frozenset[Role]]]] = (
+    ("identity", identity_permissions.GRANTS),
+    ("audit", audit_permissions.GRANTS),
 )
+_HIERARCHICAL: frozenset[StrEnum] = frozenset(identity_permissions.HIERARCHICAL)
 
 
-def is_allowed(role: Role, action: Action) -> bool:
+def _merge() -> dict[StrEnum, frozenset[Role]]:
+    merged: dict[StrEnum, frozenset[Role]] = {}
+    seen: dict[str, str] = {}
+    for area, grants in AREAS:
+        for action, roles in grants.items():
+            if action.value in seen:
+                raise ValueError(
+                    f"action {action.value!r} is declared by {seen[action.value]} and {area}"
+                )
+            seen[action.value] = area
+            merged[action] = roles
+    return merged
+
+
+MATRIX: Mapping[StrEnum, frozenset[Role]] = _merge()
+ACTIONS: Sequence[StrEnum] = tuple(MATRIX)
+
+
+def is_allowed(role: Role, action: StrEnum) -> bool:
     return role in MATRIX[action]
 
 
-def require(principal: Principal, action: Action) -> None:
+def allowed_actions(role: Role) -> list[str]:
+    """The names of every action ``role`` may do, sorted."""
+    return sorted(action.value for action, roles in MATRIX.items() if role in roles)
+
+
+def _forbidden(principal: Principal, action: StrEnum, message: str) -> Forbidden:
+    return Forbidden(
+        message,
+        code="forbidden",
+        details={"action": action.value, "role": principal.role.value},
+    )
+
+
+def require(principal: Principal, action: StrEnum) -> None:
     """Raise :class:`Forbidden` unless ``principal``'s role may do ``action``."""
     if not is_allowed(principal.role, action):
-        raise Forbidden(
-            "Your role does not allow this.",
-            code="forbidden",
-            details={"action": action.value, "role": principal.role.value},
-        )
+        raise _forbidden(principal, action, "Your role does not allow this.")
 
 
 def require_manage(
     principal: Principal,
-    action: Action,
+    action: StrEnum,
     *,
     target_role: Role | None = None,
     new_role: Role | None = None,
@@ -120,10 +109,8 @@ def require_manage(
         raise ValueError(f"{action} is not an action on another member")
     touches_owner = Role.OWNER in (target_role, new_role)
     if touches_owner and principal.role is not Role.OWNER:
-        raise Forbidden(
-            "Only an owner may grant the owner role or act on an owner.",
-            code="forbidden",
-            details={"action": action.value, "role": principal.role.value},
+        raise _forbidden(
+            principal, action, "Only an owner may grant the owner role or act on an owner."
         )
 
 
@@ -136,6 +123,6 @@ def render_markdown() -> str:
         f"| `{action.value}` | "
         + " | ".join("yes" if is_allowed(role, action) else "-" for role in roles)
         + " |"
-        for action in Action
+        for action in ACTIONS
     ]
     return "\n".join([head, rule, *rows]) + "\n"

@@ -29,6 +29,7 @@ import abc
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 BUCKETS = ("media", "thumbnails", "documents")
 DEFAULT_BUCKET_NAMES: Mapping[str, str] = {
@@ -82,6 +83,10 @@ class BlobStream(abc.ABC):
 
 
 class BlobStore(abc.ABC):
+    serves_through_app: ClassVar[bool] = False
+    """True when this engine's presigned URLs point at the app itself (the file
+    engine), so the app mounts the routes that serve them (``/api/blobs/...``)."""
+
     @abc.abstractmethod
     async def init(self) -> None:
         """Create missing buckets/directories. Idempotent."""

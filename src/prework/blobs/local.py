@@ -22,7 +22,7 @@ Reads can be limited to a byte range (:meth:`LocalBlobStream.restrict`), which
 the download route uses for HTTP ``Range`` requests.
 
 Presigned URLs are HMAC-SHA256-signed URLs of this app, served by
-:mod:`prework.api.routes.blobs`: uploads mirror S3's browser POST form
+:mod:`prework.http.blobs`: uploads mirror S3's browser POST form
 (``key``, ``bucket``, ``Content-Type``, ``policy``, ``signature``), downloads
 are ``/api/blobs/<bucket>/<key>?expires=..&signature=..[&filename=..]``.
 """
@@ -306,6 +306,8 @@ def _open_object(path: Path, key: str) -> tuple[IO[bytes], BlobInfo]:
 
 class LocalBlobStore(BlobStore):
     """Blobs in files under ``root``; presigned URLs point at this app."""
+
+    serves_through_app = True
 
     def __init__(
         self,

@@ -1,58 +1,29 @@
-"""Small helpers the identity services share: clock, ids, timestamps, cursors."""
+"""Listings: one page of results and the opaque cursor to the next one."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from prework.errors import ValidationFailed
 
-T = TypeVar("T")
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "Paged",
+    "clamp_limit",
+    "decode_cursor",
+    "encode_cursor",
+]
 
-Clock = Callable[[], float]
-"""Seconds since the epoch; ``time.time`` in production, settable in tests."""
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-# a change without an expected version is read and written again this many
-# times when other changes keep landing between its read and its write
-UNVERSIONED_ATTEMPTS = 5
-
-
-def system_clock() -> float:
-    return time.time()
-
-
-def new_id() -> str:
-    """A fresh random identifier (UUID4, 32 hex digits, no dashes)."""
-    return uuid.uuid4().hex
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds as fixed-width UTC ISO 8601 with microseconds (sorts as text)."""
-    return _fixed_width(datetime.fromtimestamp(ts, tz=UTC))
-
-
-def iso_of(dt: datetime) -> str:
-    """``dt`` (naive: UTC) in the form of :func:`iso`, to the microsecond.
-
-    Raises ``OverflowError`` if ``dt`` is outside years 1..9999 once in UTC.
-    """
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return _fixed_width(dt.astimezone(UTC))
-
-
-def _fixed_width(dt: datetime) -> str:
-    # isoformat pads the year to four digits (strftime's %Y does not, on glibc)
-    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
-"""Optimistic-locking updates of one versioned item, with their audit event.
+"""Optimistic locking of one versioned item, with its audit event.
 
 An item carries an integer ``version``. A change names the version it was made
 against (``expected_version``, from ``If-Match`` or a ``version`` field) and
 fails with ``stale_version`` if the item moved on; a change that names none
 applies to whatever version is current: a change landing between our read and
-our write makes us read again (at most ``UNVERSIONED_ATTEMPTS`` times).
+our write makes us read again (at most :data:`UNVERSIONED_ATTEMPTS` times).
 The write and its audit event are one transaction.
 """
 
@@ -13,18 +13,36 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from prework.domain.identity import Principal, RequestContext
+from prework.core import audit
+from prework.core.audit import Actor
+from prework.core.clock import Clock, iso
+from prework.core.principal import Principal, RequestContext
 from prework.errors import StaleVersion, TransactionCanceled
-from prework.services import audit
-from prework.services.audit import Actor
-from prework.services.common import UNVERSIONED_ATTEMPTS, Clock, iso
 from prework.store.base import All, ItemExists, Key, Store, Update, UpdateSpec, version_equals
 
-__all__ = ["update_versioned"]
+__all__ = ["UNVERSIONED_ATTEMPTS", "check_version", "keeps_changing", "stale", "update_versioned"]
+
+# a change without an expected version is read and written again this many
+# times when other changes keep landing between its read and its write
+UNVERSIONED_ATTEMPTS = 5
 
 
-def _stale(current: int, expected: int) -> StaleVersion:
+def stale(current: int, expected: int) -> StaleVersion:
+    """The ``stale_version`` answer: the change was made against ``expected``."""
     return StaleVersion(details={"current_version": current, "expected_version": expected})
+
+
+def check_version(item: Mapping[str, Any], expected: int | None) -> int:
+    """The item's version; :func:`stale` if the caller expected another one."""
+    current = int(item["version"])
+    if expected is not None and expected != current:
+        raise stale(current, expected)
+    return current
+
+
+def keeps_changing(what: str) -> StaleVersion:
+    """A change without an expected version lost every race it ran."""
+    return StaleVersion(f"The {what} keeps changing; try again.")
 
 
 async def update_versioned(
@@ -50,9 +68,7 @@ async def update_versioned(
     """
     for _ in range(UNVERSIONED_ATTEMPTS):
         item = await load()
-        version = int(item["version"])
-        if expected_version is not None and expected_version != version:
-            raise _stale(version, expected_version)
+        version = check_version(item, expected_version)
         delta = audit.diff(item, new_values)
         if not delta:
             return item
@@ -81,7 +97,7 @@ async def update_versioned(
             )
         except TransactionCanceled as exc:
             if expected_version is not None:
-                raise _stale(int((await load())["version"]), expected_version) from exc
+                raise stale(int((await load())["version"]), expected_version) from exc
             continue
         return {**item, **changed}
-    raise StaleVersion(f"The {what} keeps changing; try again.")
+    raise keeps_changing(what)

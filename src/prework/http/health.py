@@ -17,8 +17,8 @@ import structlog
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from prework.api.deps import BlobsDep, StoreDep
 from prework.errors import Unavailable
+from prework.http.deps import BlobsDep, StoreDep
 
 __all__ = ["READY_TIMEOUT_SECONDS", "router"]
 

@@ -6,7 +6,7 @@ Order, outermost first (see :func:`prework.app.create_app`)::
     CORSMiddleware             only when PREWORK_CORS_ORIGINS is set
     InternalErrorMiddleware    unexpected exceptions -> 500 (inside CORS: browsers can read it)
     BodyLimitMiddleware        413 too_large past PREWORK_MAX_BODY_BYTES
-    (FastAPI: exception handlers from prework.api.errors, routing)
+    (FastAPI: exception handlers from prework.http.errors, routing)
 
 Pure ASGI (not ``BaseHTTPMiddleware``): bodies stream through untouched and
 contextvars bound here are seen by the endpoint.
@@ -25,7 +25,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prework.api.errors import (
+from prework.errors import TooLarge
+from prework.http.errors import (
     REQUEST_ID_HEADER,
     REQUEST_ID_SCOPE_KEY,
     error_response,
@@ -33,7 +34,6 @@ from prework.api.errors import (
     log_unhandled,
     request_id_of,
 )
-from prework.errors import TooLarge
 
 __all__ = [
     "BLOB_UPLOAD_PATH",

@@ -1,6 +1,9 @@
-"""Identity rules: roles, the acting principal, email normalisation, password policy.
+"""Identity's records and rules: users, organizations, profiles, invitations,
+email normalisation and the password policy.
 
-Pure rules with no I/O; services apply them. Nothing here imports a port.
+Pure: no I/O and no port; services apply these rules. Email addresses are
+checked with ``email-validator`` (a pure library), the one import beyond the
+standard library and :mod:`prework.core`.
 """
 
 from __future__ import annotations
@@ -11,22 +14,19 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
+from prework.core.principal import Role
 from prework.errors import ValidationFailed
 
 __all__ = [
     "MAX_EMAIL_LENGTH",
     "MAX_PASSWORD_BYTES",
     "MIN_PASSWORD_CHARS",
-    "SYSTEM_ORG",
-    "ActorType",
     "Certification",
     "Invitation",
     "InvitationStatus",
     "Organization",
-    "Principal",
     "Profile",
-    "RequestContext",
-    "Role",
+    "SessionStatus",
     "User",
     "UserStatus",
     "check_password_policy",
@@ -37,57 +37,15 @@ MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_BYTES = 1024
 MAX_EMAIL_LENGTH = 254
 
-# The audit partition of events that belong to no organization (for example a
-# failed login for an email nobody registered). Real organization ids are UUIDs,
-# so this can never collide with one; no API route reads it.
-SYSTEM_ORG = "_system"
-
-
-class Role(StrEnum):
-    """What a member of an organization may do; see :mod:`prework.domain.permissions`."""
-
-    OWNER = "owner"
-    ADMIN = "admin"
-    SUPERVISOR = "supervisor"
-    WORKER = "worker"
-    AUDITOR = "auditor"
-
 
 class UserStatus(StrEnum):
     ACTIVE = "active"
     DEACTIVATED = "deactivated"
 
 
-class ActorType(StrEnum):
-    """Who did something recorded in the audit log."""
-
-    USER = "user"  # an authenticated member
-    ANONYMOUS = "anonymous"  # an unauthenticated caller (failed login, registration)
-    SYSTEM = "system"  # Prework itself
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller of a service: a user acting in their organization.
-
-    ``role`` is the role the store holds right now (read on every request), not
-    the one the access token was issued with.
-    """
-
-    user_id: str
-    org_id: str
-    role: Role
-    session_id: str
-    email: str
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """Where a call comes from; recorded with every audit event."""
-
-    request_id: str | None = None
-    client_ip: str | None = None
-    user_agent: str | None = None
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
 
 
 def normalize_email(raw: str) -> str:

@@ -40,13 +40,14 @@ class Scheme(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class HashParams:
-    """argon2id cost parameters (RFC 9106). The defaults are OWASP's first
-    recommendation (m=19 MiB, t=2, p=1): about 20 ms per hash on one core of a
-    2-core cloud VM, which keeps a login under 40 ms."""
+    """argon2id cost parameters (RFC 9106), from the settings
+    (``PREWORK_PASSWORD_HASH_*``, whose defaults are OWASP's first
+    recommendation: m=19 MiB, t=2, p=1, about 20 ms per hash on one core of a
+    2-core cloud VM, which keeps a login under 40 ms)."""
 
-    time_cost: int = 2
-    memory_kib: int = 19 * 1024
-    parallelism: int = 1
+    time_cost: int
+    memory_kib: int
+    parallelism: int
     hash_len: int = 32
     salt_len: int = 16
 
@@ -75,8 +76,8 @@ def _secret(password: str) -> bytes:
 class Passwords:
     """Hash and verify passwords off the event loop."""
 
-    def __init__(self, params: HashParams | None = None, *, threads: int = 0) -> None:
-        self.params = params or HashParams()
+    def __init__(self, params: HashParams, *, threads: int = 0) -> None:
+        self.params = params
         self._hasher = PasswordHasher(
             time_cost=self.params.time_cost,
             memory_cost=self.params.memory_kib,

@@ -1,8 +1,7 @@
 """Profiles: everyone reads and updates their own; managers read their members'.
 
-A profile lives next to its user in the same organization partition
-(``pk=ORG#<org>``, ``sk=PROFILE#<user>``); asking for a user of another
-organization finds nothing (404).
+A profile lives next to its user in the same organization partition; asking
+for a user of another organization finds nothing (404).
 """
 
 from __future__ import annotations
@@ -10,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from prework.domain.identity import Certification, Principal, Profile, RequestContext
-from prework.domain.permissions import Action
+from prework.authz.authorize import authorize
+from prework.core.clock import Clock, system_clock
+from prework.core.principal import Principal, RequestContext
+from prework.core.versioned import update_versioned
 from prework.errors import NotFound
-from prework.services import audit, keys
-from prework.services.common import Clock, system_clock
-from prework.services.items import certification_value, profile_of
-from prework.services.versioned import update_versioned
+from prework.identity import repository as repo
+from prework.identity.models import Certification, Profile
+from prework.identity.permissions import IdentityAction as Action
 from prework.store.base import Store
 
-__all__ = ["UPDATABLE", "get", "get_own", "update_own"]
+__all__ = ["UPDATABLE", "ProfileService"]
 
 UPDATABLE = frozenset(
     {
@@ -34,65 +34,70 @@ UPDATABLE = frozenset(
 )
 
 
-async def _load(store: Store, org_id: str, user_id: str) -> dict[str, Any]:
-    item = await store.get(keys.PROFILES, keys.profile_key(org_id, user_id))
-    if item is None:
-        raise NotFound("No such profile.", code="not_found")
-    return item
-
-
-async def get_own(store: Store, *, principal: Principal, ctx: RequestContext) -> Profile:
-    await audit.require(store, principal, ctx, Action.PROFILE_READ_OWN)
-    return profile_of(await _load(store, principal.org_id, principal.user_id))
-
-
-async def get(store: Store, *, principal: Principal, ctx: RequestContext, user_id: str) -> Profile:
-    if user_id == principal.user_id:
-        return await get_own(store, principal=principal, ctx=ctx)
-    await audit.require(
-        store, principal, ctx, Action.PROFILE_READ_ANY, target_type="user", target_id=user_id
-    )
-    return profile_of(await _load(store, principal.org_id, user_id))
-
-
 def _stored(name: str, value: Any) -> Any:
     if name == "certifications":
-        return [certification_value(c) for c in value]
+        return [repo.certification_value(c) for c in value]
     return value
 
 
-async def update_own(
-    store: Store,
-    *,
-    principal: Principal,
-    ctx: RequestContext,
-    changes: Mapping[str, Any],
-    expected_version: int | None = None,
-    clock: Clock = system_clock,
-) -> Profile:
-    """Apply ``changes`` (a subset of :data:`UPDATABLE`; ``certifications`` as a
-    sequence of :class:`Certification`) to the principal's own profile."""
-    unknown = set(changes) - UPDATABLE
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    for cert in changes.get("certifications") or ():
-        assert isinstance(cert, Certification)
-    await audit.require(store, principal, ctx, Action.PROFILE_UPDATE_OWN)
-    org_id, user_id = principal.org_id, principal.user_id
-    stored = {name: _stored(name, value) for name, value in changes.items()}
-    item = await update_versioned(
-        store,
-        table=keys.PROFILES,
-        key=keys.profile_key(org_id, user_id),
-        load=lambda: _load(store, org_id, user_id),
-        new_values=stored,
-        expected_version=expected_version,
-        principal=principal,
-        ctx=ctx,
-        action="profile.updated",
-        target_type="profile",
-        target_id=user_id,
-        what="profile",
-        clock=clock,
-    )
-    return profile_of(item)
+class ProfileService:
+    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def _load(self, org_id: str, user_id: str) -> dict[str, Any]:
+        item = await self.store.get(repo.PROFILES, repo.profile_key(org_id, user_id))
+        if item is None:
+            raise NotFound("No such profile.", code="not_found")
+        return item
+
+    async def get_own(self, *, principal: Principal, ctx: RequestContext) -> Profile:
+        await authorize(self.store, principal, ctx, Action.PROFILE_READ_OWN)
+        return repo.profile_of(await self._load(principal.org_id, principal.user_id))
+
+    async def get(self, *, principal: Principal, ctx: RequestContext, user_id: str) -> Profile:
+        if user_id == principal.user_id:
+            return await self.get_own(principal=principal, ctx=ctx)
+        await authorize(
+            self.store,
+            principal,
+            ctx,
+            Action.PROFILE_READ_ANY,
+            target_type="user",
+            target_id=user_id,
+        )
+        return repo.profile_of(await self._load(principal.org_id, user_id))
+
+    async def update_own(
+        self,
+        *,
+        principal: Principal,
+        ctx: RequestContext,
+        changes: Mapping[str, Any],
+        expected_version: int | None = None,
+    ) -> Profile:
+        """Apply ``changes`` (a subset of :data:`UPDATABLE`; ``certifications`` as a
+        sequence of :class:`Certification`) to the principal's own profile."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        for cert in changes.get("certifications") or ():
+            assert isinstance(cert, Certification)
+        await authorize(self.store, principal, ctx, Action.PROFILE_UPDATE_OWN)
+        org_id, user_id = principal.org_id, principal.user_id
+        item = await update_versioned(
+            self.store,
+            table=repo.PROFILES,
+            key=repo.profile_key(org_id, user_id),
+            load=lambda: self._load(org_id, user_id),
+            new_values={name: _stored(name, value) for name, value in changes.items()},
+            expected_version=expected_version,
+            principal=principal,
+            ctx=ctx,
+            action="profile.updated",
+            target_type="profile",
+            target_id=user_id,
+            what="profile",
+            clock=self.clock,
+        )
+        return repo.profile_of(item)

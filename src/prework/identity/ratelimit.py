@@ -14,14 +14,13 @@ only failures undoes the hit of a success in the same transaction
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import math
 from dataclasses import dataclass
 
+from prework.core.clock import Clock, system_clock
 from prework.errors import RateLimited
-from prework.services.common import Clock, system_clock
-from prework.services.keys import SESSIONS
+from prework.identity.repository import RATE_KIND, SESSIONS, rate_counter_key
 from prework.store.base import Delete, Key, Store, Update, UpdateSpec
 
 __all__ = ["Hit", "Limit", "RateLimiter", "address_subject"]
@@ -80,8 +79,7 @@ class RateLimiter:
     def _key(self, limit: Limit, subject: str) -> tuple[Key, int, int]:
         now = self.clock()
         start = int(now // limit.window_seconds) * limit.window_seconds
-        digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        key = {"pk": f"RATE#{limit.name}#{digest}", "sk": f"W#{start}"}
+        key = rate_counter_key(limit.name, subject, start)
         retry_after = max(1, math.ceil(start + limit.window_seconds - now))
         return key, start, retry_after
 
@@ -92,7 +90,7 @@ class RateLimiter:
         item = await self.store.update(
             SESSIONS,
             key,
-            UpdateSpec(set={"kind": "ratelimit", "expires_at": expires_at}, add={"count": 1}),
+            UpdateSpec(set={"kind": RATE_KIND, "expires_at": expires_at}, add={"count": 1}),
         )
         return Hit(
             limit=limit,

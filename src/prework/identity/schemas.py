@@ -1,11 +1,9 @@
-"""Request and response models of the identity routes (auth, users, profiles, orgs, audit).
+"""Request and response models of the identity routes (auth, users, profiles, orgs).
 
-Every request model forbids unknown fields (``extra="forbid"``): a typo is a
-422, never silently ignored. Numbers are strict (``true`` or ``"3"`` is not a
-version), dates are ``YYYY-MM-DD`` text, and names hold no control
-characters. Every string has a maximum length. Passwords and tokens are
-accepted but never echoed: validation errors carry only the location and the
-reason.
+The shared pieces (strict bodies, names, versions, pages) come from
+:mod:`prework.http.schemas`. Dates are ``YYYY-MM-DD`` text. Passwords and
+tokens are accepted but never echoed: validation errors carry only the
+location and the reason.
 """
 
 from __future__ import annotations
@@ -13,9 +11,8 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import date
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
-from fastapi import Path
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -25,26 +22,21 @@ from pydantic import (
     StringConstraints,
 )
 
-from prework.domain.identity import (
+from prework.core.principal import Role
+from prework.http.schemas import Name, ShortText, Strict, Version
+from prework.identity.models import (
     Certification,
     Invitation,
     InvitationStatus,
     Organization,
     Profile,
-    Role,
     User,
     UserStatus,
 )
-from prework.services.audit import AuditEvent
-
-T = TypeVar("T")
 
 _TIME_ZONES = frozenset(zoneinfo.available_timezones())
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# C0 and C1 control characters and DEL: never part of a name, and trouble for
-# every consumer of one (terminals, CSV and PDF exports, logs)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _time_zone(value: str | None) -> str | None:
@@ -59,12 +51,6 @@ def _locale(value: str | None) -> str | None:
     return value
 
 
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _date_text(value: object) -> object:
     # JSON has no date type: only the text form is a date (never a number of seconds)
     if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
@@ -72,11 +58,6 @@ def _date_text(value: object) -> object:
     return value
 
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_characters),
-]
 EmailText = Annotated[str, StringConstraints(min_length=1, max_length=320)]
 # the policy (12 chars .. 1,024 bytes) is checked by the domain with its own codes;
 # this only keeps absurd inputs out of the hasher
@@ -86,31 +67,7 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_locale)]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 MediaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-ShortText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
-    AfterValidator(_no_control_characters),
-]
 IsoDate = Annotated[date, BeforeValidator(_date_text)]
-# an optimistic lock: a JSON integer, nothing coerced into one
-Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]
-# identifiers in paths: ours are 32 hex digits; anything far longer is refused
-# before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
-MAX_ID_LENGTH = 64
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
-
-
-class Strict(BaseModel):
-    """Base of request models: unknown fields are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = Field(
-        description="Pass as ?cursor= for the next page; null at the end."
-    )
 
 
 # --------------------------------------------------------------------------- read models
@@ -199,28 +156,6 @@ class InvitationCreated(InvitationRead):
     token: str = Field(description="Give this to the invitee; it is shown only once.")
 
 
-class AuditEventRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    at: str
-    action: str
-    outcome: str
-    actor_type: str
-    actor_id: str | None
-    target_type: str | None
-    target_id: str | None
-    changes: dict[str, Any]
-    details: dict[str, Any]
-    request_id: str | None
-    client_ip: str | None
-    user_agent: str | None
-
-    @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventRead:
-        return cls.model_validate(event)
-
-
 # --------------------------------------------------------------------------- auth
 class RegisterCreate(Strict):
     organization_name: Name
@@ -268,10 +203,6 @@ class MeRead(BaseModel):
 # --------------------------------------------------------------------------- users
 class UserUpdate(Strict):
     role: Role
-    version: Version = None
-
-
-class VersionBody(Strict):
     version: Version = None
 
 

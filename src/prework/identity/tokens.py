@@ -1,12 +1,13 @@
 """Access tokens (signed JWTs) and opaque secrets (refresh and invitation tokens).
 
 Access tokens are HS256 JWTs (PyJWT) with a ``kid`` header naming the key that
-signed them. The composition root derives the signing keys from the configured
-secret (``PREWORK_SECRET_KEY``) with :func:`prework.bootstrap.derive_key` and
-the purpose :data:`ACCESS_TOKEN_PURPOSE`, so the raw secret never signs anything
-directly. Keys derived from ``PREWORK_PREVIOUS_SECRET_KEYS`` still verify:
-rotate by moving the current secret to the previous list and setting a new one;
-tokens signed with the old key keep working until they expire. The ``kid`` is a
+signed them. The composition root (:mod:`prework.bootstrap`) derives the signing
+keys from the configured secret (``PREWORK_SECRET_KEY``) with
+:func:`prework.bootstrap.derive_key` and the purpose :data:`ACCESS_TOKEN_PURPOSE`,
+so the raw secret never signs anything directly. Keys derived from
+``PREWORK_PREVIOUS_SECRET_KEYS`` still verify: rotate by moving the current
+secret to the previous list and setting a new one; tokens signed with the old
+key keep working until they expire. The ``kid`` is a
 digest of the derived key, so it needs no configuration and reveals nothing.
 
 Refresh tokens are ``<session id>.<secret>`` and invitation tokens
@@ -28,9 +29,9 @@ from typing import Any
 
 import jwt
 
-from prework.domain.identity import Role
+from prework.core.clock import Clock, system_clock
+from prework.core.principal import Role
 from prework.errors import Unauthenticated
-from prework.services.common import Clock, system_clock
 
 __all__ = [
     "ACCESS_TOKEN_PURPOSE",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 
 PASSWORD = "correct horse battery staple"
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.store.base import Store
 
 from .helpers import Member, Tenant, invite, join, make_tenant, register

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.store.base import Store
 
 PASSWORD = "correct horse battery staple"

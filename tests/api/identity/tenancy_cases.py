@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 
 
 async def _a_worker(world: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 
 from .helpers import error_code, join, make_tenant, register, route_table
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.store.base import Store
 
 from .coverage import World, make_world

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.store.base import Store
 
 from .helpers import audit_items, error_code, make_tenant, register, snapshot

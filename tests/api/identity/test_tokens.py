@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from prework.app import create_app
-from prework.domain.identity import Role
-from prework.services.tokens import TokenService
+from prework.core.principal import Role
+from prework.identity.tokens import TokenService
 from prework.store.base import Store
 
 from .helpers import error_code, join, login, register
@@ -25,7 +25,7 @@ async def test_expired_access_token_is_401_token_expired(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     owner = await register(client)
-    tokens: TokenService = app.state.identity.tokens
+    tokens: TokenService = app.state.services.identity.tokens
     past = TokenService(tokens.keys, access_ttl=900, clock=lambda: time.time() - 901)
     stale = past.issue_access(
         user_id=owner.user_id, org_id=owner.org_id, role=Role.OWNER, session_id=owner.session_id

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.store.base import Store
 
 from .helpers import audit_items, error_code, join, make_tenant, register, snapshot

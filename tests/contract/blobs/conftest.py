@@ -24,11 +24,11 @@ from aiobotocore.session import get_session
 from botocore.session import get_session as get_sync_session
 from fastapi import FastAPI
 
-from prework.api.errors import install_error_handlers
-from prework.api.routes.blobs import router as blob_router
 from prework.blobs.base import DEFAULT_BUCKET_NAMES, BlobStore
 from prework.blobs.local import LocalBlobStore
 from prework.blobs.s3 import S3BlobStore
+from prework.http.blobs import router as blob_router
+from prework.http.errors import install_error_handlers
 from prework.testing.engines import S3Endpoint
 
 BACKENDS = ("file", "s3")

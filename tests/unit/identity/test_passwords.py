@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import bcrypt
 import pytest
 
-from prework.services.passwords import HashParams, Passwords, Scheme
+from prework.identity.passwords import HashParams, Passwords, Scheme
 
-CHEAP = HashParams(time_cost=1, memory_kib=1024)
+CHEAP = HashParams(time_cost=1, memory_kib=1024, parallelism=1)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def test_argon2id_round_trip(passwords: Passwords) -> None:
 
 
 async def test_other_parameters_need_a_rehash(passwords: Passwords) -> None:
-    stronger = Passwords(HashParams(time_cost=2, memory_kib=1024), threads=1)
+    stronger = Passwords(HashParams(time_cost=2, memory_kib=1024, parallelism=1), threads=1)
     try:
         result = await stronger.verify(await passwords.hash("pw pw pw pw pw"), "pw pw pw pw pw")
         assert result.ok
@@ -79,7 +79,7 @@ async def test_lone_surrogates_do_not_crash(passwords: Passwords) -> None:
 async def test_hashing_does_not_block_the_event_loop() -> None:
     # expensive parameters (~100 ms a hash): hashing on the loop would stall it
     # once per hash for a whole hash's time; off the loop it keeps ticking
-    slow = Passwords(HashParams(time_cost=3, memory_kib=64 * 1024), threads=1)
+    slow = Passwords(HashParams(time_cost=3, memory_kib=64 * 1024, parallelism=1), threads=1)
     gaps: list[float] = []
     done = asyncio.Event()
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from prework.errors import RateLimited
-from prework.services.ratelimit import Limit, RateLimiter
+from prework.identity.ratelimit import Limit, RateLimiter
 from prework.store.memory import MemoryStore
 
 LIMIT = Limit("test", 3, 60)

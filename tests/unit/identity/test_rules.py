@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from prework.domain.identity import check_password_policy, normalize_email
 from prework.errors import ValidationFailed
+from prework.identity.models import check_password_policy, normalize_email
 
 
 def _fullwidth(text: str) -> str:

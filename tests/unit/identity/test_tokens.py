@@ -7,9 +7,9 @@ import time
 import jwt
 import pytest
 
-from prework.domain.identity import Role
+from prework.core.principal import Role
 from prework.errors import Unauthenticated
-from prework.services.tokens import (
+from prework.identity.tokens import (
     KeyRing,
     TokenService,
     hash_secret,
@@ -139,7 +139,7 @@ def test_absurd_numeric_claims_are_invalid_not_a_crash() -> None:
 
 
 def test_invitation_tokens_name_the_organization() -> None:
-    from prework.services.tokens import invitation_token, parse_invitation_token
+    from prework.identity.tokens import invitation_token, parse_invitation_token
 
     org, invitation, secret = "b" * 32, "c" * 32, new_secret()
     token = invitation_token(org, invitation, secret)

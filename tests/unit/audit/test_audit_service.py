@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from prework.domain.identity import ActorType, Principal, RequestContext, Role
+from prework.audit.service import AuditEvent, AuditFilter, AuditService
+from prework.core import audit
+from prework.core.audit import Actor
+from prework.core.principal import ActorType, Principal, RequestContext, Role
 from prework.errors import Forbidden, ValidationFailed
-from prework.services import audit
-from prework.services.audit import Actor, AuditFilter
 from prework.store.memory import MemoryStore
 
 CTX = RequestContext(request_id="r1", client_ip="10.0.0.1", user_agent="ua/" + "x" * 1000)
@@ -47,12 +48,11 @@ async def seeded() -> MemoryStore:
     return store
 
 
-async def pages(store: MemoryStore, limit: int, **filters: Any) -> list[audit.AuditEvent]:
-    out: list[audit.AuditEvent] = []
+async def pages(store: MemoryStore, limit: int, **filters: Any) -> list[AuditEvent]:
+    out: list[AuditEvent] = []
     cursor = None
     while True:
-        page = await audit.list(
-            store,
+        page = await AuditService(store).list(
             principal=ADMIN,
             ctx=CTX,
             filters=AuditFilter(**filters),
@@ -69,7 +69,7 @@ async def pages(store: MemoryStore, limit: int, **filters: Any) -> list[audit.Au
 async def test_event_shape() -> None:
     store = await seeded()
     (event,) = (
-        await audit.list(store, principal=ADMIN, ctx=CTX, filters=AuditFilter(), limit=1)
+        await AuditService(store).list(principal=ADMIN, ctx=CTX, filters=AuditFilter(), limit=1)
     ).items
     assert event.org_id == ORG
     assert event.request_id == "r1"
@@ -135,9 +135,9 @@ async def test_reading_needs_the_permission_and_a_denial_is_audited() -> None:
     store = await seeded()
     worker = Principal(user_id="w", org_id=ORG, role=Role.WORKER, session_id="s", email="w@e.com")
     with pytest.raises(Forbidden):
-        await audit.list(store, principal=worker, ctx=CTX, filters=AuditFilter())
+        await AuditService(store).list(principal=worker, ctx=CTX, filters=AuditFilter())
     newest = (
-        await audit.list(store, principal=ADMIN, ctx=CTX, filters=AuditFilter(), limit=1)
+        await AuditService(store).list(principal=ADMIN, ctx=CTX, filters=AuditFilter(), limit=1)
     ).items[0]
     assert (newest.action, newest.actor_id, newest.outcome) == ("access.denied", "w", "denied")
     assert newest.details["permission"] == "audit.read"
@@ -147,5 +147,7 @@ async def test_bad_cursor() -> None:
     store = await seeded()
     for cursor in ("%%%", "bnVsbA", "eyJzayI6IDF9"):  # garbage, null, {"sk": 1}
         with pytest.raises(ValidationFailed) as info:
-            await audit.list(store, principal=ADMIN, ctx=CTX, filters=AuditFilter(), cursor=cursor)
+            await AuditService(store).list(
+                principal=ADMIN, ctx=CTX, filters=AuditFilter(), cursor=cursor
+            )
         assert info.value.code == "invalid_cursor"

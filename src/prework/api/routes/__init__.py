@@ -1,1 +1,0 @@
-"""One module per area, each exposing ``router`` (mounted in :mod:`prework.app`)."""

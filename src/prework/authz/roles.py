@@ -1,0 +1,14 @@
+"""Named groups of roles, so that areas grant actions in the same words."""
+
+from __future__ import annotations
+
+from prework.core.principal import Role
+
+__all__ = ["AUDIT_READERS", "EVERYONE", "MANAGERS", "ORG_READERS"]
+
+EVERYONE = frozenset(Role)
+# run the organization: members, invitations, settings
+MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
+# read organization-wide data: managers, supervisors (who run crews) and auditors
+ORG_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR})
+AUDIT_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.AUDITOR})

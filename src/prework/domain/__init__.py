@@ -1,1 +1,0 @@
-"""Pure domain rules, per area; no I/O, no ports."""

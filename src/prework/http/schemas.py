@@ -1,0 +1,83 @@
+"""Request and response pieces every area's routes share.
+
+Every request model derives from :class:`Strict` (unknown fields are a 422,
+never silently ignored). Numbers are strict (``true`` or ``"3"`` is not a
+version), names hold no control characters, and every string has a maximum
+length. Validation errors carry only the location and the reason, never the
+rejected input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from prework.core.paging import MAX_PAGE_SIZE
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "Cursor",
+    "Limit",
+    "Name",
+    "Page",
+    "PathId",
+    "ShortText",
+    "Strict",
+    "Version",
+    "VersionBody",
+]
+
+T = TypeVar("T")
+
+# C0 and C1 control characters and DEL: never part of a name, and trouble for
+# every consumer of one (terminals, CSV and PDF exports, logs)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(_no_control_characters),
+]
+# an optimistic lock: a JSON integer, nothing coerced into one
+Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]
+# identifiers in paths: ours are 32 hex digits; anything far longer is refused
+# before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
+MAX_ID_LENGTH = 64
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+# paging of every listing: ?limit=1..200&cursor=<opaque>
+Limit = Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+class Strict(BaseModel):
+    """Base of request models: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionBody(Strict):
+    """A body that only names the version a change is based on."""
+
+    version: Version = None
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )

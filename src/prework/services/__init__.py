@@ -1,1 +1,0 @@
-"""Use cases per area. Services see only ports (the Store) and take the acting principal."""
