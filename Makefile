@@ -18,12 +18,12 @@ LINT_PATHS := $(wildcard src tests bench)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
-.PHONY: help venv run init test lint typecheck test-unit test-contract test-api test-e2e test-all \
+.PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api test-e2e test-all \
         system-deps bench clean
 
 help:
 	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
-	@echo "make test           lint, type-check, then every test tier (engines start once)"
+	@echo "make test           lint, type-check, import rules, then every test tier (engines start once)"
 	@echo "make test-unit      tests/unit only"
 	@echo "make test-contract  tests/contract only (SQLite, DynamoDB Local, SeaweedFS)"
 	@echo "make test-api       tests/api only"
@@ -66,8 +66,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# the architecture's import rules ([tool.importlinter] in pyproject.toml)
+imports: venv
+	$(BIN)/lint-imports --no-cache
+
 # every tier in one pytest run: the engines start once per session
-test: lint typecheck system-deps
+test: lint typecheck imports system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-all: test
