@@ -7,7 +7,6 @@ shapes this module reads); nothing updates or deletes one.
 from __future__ import annotations
 
 import builtins
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +24,6 @@ from prework.store.base import Store
 __all__ = ["AuditEvent", "AuditFilter", "AuditService"]
 
 _SCAN_PAGES = 10  # store pages one listing call may read while filtering
-# the sort key of an event: fixed-width UTC time, '#', event id
-_EVENT_SK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[0-9a-f]{32}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +139,7 @@ class AuditService:
             after = data.get("sk")
             # a position in this partition, as made by this method: nothing else
             # (an arbitrary string would reach the engine, whose key rules differ)
-            if not isinstance(after, str) or not _EVENT_SK.fullmatch(after):
+            if not audit.is_event_sk(after):
                 raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
             sk_lte = after if sk_lte is None else min(sk_lte, after)
             if sk_gte is not None and sk_lte < sk_gte:

@@ -20,9 +20,10 @@ the permission check can write events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.ids import new_id
@@ -39,6 +40,7 @@ __all__ = [
     "actor_pk",
     "diff",
     "event_op",
+    "is_event_sk",
     "org_pk",
     "record",
     "target_pk",
@@ -88,8 +90,17 @@ def action_pk(org_id: str, action: str) -> str:
     return f"ORG#{org_id}#ACTION#{action}"
 
 
+# the sort key of an event: fixed-width UTC time, '#', event id
+_EVENT_SK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[0-9a-f]{32}", re.ASCII)
+
+
 def _sk(at: str, event_id: str) -> str:
     return f"{at}#{event_id}"
+
+
+def is_event_sk(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is the sort key of an event (a position in the log)."""
+    return isinstance(value, str) and _EVENT_SK.fullmatch(value) is not None
 
 
 # --------------------------------------------------------------------------- writing

@@ -52,14 +52,15 @@ from prework.store.base import (
 )
 
 __all__ = [
-    "INVITATION_TTL_DEFAULT",
-    "INVITATION_TTL_MAX",
+    "INVITATION_DAYS_DEFAULT",
+    "INVITATION_DAYS_MAX",
     "InvitationService",
     "IssuedInvitation",
 ]
 
-INVITATION_TTL_DEFAULT = 7 * 24 * 3600
-INVITATION_TTL_MAX = 30 * 24 * 3600
+INVITATION_DAYS_DEFAULT = 7
+INVITATION_DAYS_MAX = 30
+_DAY = 24 * 3600
 
 _PENDING = InvitationStatus.PENDING.value
 
@@ -101,9 +102,12 @@ class InvitationService:
         ctx: RequestContext,
         email: str,
         role: Role,
-        ttl_seconds: int = INVITATION_TTL_DEFAULT,
+        days: int = INVITATION_DAYS_DEFAULT,
     ) -> IssuedInvitation:
-        """Invite ``email`` to the principal's organization with ``role``."""
+        """Invite ``email`` to the principal's organization with ``role``, for ``days``
+        (1 .. :data:`INVITATION_DAYS_MAX`)."""
+        if not 1 <= days <= INVITATION_DAYS_MAX:
+            raise ValueError(f"an invitation lasts 1..{INVITATION_DAYS_MAX} days")
         await authorize(self.store, principal, ctx, Action.USER_INVITE)
         await authorize_manage(self.store, principal, ctx, Action.USER_INVITE, new_role=role)
         address = normalize_email(email)
@@ -117,7 +121,7 @@ class InvitationService:
             token_hash=hash_secret(secret),
             invited_by=principal.user_id,
             now=now,
-            expires_at=int(now) + ttl_seconds,
+            expires_at=int(now) + days * _DAY,
         )
         await self.store.transact_write(
             [

@@ -157,7 +157,7 @@ async def create_invitation(
         ctx=ctx,
         email=body.email,
         role=body.role,
-        ttl_seconds=body.expires_in_days * 24 * 3600,
+        days=body.expires_in_days,
     )
     read = InvitationRead.of(issued.invitation)
     return InvitationCreated(**read.model_dump(), token=issued.token)

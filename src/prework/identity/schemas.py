@@ -24,6 +24,7 @@ from pydantic import (
 
 from prework.core.principal import Role
 from prework.http.schemas import Name, ShortText, Strict, Version
+from prework.identity.invitations import INVITATION_DAYS_DEFAULT, INVITATION_DAYS_MAX
 from prework.identity.models import (
     Certification,
     Invitation,
@@ -209,7 +210,9 @@ class UserUpdate(Strict):
 class InvitationCreate(Strict):
     email: EmailText
     role: Role
-    expires_in_days: int = Field(default=7, ge=1, le=30, strict=True)
+    expires_in_days: int = Field(
+        default=INVITATION_DAYS_DEFAULT, ge=1, le=INVITATION_DAYS_MAX, strict=True
+    )
 
 
 # --------------------------------------------------------------------------- profiles
