@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from prework.authz.matrix import allowed_actions
-from prework.core.principal import Principal, RequestContext, Role
+from prework.core.principal import Role
 from prework.http.deps import area_services
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
@@ -222,69 +222,31 @@ async def update_user(
     return _user_read(response, user)
 
 
-async def _set_status(
-    identity: Identity,
-    principal: Principal,
-    ctx: RequestContext,
-    request: Request,
-    response: Response,
-    *,
-    user_id: str,
-    status: UserStatus,
-    body: VersionBody | None,
-) -> UserRead:
-    user = await identity.users.set_status(
-        principal=principal,
-        ctx=ctx,
-        user_id=user_id,
-        status=status,
-        expected_version=expected_version(request, body.version if body else None),
-    )
-    return _user_read(response, user)
+def _status_route(verb: str, status: UserStatus, summary: str) -> None:
+    """``POST /api/users/{user_id}/<verb>``: move a member to ``status``."""
+
+    @users.post(f"/{{user_id}}/{verb}", summary=summary, name=f"{verb}_user")
+    async def change_status(
+        user_id: PathId,
+        principal: CurrentPrincipal,
+        identity: IdentityDep,
+        ctx: Ctx,
+        request: Request,
+        response: Response,
+        body: VersionBody | None = None,
+    ) -> UserRead:
+        user = await identity.users.set_status(
+            principal=principal,
+            ctx=ctx,
+            user_id=user_id,
+            status=status,
+            expected_version=expected_version(request, body.version if body else None),
+        )
+        return _user_read(response, user)
 
 
-@users.post("/{user_id}/deactivate", summary="Deactivate a member (owner/admin)")
-async def deactivate_user(
-    user_id: PathId,
-    principal: CurrentPrincipal,
-    identity: IdentityDep,
-    ctx: Ctx,
-    request: Request,
-    response: Response,
-    body: VersionBody | None = None,
-) -> UserRead:
-    return await _set_status(
-        identity,
-        principal,
-        ctx,
-        request,
-        response,
-        user_id=user_id,
-        status=UserStatus.DEACTIVATED,
-        body=body,
-    )
-
-
-@users.post("/{user_id}/reactivate", summary="Reactivate a member (owner/admin)")
-async def reactivate_user(
-    user_id: PathId,
-    principal: CurrentPrincipal,
-    identity: IdentityDep,
-    ctx: Ctx,
-    request: Request,
-    response: Response,
-    body: VersionBody | None = None,
-) -> UserRead:
-    return await _set_status(
-        identity,
-        principal,
-        ctx,
-        request,
-        response,
-        user_id=user_id,
-        status=UserStatus.ACTIVE,
-        body=body,
-    )
+_status_route("deactivate", UserStatus.DEACTIVATED, "Deactivate a member (owner/admin)")
+_status_route("reactivate", UserStatus.ACTIVE, "Reactivate a member (owner/admin)")
 
 
 # --------------------------------------------------------------------------- /api/profiles
