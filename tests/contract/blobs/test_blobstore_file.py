@@ -519,7 +519,19 @@ async def test_unsatisfiable_range_is_416(
     got = await http.get(range_url, headers={"Range": spec})
     assert got.status_code == 416
     assert got.headers["content-range"] == f"bytes */{RANGE_SIZE}"
-    assert error_code(got) == "range_not_satisfiable"
+    assert got.headers["content-type"] == "application/json"
+    assert got.json() == {
+        "error": {
+            "code": "range_not_satisfiable",
+            "message": "The requested range is outside the object.",
+            "details": {},
+        }
+    }
+
+    head = await http.head(range_url, headers={"Range": spec})
+    assert head.status_code == 416
+    assert head.headers["content-range"] == f"bytes */{RANGE_SIZE}"
+    assert head.content == b""
 
 
 async def test_any_range_of_an_empty_object_is_416(

@@ -32,14 +32,13 @@ from typing import Final
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from prework.api.multipart import MultipartForm, invalid_multipart
 from prework.blobs._keys import content_disposition
 from prework.blobs.base import BlobInfo
 from prework.blobs.local import LocalBlobStore, LocalBlobStream
-from prework.errors import BadRequest, NotFound
+from prework.errors import BadRequest, NotFound, RangeNotSatisfiable
 
 __all__ = ["UPLOAD_PATH", "byte_range", "router"]
 
@@ -87,17 +86,9 @@ def _position(digits: str) -> int:
     return int(digits) if len(digits) <= _MAX_POSITION_DIGITS else 10**_MAX_POSITION_DIGITS
 
 
-def _unsatisfiable(size: int) -> HTTPException:
-    return HTTPException(
-        status_code=416,
-        detail="The requested range is outside the object.",
-        headers={"Content-Range": f"bytes */{size}"},
-    )
-
-
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The byte range ``[start, stop)`` a ``Range`` header asks for, or None
-    for the whole object. Raises a 416 HTTPException when the range lies
+    for the whole object. Raises RangeNotSatisfiable when the range lies
     outside an object of ``size`` bytes."""
     match = _RANGE_RE.fullmatch(header.strip()) if header else None
     if match is None:
@@ -108,13 +99,13 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             return None  # "bytes=-"
         length = _position(last)  # a suffix: the last ``length`` bytes
         if length == 0 or size == 0:
-            raise _unsatisfiable(size)
+            raise RangeNotSatisfiable(size=size)
         return max(0, size - length), size
     start = _position(first)
     if last and _position(last) < start:
         return None  # invalid: ignored
     if start >= size:
-        raise _unsatisfiable(size)
+        raise RangeNotSatisfiable(size=size)
     return start, size if not last else min(_position(last) + 1, size)
 
 
