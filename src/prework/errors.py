@@ -5,24 +5,25 @@ Each carries a stable machine-readable ``code`` (part of the public API: clients
 switch on it), a human ``message`` and optional ``details``. The HTTP mapping
 lives in exactly one place (:mod:`prework.http.errors`), which reads ``status``.
 
-    PreworkError                      code                 status
-    ├── BadRequest                    bad_request          400
-    │   └── MalformedBody             malformed_body       400
-    ├── Unauthenticated               unauthenticated      401
-    ├── Forbidden                     forbidden            403
-    ├── NotFound                      not_found            404
-    ├── Conflict                      conflict             409
-    │   ├── AlreadyExists             already_exists       409
-    │   ├── StaleVersion              stale_version        409
-    │   ├── WriteConflict             transaction_conflict 409
-    │   └── ConditionFailed           condition_failed     409
-    │       └── TransactionCanceled   transaction_canceled 409
-    ├── TooLarge                      too_large            413
-    ├── ValidationFailed              validation_failed    422
-    │   └── LimitExceeded             limit_exceeded       422
-    ├── RateLimited                   rate_limited         429
-    ├── Internal                      internal             500
-    └── Unavailable                   unavailable          503
+    PreworkError                      code                  status
+    ├── BadRequest                    bad_request           400
+    │   └── MalformedBody             malformed_body        400
+    ├── Unauthenticated               unauthenticated       401
+    ├── Forbidden                     forbidden             403
+    ├── NotFound                      not_found             404
+    ├── Conflict                      conflict              409
+    │   ├── AlreadyExists             already_exists        409
+    │   ├── StaleVersion              stale_version         409
+    │   ├── WriteConflict             transaction_conflict  409
+    │   └── ConditionFailed           condition_failed      409
+    │       └── TransactionCanceled   transaction_canceled  409
+    ├── TooLarge                      too_large             413
+    ├── RangeNotSatisfiable           range_not_satisfiable 416
+    ├── ValidationFailed              validation_failed     422
+    │   └── LimitExceeded             limit_exceeded        422
+    ├── RateLimited                   rate_limited          429
+    ├── Internal                      internal              500
+    └── Unavailable                   unavailable           503
 
 Adapters translate vendor errors (botocore ``ClientError``, ``sqlite3.Error``,
 ``OSError``) into this hierarchy at their boundary and keep the vendor error as
@@ -50,6 +51,7 @@ __all__ = [
     "MalformedBody",
     "NotFound",
     "PreworkError",
+    "RangeNotSatisfiable",
     "RateLimited",
     "StaleVersion",
     "TooLarge",
@@ -177,6 +179,25 @@ class TooLarge(PreworkError):
     code = "too_large"
     status = 413
     default_message = "The payload is too large."
+
+
+class RangeNotSatisfiable(PreworkError):
+    """A download's byte range lies outside the object, of ``size`` bytes."""
+
+    code = "range_not_satisfiable"
+    status = 416
+    default_message = "The requested range is outside the object."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        size: int,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.size = size
+        super().__init__(message, code=code, details=details)
 
 
 class ValidationFailed(PreworkError):

@@ -25,6 +25,7 @@ from prework.config import Settings
 from prework.errors import (
     AlreadyExists,
     NotFound,
+    RangeNotSatisfiable,
     RateLimited,
     TransactionCanceled,
     Unauthenticated,
@@ -97,6 +98,10 @@ def _test_router(probe: Probe) -> APIRouter:
     @router.get("/rate-limited")
     async def rate_limited() -> None:
         raise RateLimited(retry_after=7)
+
+    @router.get("/range")
+    async def unsatisfiable_range() -> None:
+        raise RangeNotSatisfiable(size=1234)
 
     @router.get("/unauthenticated")
     async def unauthenticated() -> None:
@@ -384,6 +389,19 @@ async def test_rate_limited_sets_retry_after(client: httpx.AsyncClient) -> None:
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "7"
     assert _error(response)["details"] == {"retry_after": 7}
+
+
+async def test_range_not_satisfiable_names_the_size_in_content_range(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/_test/range")
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == "bytes */1234"
+    assert _error(response) == {
+        "code": "range_not_satisfiable",
+        "message": "The requested range is outside the object.",
+        "details": {},
+    }
 
 
 async def test_unauthenticated_sets_www_authenticate(client: httpx.AsyncClient) -> None:

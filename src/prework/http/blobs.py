@@ -27,24 +27,18 @@ Both answer 404 when the app's blob store is not the file backend.
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from prework.blobs._keys import content_disposition
 from prework.blobs.base import BlobInfo
 from prework.blobs.local import LocalBlobStore, LocalBlobStream
-from prework.errors import BadRequest, NotFound
+from prework.errors import BadRequest, NotFound, RangeNotSatisfiable
+from prework.http.multipart import MultipartForm, invalid_multipart
 
 __all__ = ["UPLOAD_PATH", "byte_range", "router"]
 
@@ -63,168 +57,22 @@ def _local_store(request: Request) -> LocalBlobStore:
     return store
 
 
-def _invalid(message: str) -> BadRequest:
-    return BadRequest(message, code="invalid_multipart")
-
-
-# -- streaming multipart ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _PartStart:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _PartData:
-    data: bytes
-
-
-class _PartEnd:
-    pass
-
-
-_Event = _PartStart | _PartData | _PartEnd
-
-
-class _MultipartReader:
-    """Pulls multipart events out of a request stream, one chunk at a time.
-
-    python-multipart's parser pushes callbacks as it is fed; they queue events
-    here, and :meth:`next_event` feeds it only when the queue is empty, so the
-    body is read as fast as its consumer takes it and never buffered whole.
-    """
-
-    def __init__(self, stream: AsyncIterator[bytes], boundary: bytes) -> None:
-        self._stream = stream
-        self._events: deque[_Event] = deque()
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._header_name = b""
-        self._header_value = b""
-        self._finished = False
-        try:
-            self._parser = MultipartParser(
-                boundary,
-                {
-                    "on_part_begin": self._on_part_begin,
-                    "on_header_field": self._on_header_field,
-                    "on_header_value": self._on_header_value,
-                    "on_header_end": self._on_header_end,
-                    "on_headers_finished": self._on_headers_finished,
-                    "on_part_data": self._on_part_data,
-                    "on_part_end": self._on_part_end,
-                },
-            )
-        except FormParserError as exc:
-            raise _invalid("The multipart boundary is not valid.") from exc
-
-    def _on_part_begin(self) -> None:
-        self._headers = []
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers.append((self._header_name.lower(), self._header_value))
-        self._header_name = self._header_value = b""
-
-    def _on_headers_finished(self) -> None:
-        disposition = next((v for k, v in self._headers if k == b"content-disposition"), None)
-        _, options = parse_options_header(disposition)
-        name = options.get(b"name")
-        if name is None:
-            raise _invalid("A form part has no name.")
-        self._events.append(_PartStart(name.decode("utf-8", "replace")))
-
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        self._events.append(_PartData(data[start:end]))
-
-    def _on_part_end(self) -> None:
-        self._events.append(_PartEnd())
-
-    async def next_event(self) -> _Event | None:
-        """The next event, or None when the request body has ended."""
-        while not self._events:
-            if self._finished:
-                return None
-            try:
-                chunk = await anext(self._stream)
-            except StopAsyncIteration:
-                self._finished = True
-                self._parser.finalize()
-                continue
-            except ClientDisconnect as exc:
-                raise BadRequest("The upload was interrupted.", code="upload_incomplete") from exc
-            try:
-                self._parser.write(chunk)
-            except FormParserError as exc:
-                raise _invalid("The multipart body is not valid.") from exc
-        return self._events.popleft()
-
-    async def read_field(self) -> str:
-        """The rest of the current part, as a short UTF-8 text field."""
-        value = bytearray()
-        while True:
-            event = await self.next_event()
-            if event is None:
-                raise BadRequest("The form ended inside a field.", code="upload_incomplete")
-            if isinstance(event, _PartEnd):
-                break
-            if isinstance(event, _PartData):
-                value += event.data
-                if len(value) > MAX_FIELD_BYTES:
-                    raise _invalid("A form field is too long.")
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _invalid("A form field is not UTF-8.") from exc
-
-    async def part_body(self) -> AsyncGenerator[bytes, None]:
-        """The rest of the current part as chunks; raises if the body ends before it does."""
-        while True:
-            event = await self.next_event()
-            if event is None:
-                raise BadRequest("The upload ended before the file did.", code="upload_incomplete")
-            if isinstance(event, _PartEnd):
-                return
-            if isinstance(event, _PartData) and event.data:
-                yield event.data
-
-
-# -- routes ----------------------------------------------------------------
-
-
 @router.post(UPLOAD_PATH, status_code=204, response_class=Response)
 async def upload_blob(request: Request) -> Response:
     """Store a presigned upload (S3 browser-POST compatible form)."""
     store = _local_store(request)
-    mime, params = parse_options_header(request.headers.get("content-type"))
-    boundary = params.get(b"boundary")
-    if mime != b"multipart/form-data" or not boundary:
-        raise _invalid("The upload must be multipart/form-data.")
-    reader = _MultipartReader(request.stream(), boundary)
+    form = MultipartForm(request.stream(), request.headers.get("content-type"))
     fields: dict[str, str] = {}
-    while True:
-        event = await reader.next_event()
-        if event is None:
-            raise BadRequest("The form has no 'file' part.", code="missing_file")
-        if not isinstance(event, _PartStart):
-            continue
-        if event.name == FILE_FIELD:
-            body = reader.part_body()
-            try:
-                info = await store.accept_upload(fields, body)
-            finally:
-                await body.aclose()
+    while (part := await form.next_part()) is not None:
+        if part.name == FILE_FIELD:  # the store checks the policy before reading the body
+            info = await store.accept_upload(fields, part)
             return Response(status_code=204, headers={"ETag": f'"{info.etag}"'})
         if len(fields) >= MAX_FIELDS:
-            raise _invalid("The form has too many fields.")
-        if any(name.lower() == event.name.lower() for name in fields):
-            raise _invalid(f"The form field {event.name!r} is repeated.")
-        fields[event.name] = await reader.read_field()
+            raise invalid_multipart("The form has too many fields.")
+        if any(name.lower() == part.name.lower() for name in fields):
+            raise invalid_multipart(f"The form field {part.name!r} is repeated.")
+        fields[part.name] = await part.text(MAX_FIELD_BYTES)
+    raise BadRequest("The form has no 'file' part.", code="missing_file")
 
 
 # -- byte ranges -------------------------------------------------------------
@@ -238,17 +86,9 @@ def _position(digits: str) -> int:
     return int(digits) if len(digits) <= _MAX_POSITION_DIGITS else 10**_MAX_POSITION_DIGITS
 
 
-def _unsatisfiable(size: int) -> HTTPException:
-    return HTTPException(
-        status_code=416,
-        detail="The requested range is outside the object.",
-        headers={"Content-Range": f"bytes */{size}"},
-    )
-
-
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The byte range ``[start, stop)`` a ``Range`` header asks for, or None
-    for the whole object. Raises a 416 HTTPException when the range lies
+    for the whole object. Raises RangeNotSatisfiable when the range lies
     outside an object of ``size`` bytes."""
     match = _RANGE_RE.fullmatch(header.strip()) if header else None
     if match is None:
@@ -259,13 +99,13 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             return None  # "bytes=-"
         length = _position(last)  # a suffix: the last ``length`` bytes
         if length == 0 or size == 0:
-            raise _unsatisfiable(size)
+            raise RangeNotSatisfiable(size=size)
         return max(0, size - length), size
     start = _position(first)
     if last and _position(last) < start:
         return None  # invalid: ignored
     if start >= size:
-        raise _unsatisfiable(size)
+        raise RangeNotSatisfiable(size=size)
     return start, size if not last else min(_position(last) + 1, size)
 
 

@@ -6,16 +6,17 @@ Every error response has the same JSON envelope::
 
 * :class:`~prework.errors.PreworkError` -> its ``status`` and ``to_dict()``;
   ``RateLimited`` adds ``Retry-After``, ``Unauthenticated`` adds
-  ``WWW-Authenticate: Bearer``. A 5xx error's own message is logged, not sent:
-  the client gets its class's generic message (adapters' messages may name
-  hosts, paths or vendor errors).
+  ``WWW-Authenticate: Bearer``, ``RangeNotSatisfiable`` adds
+  ``Content-Range: bytes */<size>``. A 5xx error's own message is logged, not
+  sent: the client gets its class's generic message (adapters' messages may
+  name hosts, paths or vendor errors).
 * FastAPI's ``RequestValidationError`` -> 422 ``validation_failed`` with
   ``details.fields`` = ``[{loc, message, type}]`` (the rejected input is never
   echoed: it may be a password); a body that is not JSON -> 400
   ``malformed_body``.
-* Starlette's ``HTTPException`` (the router's 404/405, the body limit's 413,
-  the blob download's 416) -> the code for its status (``not_found``,
-  ``method_not_allowed``, ``range_not_satisfiable``, ...), its headers kept.
+* Starlette's ``HTTPException`` (the router's 404/405, the body limit's 413)
+  -> the code for its status (``not_found``, ``method_not_allowed``,
+  ``too_large``, ...), its headers kept.
 * Anything else is a bug: logged with the request id and traceback, answered
   500 ``internal`` with a message that says nothing about the cause.
 
@@ -43,6 +44,7 @@ from prework.errors import (
     Internal,
     MalformedBody,
     PreworkError,
+    RangeNotSatisfiable,
     RateLimited,
     Unauthenticated,
     ValidationFailed,
@@ -122,6 +124,8 @@ def error_response(exc: PreworkError, *, request_id: str | None = None) -> JSONR
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
     message = exc.message if exc.status < 500 else _server_error_message(exc, request_id)
     return _json_error(
         exc.status, exc.code, message, exc.details, headers=headers, request_id=request_id

@@ -4,6 +4,7 @@ its presigned URLs (error codes, streaming limits, response headers)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import uuid
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from prework.blobs.base import DEFAULT_BUCKET_NAMES, BlobStore, PresignedUpload
 from prework.blobs.local import LocalBlobStore
 from prework.errors import Unavailable
+from prework.http.multipart import MultipartForm
 
 pytestmark = pytest.mark.backend("file")
 
@@ -115,13 +117,20 @@ async def test_oversized_upload_is_cut_off_while_streaming(
     assert files_under(local(blobs).root) == []
 
 
-async def test_rejected_policy_reads_no_body(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("tamper", ["key", "signature"])
+async def test_rejected_policy_reads_no_body(
+    blobs: BlobStore, http: httpx.AsyncClient, tamper: str
+) -> None:
     form = await blobs.presign_upload("media", new_key(), content_type="image/png", max_size=MiB)
-    fields = dict(form.fields, key="file/someone-else.png")
-    source = Counter(8 * MiB)
+    fields = dict(form.fields)
+    fields[tamper] = "file/someone-else.png" if tamper == "key" else "0" * 64
+    source = Counter(64 * MiB)
     response = await post_stream(http, form, form_body(fields, source.chunks()))
     assert response.status_code == 403
-    assert source.sent <= 64 * 1024
+    assert error_code(response) == ("policy_violation" if tamper == "key" else "signature_invalid")
+    # the file part's headers come in a chunk of their own: none of its body was asked for
+    assert source.sent == 0
+    assert files_under(local(blobs).root) == []
 
 
 async def test_truncated_upload_stores_nothing(blobs: BlobStore, http: httpx.AsyncClient) -> None:
@@ -132,6 +141,83 @@ async def test_truncated_upload_stores_nothing(blobs: BlobStore, http: httpx.Asy
     assert response.status_code == 400
     assert error_code(response) == "upload_incomplete"
     assert files_under(local(blobs).root) == []
+
+
+async def test_interrupted_upload_stores_nothing(
+    blobs: BlobStore, make_blob_app: Callable[[BlobStore], FastAPI]
+) -> None:
+    """The client goes away mid-body: 400 ``upload_incomplete``, nothing stored."""
+    form = await blobs.presign_upload("media", new_key(), content_type="image/png", max_size=MiB)
+    chunks = [chunk async for chunk in form_body(form.fields, Counter(1000).chunks(), closed=False)]
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks
+    ]
+    messages.append({"type": "http.disconnect"})
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/blobs/upload",
+        "raw_path": b"/api/blobs/upload",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+    await make_blob_app(blobs)(scope, receive, send)
+    assert messages == [], "the whole body up to the disconnect was read"
+    assert sent[0]["status"] == 400
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert json.loads(body)["error"]["code"] == "upload_incomplete"
+    assert files_under(local(blobs).root) == []
+
+
+async def test_upload_split_into_tiny_chunks(blobs: BlobStore, http: httpx.AsyncClient) -> None:
+    """Headers, fields and body cut at every byte; a body with near-delimiters in it."""
+    key = new_key()
+    form = await blobs.presign_upload("media", key, content_type="image/png", max_size=MiB)
+    content = f"x\r\n--{BOUNDARY[:-1]}\r\n-\r\n-".encode() * 4  # delimiters, nearly
+
+    async def one_byte_at_a_time() -> AsyncIterator[bytes]:
+        async for chunk in form_body(form.fields, _once(content)):
+            for i in range(len(chunk)):
+                yield chunk[i : i + 1]
+
+    response = await post_stream(http, form, one_byte_at_a_time())
+    assert response.status_code == 204, response.text
+    async with await blobs.get("media", key) as stream:
+        assert await stream.read() == content
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_reader_skips_the_unread_rest_of_a_part() -> None:
+    """The upload route reads every part it is given; the reader (api.multipart)
+    also lets a caller pass a part by, reading and dropping its body."""
+    skipped = Counter(300_000)
+    body = form_body({"a": "1"}, skipped.chunks(), after={"b": "2"})
+    form = MultipartForm(body, f"multipart/form-data; boundary={BOUNDARY}")
+    parts = []
+    while (part := await form.next_part()) is not None:
+        parts.append(part)
+        if part.name != "file":
+            assert await part.text(10) == {"a": "1", "b": "2"}[part.name]
+    assert [part.name for part in parts] == ["a", "file", "b"]
+    assert skipped.sent == 300_000
+    assert [chunk async for chunk in parts[1]] == [], "the skipped body was dropped, not kept"
 
 
 async def test_fields_after_the_file_are_ignored(blobs: BlobStore, http: httpx.AsyncClient) -> None:
@@ -169,6 +255,29 @@ async def test_fields_must_come_before_the_file(blobs: BlobStore, http: httpx.As
             b"this is not multipart at all",
             "invalid_multipart",
         ),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={'b' * 257}"},
+            f"--{'b' * 257}\r\n".encode(),
+            "invalid_multipart",
+        ),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nk\r\n"
+            f"--{BOUNDARY}--\r\n".encode(),
+            "invalid_multipart",  # a part without a name
+        ),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="key"\r\n\r\nk'.encode(),
+            "upload_incomplete",
+        ),
+        (
+            {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="key"\r\n\r\n'.encode()
+            + b"\xff\r\n"
+            + f"--{BOUNDARY}--\r\n".encode(),
+            "invalid_multipart",  # a field that is not UTF-8
+        ),
     ],
 )
 async def test_malformed_upload_requests(
@@ -177,6 +286,24 @@ async def test_malformed_upload_requests(
     response = await http.post("/api/blobs/upload", headers=headers, content=content)
     assert response.status_code == 400, response.text
     assert error_code(response) == code
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"key": "k" * (16 * 1024 + 1)},
+        {f"f{i}": "v" for i in range(33)},
+    ],
+    ids=["field_too_long", "too_many_fields"],
+)
+async def test_unacceptable_form_fields(http: httpx.AsyncClient, fields: dict[str, str]) -> None:
+    response = await http.post(
+        "/api/blobs/upload",
+        content=form_body(fields, Counter(10).chunks()),
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "invalid_multipart"
 
 
 async def test_repeated_field_is_rejected(blobs: BlobStore, http: httpx.AsyncClient) -> None:
@@ -392,7 +519,19 @@ async def test_unsatisfiable_range_is_416(
     got = await http.get(range_url, headers={"Range": spec})
     assert got.status_code == 416
     assert got.headers["content-range"] == f"bytes */{RANGE_SIZE}"
-    assert error_code(got) == "range_not_satisfiable"
+    assert got.headers["content-type"] == "application/json"
+    assert got.json() == {
+        "error": {
+            "code": "range_not_satisfiable",
+            "message": "The requested range is outside the object.",
+            "details": {},
+        }
+    }
+
+    head = await http.head(range_url, headers={"Range": spec})
+    assert head.status_code == 416
+    assert head.headers["content-range"] == f"bytes */{RANGE_SIZE}"
+    assert head.content == b""
 
 
 async def test_any_range_of_an_empty_object_is_416(
