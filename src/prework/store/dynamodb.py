@@ -5,9 +5,10 @@ first use and reused (one connection pool), :meth:`DynamoStore.close` releases i
 The physical table name is ``prefix + logical name``.
 
 Every rule of :mod:`prework.store.base` holds as on the embedded backends: the
-same validation runs first (:mod:`prework.store._logic`: keys, values, sizes,
-limits, conditions), so a bad call fails with the same error before anything is
-sent, and what only DynamoDB can check is translated by :func:`_translate`.
+same validation runs first (:class:`~prework.store.adapter.StoreAdapter`: keys,
+values, sizes, limits, conditions), so a bad call fails with the same error
+before anything is sent, and what only DynamoDB can check is translated by
+:func:`_translate`.
 
 Conditions become ``ConditionExpression`` with placeholders for every attribute
 name and value. TTL tables need care because DynamoDB's sweeper deletes expired
@@ -53,7 +54,6 @@ from prework.errors import (
     ConditionFailed,
     Conflict,
     Internal,
-    LimitExceeded,
     PreworkError,
     TooLarge,
     TransactionCanceled,
@@ -61,9 +61,9 @@ from prework.errors import (
     ValidationFailed,
 )
 from prework.store import _logic as lg
+from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
-    MAX_BATCH_GET,
     TTL_ATTR,
     All,
     Any_,
@@ -79,11 +79,8 @@ from prework.store.base import (
     Item,
     ItemExists,
     ItemNotExists,
-    Key,
     Page,
     Put,
-    Store,
-    TransactOp,
     Update,
     UpdateSpec,
 )
@@ -416,7 +413,7 @@ def _backoff(attempt: int) -> float:
 
 
 # --------------------------------------------------------------------------- the store
-class DynamoStore(Store):
+class DynamoStore(StoreAdapter):
     """The store port over DynamoDB tables named ``prefix + logical name``.
 
     ``endpoint`` None means AWS itself, with credentials from the usual chain
@@ -630,9 +627,7 @@ class DynamoStore(Store):
             await stack.aclose()
 
     # -- single items
-    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
+    async def _get(self, tdef: TableDef, pk: str, sk: str, consistent: bool) -> Item | None:
         response = await self._call(
             "get_item",
             {
@@ -646,10 +641,13 @@ class DynamoStore(Store):
             return None
         return item_from_av(found)
 
-    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        lg.encode_item(tdef, item)  # the embedded backends' checks: keys, values, size
-        lg.check_condition(condition)
+    async def _put(
+        self,
+        tdef: TableDef,
+        item: Item,
+        encoded: tuple[str, str, lg.Stored],
+        condition: Condition | None,
+    ) -> None:
         expr = _Expr()
         params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Item": item_to_av(item)}
         cond = expr.write_condition(tdef, condition, time.time())
@@ -657,18 +655,15 @@ class DynamoStore(Store):
             params["ConditionExpression"] = cond
         await self._call("put_item", {**params, **expr.params()})
 
-    async def update(
+    async def _update(
         self,
-        table: str,
-        key: Key,
+        tdef: TableDef,
+        pk: str,
+        sk: str,
         spec: UpdateSpec,
-        *,
-        condition: Condition | None = None,
+        prepared: lg.PreparedUpdate,
+        condition: Condition | None,
     ) -> Item:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        prepared = lg.prepare_update(tdef, spec)
-        lg.check_condition(condition)
         name = self.prefix + tdef.name
         for _ in range(_EXPIRED_RETRIES):
             now = time.time()
@@ -719,10 +714,7 @@ class DynamoStore(Store):
         except _VENDOR_ERRORS as exc:
             raise _translate(exc) from exc
 
-    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        lg.check_condition(condition)
+    async def _delete(self, tdef: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
         expr = _Expr()
         params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Key": _key_av(pk, sk)}
         cond = expr.write_condition(tdef, condition, time.time())
@@ -731,31 +723,13 @@ class DynamoStore(Store):
         await self._call("delete_item", {**params, **expr.params()})
 
     # -- many items
-    async def query(
-        self,
-        table: str,
-        *,
-        pk: str,
-        index: str | None = None,
-        sk_prefix: str | None = None,
-        sk_gte: str | None = None,
-        sk_lte: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        descending: bool = False,
+    async def _query(
+        self, tdef: TableDef, spec: lg.QuerySpec, after: tuple[str, ...] | None
     ) -> Page:
-        tdef = lg.table_def(self.tables, table)
-        spec = lg.prepare_query(
-            tdef,
-            pk=pk,
-            index=index,
-            sk_prefix=sk_prefix,
-            sk_gte=sk_gte,
-            sk_lte=sk_lte,
-            limit=limit,
-            descending=descending,
-        )
-        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+        pk, index, limit, descending = spec.pk, spec.index, spec.limit, spec.descending
+        sk_prefix = spec.sk_prefix
+        # without a prefix, the bounds are the query's own sk_gte / sk_lte
+        sk_gte, sk_lte = (None, None) if sk_prefix is not None else (spec.lower, spec.upper)
         pk_attr, sk_attr = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
         now = time.time()
         expr = _Expr()
@@ -819,16 +793,7 @@ class DynamoStore(Store):
             next_cursor = lg.encode_cursor(spec, position)
         return Page(items=[item_from_av(av) for av in page], cursor=next_cursor)
 
-    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
-        tdef = lg.table_def(self.tables, table)
-        if len(keys) > MAX_BATCH_GET:
-            raise LimitExceeded(
-                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
-                details={"max": MAX_BATCH_GET, "given": len(keys)},
-            )
-        pairs = [lg.check_key(key) for key in keys]
-        if len(set(pairs)) != len(pairs):
-            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+    async def _batch_get(self, tdef: TableDef, pairs: list[tuple[str, str]]) -> list[Item]:
         if not pairs:
             return []
         name = self.prefix + tdef.name
@@ -849,17 +814,15 @@ class DynamoStore(Store):
         now = time.time()
         return [item_from_av(av) for av in found if not _is_expired(tdef, av, now)]
 
-    async def batch_write(
+    async def _batch_write(
         self,
-        table: str,
-        *,
-        puts: Sequence[Item] = (),
-        deletes: Sequence[Key] = (),
+        tdef: TableDef,
+        puts: Sequence[Item],
+        writes: list[tuple[str, str, lg.Stored | None]],
     ) -> None:
-        tdef = lg.table_def(self.tables, table)
-        lg.prepare_batch_write(tdef, puts, deletes)  # validate everything before writing
         requests: list[AV] = [{"PutRequest": {"Item": item_to_av(item)}} for item in puts]
-        requests += [{"DeleteRequest": {"Key": _key_av(*lg.check_key(key))}} for key in deletes]
+        deletes = writes[len(puts) :]  # writes: the puts, then the deletes
+        requests += [{"DeleteRequest": {"Key": _key_av(pk, sk)}} for pk, sk, _ in deletes]
         chunks = [
             requests[i : i + BATCH_WRITE_CHUNK] for i in range(0, len(requests), BATCH_WRITE_CHUNK)
         ]
@@ -887,8 +850,7 @@ class DynamoStore(Store):
                 return
         raise Unavailable("DynamoDB kept leaving items unprocessed; try again")
 
-    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        resolved = lg.resolve_transaction(self.tables, ops)
+    async def _transact_write(self, resolved: list[lg.ResolvedOp]) -> None:
         if not resolved:
             return
         for _ in range(_EXPIRED_RETRIES):
