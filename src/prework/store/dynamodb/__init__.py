@@ -1,0 +1,1 @@
+"""The DynamoDB adapter: :class:`~prework.store.dynamodb.store.DynamoStore`."""
