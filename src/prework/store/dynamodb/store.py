@@ -8,7 +8,7 @@ Every rule of :mod:`prework.store.base` holds as on the embedded backends: the
 same validation runs first (:class:`~prework.store.adapter.StoreAdapter`: keys,
 values, sizes, limits, conditions), so a bad call fails with the same error
 before anything is sent, and what only DynamoDB can check is translated by
-:func:`_translate`.
+:func:`~prework.store.dynamodb.errors.translate`.
 
 Conditions become ``ConditionExpression`` with placeholders for every attribute
 name and value. TTL tables need care because DynamoDB's sweeper deletes expired
@@ -39,23 +39,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from prework.errors import (
     ConditionFailed,
     Conflict,
     Internal,
-    PreworkError,
-    TooLarge,
     TransactionCanceled,
     Unavailable,
     ValidationFailed,
@@ -85,6 +81,7 @@ from prework.store.base import (
     UpdateSpec,
 )
 from prework.store.codec import item_from_av, item_to_av, to_av
+from prework.store.dynamodb.errors import VENDOR_ERRORS, error_code, translate, validation_error
 from prework.store.schema import TABLES, TableDef
 
 if TYPE_CHECKING:
@@ -93,8 +90,6 @@ if TYPE_CHECKING:
 __all__ = ["DynamoStore"]
 
 AV = dict[str, Any]
-_log = logging.getLogger(__name__)
-_VENDOR_ERRORS: Final = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
 
 # the keys used against a local engine when none are given (DynamoDB Local
 # accepts any key of letters and digits and checks no signature)
@@ -111,106 +106,6 @@ _NOOP_ATTR: Final = "prework:noop"
 _EXPIRED_RETRIES: Final = 3
 # how long init waits for tables and indexes to become ACTIVE (AWS can be slow)
 _ACTIVE_TIMEOUT: Final = 900.0
-
-_UNAVAILABLE_CODES: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "LimitExceededException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "MissingAuthenticationTokenException",
-        "ExpiredTokenException",
-        "AccessDeniedException",
-    }
-)
-
-
-# --------------------------------------------------------------------------- errors
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _validation(message: str) -> PreworkError:
-    """A DynamoDB ValidationException as the error the embedded backends raise.
-
-    The shared validation (:mod:`prework.store._logic`) rejects what DynamoDB
-    would, before anything is sent, so little gets here (an update's result
-    over 400 KB, a stored attribute of another type). The error carries our
-    message only: DynamoDB's text goes to the log and stays in the cause.
-    """
-    lowered = message.lower()
-    error: PreworkError
-    expected = True
-    if "starting key" in lowered or "exclusive start key" in lowered:
-        error = ValidationFailed(
-            "the cursor is malformed or belongs to another query", code="invalid_cursor"
-        )
-    elif "item size" in lowered and "exceeded" in lowered:
-        error = TooLarge("the item would exceed 400 KB")
-    elif any(marker in lowered for marker in _KEY_MARKERS):
-        error = ValidationFailed("a key value is not valid", code="invalid_key")
-        expected = False  # the shared validation should have caught it
-    elif "incorrect data type" in lowered or "operand type" in lowered:
-        error = ValidationFailed(
-            "an update does not fit the type of a stored attribute", code="invalid_update"
-        )
-    elif "precision" in lowered or "overflow" in lowered or "underflow" in lowered:
-        error = ValidationFailed("a number is out of range", code="invalid_value")
-    elif "duplicates" in lowered:
-        error = ValidationFailed("the keys must be distinct", code="duplicate_key")
-    else:
-        error = ValidationFailed("the store rejected the request as invalid")
-        expected = False
-    _log.log(
-        logging.DEBUG if expected else logging.WARNING,
-        "DynamoDB rejected a request (%s): %s",
-        error.code,
-        message,
-    )
-    return error
-
-
-# what DynamoDB says of a key value it refuses (too long, empty, of another type)
-_KEY_MARKERS: Final = (
-    "primary key values must be under",
-    "size limit exceeded",
-    "aggregated size of all range keys",
-    "empty string value",
-    "type mismatch for index key",
-    "secondary index key",
-)
-
-
-def _translate(exc: BaseException) -> PreworkError:
-    """The Prework error for a vendor error (the caller raises it ``from exc``)."""
-    if isinstance(exc, ClientError):
-        code = _error_code(exc)
-        message = str(exc.response.get("Error", {}).get("Message", ""))
-        if code == "ConditionalCheckFailedException":
-            return ConditionFailed("the write condition did not hold; nothing was written")
-        if code == "TransactionCanceledException":
-            return TransactionCanceled()
-        if code == "ValidationException":
-            return _validation(message)
-        if code == "ResourceNotFoundException":
-            return Unavailable("a DynamoDB table is missing; run prework init")
-        if code == "TransactionConflictException":
-            return Conflict("another transaction is writing the item", code="transaction_conflict")
-        if code == "UnrecognizedClientException":
-            return Unavailable(
-                "DynamoDB did not accept the access key (DynamoDB Local accepts only keys "
-                "made of letters and digits)"
-            )
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in _UNAVAILABLE_CODES or status >= 500:
-            return Unavailable(f"DynamoDB refused the request ({code or status})")
-        _log.warning("unexpected DynamoDB error %s: %s", code, message)
-        return Internal(f"unexpected DynamoDB error {code}")
-    return Unavailable(f"DynamoDB is unreachable ({type(exc).__name__})")
 
 
 # --------------------------------------------------------------------------- expressions
@@ -480,9 +375,9 @@ class DynamoStore(StoreAdapter):
                             config=config,
                         )
                     )
-                except _VENDOR_ERRORS as exc:
+                except VENDOR_ERRORS as exc:
                     await stack.aclose()
-                    raise _translate(exc) from exc
+                    raise translate(exc) from exc
                 if self._closed:  # closed while the client was being made
                     await stack.aclose()
                     raise Unavailable("the store is closed")
@@ -500,8 +395,8 @@ class DynamoStore(StoreAdapter):
         """Call ``operation`` and translate vendor errors."""
         try:
             return await self._send(operation, params)
-        except _VENDOR_ERRORS as exc:
-            raise _translate(exc) from exc
+        except VENDOR_ERRORS as exc:
+            raise translate(exc) from exc
 
     # -- lifecycle
     async def init(self) -> None:
@@ -520,10 +415,10 @@ class DynamoStore(StoreAdapter):
                 try:
                     await self._send("update_table", self._add_index_params(name, index))
                 except ClientError as exc:
-                    if _error_code(exc) != "ResourceInUseException":
-                        raise _translate(exc) from exc
-                except _VENDOR_ERRORS as exc:
-                    raise _translate(exc) from exc
+                    if error_code(exc) != "ResourceInUseException":
+                        raise translate(exc) from exc
+                except VENDOR_ERRORS as exc:
+                    raise translate(exc) from exc
                 await self._wait_active(name)
         if tdef.ttl:
             await self._enable_ttl(name)
@@ -532,11 +427,11 @@ class DynamoStore(StoreAdapter):
         try:
             response = await self._send("describe_table", {"TableName": name})
         except ClientError as exc:
-            if _error_code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return None
-            raise _translate(exc) from exc
-        except _VENDOR_ERRORS as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
+        except VENDOR_ERRORS as exc:
+            raise translate(exc) from exc
         table: dict[str, Any] = response["Table"]
         return table
 
@@ -571,10 +466,10 @@ class DynamoStore(StoreAdapter):
         try:
             await self._send("create_table", params)
         except ClientError as exc:
-            if _error_code(exc) != "ResourceInUseException":  # created by a concurrent init
-                raise _translate(exc) from exc
-        except _VENDOR_ERRORS as exc:
-            raise _translate(exc) from exc
+            if error_code(exc) != "ResourceInUseException":  # created by a concurrent init
+                raise translate(exc) from exc
+        except VENDOR_ERRORS as exc:
+            raise translate(exc) from exc
 
     def _add_index_params(self, name: str, index: str) -> dict[str, Any]:
         return {
@@ -613,9 +508,9 @@ class DynamoStore(StoreAdapter):
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", "")).lower()
             if "already enabled" not in message:  # a concurrent init got there first
-                raise _translate(exc) from exc
-        except _VENDOR_ERRORS as exc:
-            raise _translate(exc) from exc
+                raise translate(exc) from exc
+        except VENDOR_ERRORS as exc:
+            raise translate(exc) from exc
 
     async def ping(self) -> None:
         await self._call("list_tables", {"Limit": 1})
@@ -683,8 +578,8 @@ class DynamoStore(StoreAdapter):
             try:
                 response = await self._send("update_item", {**params, **expr.params()})
             except ClientError as exc:
-                if _error_code(exc) != "ConditionalCheckFailedException":
-                    raise _translate(exc) from exc
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise translate(exc) from exc
                 if not _is_expired(tdef, _old_item(exc.response), now):
                     raise ConditionFailed(
                         "the write condition did not hold; nothing was written",
@@ -692,8 +587,8 @@ class DynamoStore(StoreAdapter):
                     ) from exc
                 await self._delete_if_expired(name, pk, sk, now)
                 continue
-            except _VENDOR_ERRORS as exc:
-                raise _translate(exc) from exc
+            except VENDOR_ERRORS as exc:
+                raise translate(exc) from exc
             return item_from_av(response.get("Attributes") or _key_av(pk, sk))
         raise Conflict("the item kept changing; try again", code="write_conflict")
 
@@ -709,10 +604,10 @@ class DynamoStore(StoreAdapter):
         try:
             await self._send("delete_item", params)
         except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise _translate(exc) from exc
-        except _VENDOR_ERRORS as exc:
-            raise _translate(exc) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc) from exc
+        except VENDOR_ERRORS as exc:
+            raise translate(exc) from exc
 
     async def _delete(self, tdef: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
         expr = _Expr()
@@ -859,14 +754,14 @@ class DynamoStore(StoreAdapter):
             try:
                 await self._send("transact_write_items", {"TransactItems": items})
             except ClientError as exc:
-                if _error_code(exc) != "TransactionCanceledException":
-                    raise _translate(exc) from exc
+                if error_code(exc) != "TransactionCanceledException":
+                    raise translate(exc) from exc
                 expired = self._canceled(exc, resolved, now)
                 for rop in expired:
                     await self._delete_if_expired(self.prefix + rop.table.name, rop.pk, rop.sk, now)
                 continue
-            except _VENDOR_ERRORS as exc:
-                raise _translate(exc) from exc
+            except VENDOR_ERRORS as exc:
+                raise translate(exc) from exc
             return
         raise Conflict("the items kept changing; try again", code="write_conflict")
 
@@ -938,7 +833,7 @@ class DynamoStore(StoreAdapter):
             ) from exc
         if other == "ValidationError":
             messages = [str(r.get("Message", "")) for r in reasons if r.get("Code") == other]
-            raise _validation("; ".join(messages)) from exc
+            raise validation_error("; ".join(messages)) from exc
         if other is not None:
             raise Unavailable(f"DynamoDB canceled the transaction ({other})") from exc
         if not expired:
