@@ -48,40 +48,24 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from prework.errors import (
-    ConditionFailed,
-    Conflict,
-    Internal,
-    TransactionCanceled,
-    Unavailable,
-    ValidationFailed,
-)
+from prework.errors import ConditionFailed, Conflict, Internal, TransactionCanceled, Unavailable
 from prework.store import _logic as lg
 from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
     TTL_ATTR,
-    All,
-    Any_,
-    AttrEquals,
-    AttrExists,
-    AttrGreaterThan,
-    AttrLessThan,
-    AttrNotEquals,
-    AttrNotExists,
     Check,
     Condition,
     Delete,
     Item,
-    ItemExists,
-    ItemNotExists,
     Page,
     Put,
     Update,
     UpdateSpec,
 )
-from prework.store.codec import item_from_av, item_to_av, to_av
+from prework.store.codec import item_from_av, item_to_av
 from prework.store.dynamodb.errors import VENDOR_ERRORS, error_code, translate, validation_error
+from prework.store.dynamodb.expressions import AV, Expr
 from prework.store.schema import TABLES, TableDef
 
 if TYPE_CHECKING:
@@ -89,7 +73,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DynamoStore"]
 
-AV = dict[str, Any]
 
 # the keys used against a local engine when none are given (DynamoDB Local
 # accepts any key of letters and digits and checks no signature)
@@ -106,171 +89,6 @@ _NOOP_ATTR: Final = "prework:noop"
 _EXPIRED_RETRIES: Final = 3
 # how long init waits for tables and indexes to become ACTIVE (AWS can be slow)
 _ACTIVE_TIMEOUT: Final = 900.0
-
-
-# --------------------------------------------------------------------------- expressions
-def _constant(cond: Condition) -> bool | None:
-    """The value of a condition that holds or fails whatever the item (made of
-    empty ``All()``/``Any_()``), else None."""
-    if isinstance(cond, All | Any_):
-        absorbing = isinstance(cond, Any_)
-        values = [_constant(c) for c in cond.conditions]
-        if absorbing in values:
-            return absorbing
-        if all(v is not None for v in values):
-            return not absorbing
-    return None
-
-
-def _paren(text: str) -> str:
-    """``text`` in parentheses, unless it already is one group (DynamoDB rejects
-    redundant parentheses such as ``((a = b))``)."""
-    if text.startswith("("):
-        depth = 0
-        for position, char in enumerate(text):
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            if depth == 0:
-                if position == len(text) - 1:
-                    return text
-                break
-    return f"({text})"
-
-
-class _Expr:
-    """Placeholders for attribute names and values of one request."""
-
-    def __init__(self) -> None:
-        self._names: dict[str, str] = {}  # attribute -> placeholder
-        self.values: dict[str, AV] = {}
-
-    def name(self, attr: str) -> str:
-        placeholder = self._names.get(attr)
-        if placeholder is None:
-            placeholder = f"#n{len(self._names)}"
-            self._names[attr] = placeholder
-        return placeholder
-
-    def value(self, av: AV) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = av
-        return placeholder
-
-    def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self._names:
-            out["ExpressionAttributeNames"] = {ph: attr for attr, ph in self._names.items()}
-        if self.values:
-            out["ExpressionAttributeValues"] = dict(self.values)
-        return out
-
-    # -- conditions
-    def always(self, holds: bool) -> str:
-        pk = self.name("pk")
-        joiner = "OR" if holds else "AND"
-        return f"(attribute_exists({pk}) {joiner} attribute_not_exists({pk}))"
-
-    def direct(self, cond: Condition) -> str | bool:
-        """``cond`` on the stored item as it is (a bool when it is constant)."""
-        match cond:
-            case ItemExists():
-                return f"attribute_exists({self.name('pk')})"
-            case ItemNotExists():
-                return f"attribute_not_exists({self.name('pk')})"
-            case AttrExists(name):
-                return f"attribute_exists({self.name(name)})"
-            case AttrNotExists(name):
-                return f"attribute_not_exists({self.name(name)})"
-            case AttrEquals(name, value):
-                return f"{self.name(name)} = {self.value(to_av(value))}"
-            case AttrNotEquals(name, value):
-                attr = self.name(name)
-                return f"(attribute_not_exists({attr}) OR {attr} <> {self.value(to_av(value))})"
-            case AttrLessThan(name, value):
-                return f"{self.name(name)} < {self.value(to_av(value))}"
-            case AttrGreaterThan(name, value):
-                return f"{self.name(name)} > {self.value(to_av(value))}"
-            case All(conditions):
-                return self._join(conditions, "AND")
-            case Any_(conditions):
-                return self._join(conditions, "OR")
-        raise ValidationFailed(f"unknown condition {cond!r}", code="invalid_condition")
-
-    def _join(self, conditions: Sequence[Condition], joiner: str) -> str | bool:
-        # constants first, so that no placeholder is made for a part folded away
-        # (DynamoDB rejects unused placeholders)
-        absorbing = joiner == "OR"  # True absorbs an OR, False absorbs an AND
-        constants = [_constant(c) for c in conditions]
-        if absorbing in constants:
-            return absorbing
-        texts = [
-            str(self.direct(c))
-            for c, fixed in zip(conditions, constants, strict=True)
-            if fixed is None
-        ]
-        if not texts:
-            return not absorbing
-        if len(texts) == 1:
-            return texts[0]
-        return f" {joiner} ".join(_paren(t) for t in texts)
-
-    def expired(self, now: float) -> str:
-        return f"{self.name(TTL_ATTR)} <= {self.value(to_av(now))}"
-
-    def write_condition(self, tdef: TableDef, cond: Condition | None, now: float) -> str | None:
-        """The ConditionExpression of a put, delete or check (None: always holds)."""
-        if cond is None:
-            return None
-        direct = self.direct(cond)
-        if tdef.ttl:
-            if lg.evaluate(cond, None):  # holds on an absent item, so on an expired one
-                if direct is True:
-                    return None
-                return (
-                    self.expired(now)
-                    if direct is False
-                    else f"{self.expired(now)} OR {_paren(direct)}"
-                )
-            if direct is False:
-                return self.always(False)
-            live = f"NOT ({self.expired(now)})"
-            return live if direct is True else f"{live} AND {_paren(direct)}"
-        if isinstance(direct, bool):
-            return None if direct else self.always(False)
-        return direct
-
-    def update_condition(self, tdef: TableDef, cond: Condition | None, now: float) -> str | None:
-        """The ConditionExpression of an update: on a TTL table it also fails on an
-        expired item, so that the caller can clear it and start from nothing."""
-        direct: str | bool = True if cond is None else self.direct(cond)
-        if direct is False:
-            return self.always(False)
-        if not tdef.ttl:
-            return None if direct is True else str(direct)
-        live = f"NOT ({self.expired(now)})"
-        return live if direct is True else f"{live} AND {_paren(direct)}"
-
-    # -- updates
-    def update(self, spec: UpdateSpec, prepared: lg.PreparedUpdate) -> str | None:
-        clauses: list[str] = []
-        if spec.set:
-            sets = [f"{self.name(n)} = {self.value(to_av(v))}" for n, v in spec.set.items()]
-            clauses.append("SET " + ", ".join(sets))
-        adds = [f"{self.name(n)} {self.value({'N': str(d)})}" for n, d in prepared.add.items()]
-        adds += [
-            f"{self.name(n)} {self.value({'SS': sorted(v)})}"
-            for n, v in prepared.add_to_set.items()
-        ]
-        if adds:
-            clauses.append("ADD " + ", ".join(adds))
-        if prepared.remove_from_set:
-            deletes = [
-                f"{self.name(n)} {self.value({'SS': sorted(v)})}"
-                for n, v in prepared.remove_from_set.items()
-            ]
-            clauses.append("DELETE " + ", ".join(deletes))
-        if prepared.remove:
-            clauses.append("REMOVE " + ", ".join(self.name(n) for n in prepared.remove))
-        return " ".join(clauses) or None
 
 
 def _old_item(response: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -543,7 +361,7 @@ class DynamoStore(StoreAdapter):
         encoded: tuple[str, str, lg.Stored],
         condition: Condition | None,
     ) -> None:
-        expr = _Expr()
+        expr = Expr()
         params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Item": item_to_av(item)}
         cond = expr.write_condition(tdef, condition, time.time())
         if cond is not None:
@@ -562,7 +380,7 @@ class DynamoStore(StoreAdapter):
         name = self.prefix + tdef.name
         for _ in range(_EXPIRED_RETRIES):
             now = time.time()
-            expr = _Expr()
+            expr = Expr()
             params: dict[str, Any] = {
                 "TableName": name,
                 "Key": _key_av(pk, sk),
@@ -594,7 +412,7 @@ class DynamoStore(StoreAdapter):
 
     async def _delete_if_expired(self, name: str, pk: str, sk: str, now: float) -> None:
         """Delete an item DynamoDB has not swept yet, unless it was rewritten meanwhile."""
-        expr = _Expr()
+        expr = Expr()
         params = {
             "TableName": name,
             "Key": _key_av(pk, sk),
@@ -610,7 +428,7 @@ class DynamoStore(StoreAdapter):
             raise translate(exc) from exc
 
     async def _delete(self, tdef: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
-        expr = _Expr()
+        expr = Expr()
         params: dict[str, Any] = {"TableName": self.prefix + tdef.name, "Key": _key_av(pk, sk)}
         cond = expr.write_condition(tdef, condition, time.time())
         if cond is not None:
@@ -627,7 +445,7 @@ class DynamoStore(StoreAdapter):
         sk_gte, sk_lte = (None, None) if sk_prefix is not None else (spec.lower, spec.upper)
         pk_attr, sk_attr = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
         now = time.time()
-        expr = _Expr()
+        expr = Expr()
         key_cond = f"{expr.name(pk_attr)} = {expr.value({'S': pk})}"
         sk_name = expr.name(sk_attr) if (sk_prefix or sk_gte or sk_lte) is not None else ""
         if sk_prefix is not None:
@@ -767,7 +585,7 @@ class DynamoStore(StoreAdapter):
 
     def _transact_item(self, rop: lg.ResolvedOp, now: float) -> AV:
         op, tdef = rop.op, rop.table
-        expr = _Expr()
+        expr = Expr()
         body: dict[str, Any] = {"TableName": self.prefix + tdef.name}
         cond: str | None
         if isinstance(op, Put):
