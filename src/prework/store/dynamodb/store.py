@@ -48,12 +48,11 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from prework.errors import ConditionFailed, Conflict, Internal, TransactionCanceled, Unavailable
+from prework.errors import ConditionFailed, Conflict, TransactionCanceled, Unavailable
 from prework.store import _logic as lg
 from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
-    TTL_ATTR,
     Check,
     Condition,
     Delete,
@@ -66,6 +65,7 @@ from prework.store.base import (
 from prework.store.codec import item_from_av, item_to_av
 from prework.store.dynamodb.errors import VENDOR_ERRORS, error_code, translate, validation_error
 from prework.store.dynamodb.expressions import AV, Expr
+from prework.store.dynamodb.tables import init_table
 from prework.store.schema import TABLES, TableDef
 
 if TYPE_CHECKING:
@@ -87,8 +87,6 @@ _BATCH_WRITE_PARALLEL: Final = 4
 _NOOP_ATTR: Final = "prework:noop"
 # how often an update (or a transaction) is re-sent after clearing an expired item
 _EXPIRED_RETRIES: Final = 3
-# how long init waits for tables and indexes to become ACTIVE (AWS can be slow)
-_ACTIVE_TIMEOUT: Final = 900.0
 
 
 def _old_item(response: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -218,117 +216,9 @@ class DynamoStore(StoreAdapter):
 
     # -- lifecycle
     async def init(self) -> None:
-        await _all(self._init_table(tdef) for tdef in self.tables.values())
-
-    async def _init_table(self, tdef: TableDef) -> None:
-        name = self.prefix + tdef.name
-        description = await self._describe(name)
-        if description is None:
-            await self._create_table(name, tdef)
-            description = await self._wait_active(name)
-        present = {gsi["IndexName"] for gsi in description.get("GlobalSecondaryIndexes", [])}
-        for index in tdef.indexes:
-            if index not in present:
-                # DynamoDB adds one index per UpdateTable call
-                try:
-                    await self._send("update_table", self._add_index_params(name, index))
-                except ClientError as exc:
-                    if error_code(exc) != "ResourceInUseException":
-                        raise translate(exc) from exc
-                except VENDOR_ERRORS as exc:
-                    raise translate(exc) from exc
-                await self._wait_active(name)
-        if tdef.ttl:
-            await self._enable_ttl(name)
-
-    async def _describe(self, name: str) -> dict[str, Any] | None:
-        try:
-            response = await self._send("describe_table", {"TableName": name})
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise translate(exc) from exc
-        except VENDOR_ERRORS as exc:
-            raise translate(exc) from exc
-        table: dict[str, Any] = response["Table"]
-        return table
-
-    @staticmethod
-    def _gsi(index: str) -> dict[str, Any]:
-        return {
-            "IndexName": index,
-            "KeySchema": [
-                {"AttributeName": f"{index}pk", "KeyType": "HASH"},
-                {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    @staticmethod
-    def _attribute_definitions(names: Sequence[str]) -> list[dict[str, str]]:
-        return [{"AttributeName": n, "AttributeType": "S"} for n in names]
-
-    async def _create_table(self, name: str, tdef: TableDef) -> None:
-        attrs = ["pk", "sk"] + [f"{i}{part}" for i in tdef.indexes for part in ("pk", "sk")]
-        params: dict[str, Any] = {
-            "TableName": name,
-            "BillingMode": "PAY_PER_REQUEST",
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            "AttributeDefinitions": self._attribute_definitions(attrs),
-        }
-        if tdef.indexes:
-            params["GlobalSecondaryIndexes"] = [self._gsi(i) for i in tdef.indexes]
-        try:
-            await self._send("create_table", params)
-        except ClientError as exc:
-            if error_code(exc) != "ResourceInUseException":  # created by a concurrent init
-                raise translate(exc) from exc
-        except VENDOR_ERRORS as exc:
-            raise translate(exc) from exc
-
-    def _add_index_params(self, name: str, index: str) -> dict[str, Any]:
-        return {
-            "TableName": name,
-            "AttributeDefinitions": self._attribute_definitions([f"{index}pk", f"{index}sk"]),
-            "GlobalSecondaryIndexUpdates": [{"Create": self._gsi(index)}],
-        }
-
-    async def _wait_active(self, name: str) -> dict[str, Any]:
-        """Poll until the table and its indexes are ACTIVE (at once on DynamoDB Local)."""
-        deadline = time.monotonic() + _ACTIVE_TIMEOUT
-        delay = 0.2
-        while True:
-            description = await self._describe(name)
-            if description is not None and description.get("TableStatus") == "ACTIVE":
-                indexes = description.get("GlobalSecondaryIndexes", [])
-                if all(gsi.get("IndexStatus") == "ACTIVE" for gsi in indexes):
-                    return description
-            if time.monotonic() > deadline:
-                raise Unavailable(f"table {name} did not become ACTIVE")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    async def _enable_ttl(self, name: str) -> None:
-        described = await self._call("describe_time_to_live", {"TableName": name})
-        ttl = described.get("TimeToLiveDescription", {})
-        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            if ttl.get("AttributeName") != TTL_ATTR:
-                raise Internal(f"table {name} expires items by {ttl.get('AttributeName')!r}")
-            return
-        spec = {"Enabled": True, "AttributeName": TTL_ATTR}
-        try:
-            await self._send(
-                "update_time_to_live", {"TableName": name, "TimeToLiveSpecification": spec}
-            )
-        except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-            if "already enabled" not in message:  # a concurrent init got there first
-                raise translate(exc) from exc
-        except VENDOR_ERRORS as exc:
-            raise translate(exc) from exc
+        await _all(
+            init_table(self._send, self.prefix + tdef.name, tdef) for tdef in self.tables.values()
+        )
 
     async def ping(self) -> None:
         await self._call("list_tables", {"Limit": 1})
