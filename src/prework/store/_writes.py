@@ -16,27 +16,39 @@ import base64
 import binascii
 import decimal
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from prework.errors import (
     ConditionFailed,
     LimitExceeded,
-    TooLarge,
     TransactionCanceled,
     ValidationFailed,
 )
+from prework.store._items import (
+    INDEX_KEY_LIMITS,
+    AvItem,
+    Stored,
+    av_item_size,
+    check_key,
+    check_key_value,
+    check_size,
+    check_text,
+    encode_item,
+    is_key_value,
+    store_av,
+    stored_av,
+    table_def,
+)
 from prework.store.base import (
     KEY_ATTRS,
-    MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACT_ITEMS,
-    TTL_ATTR,
     All,
     Any_,
     AttrEquals,
@@ -61,241 +73,33 @@ from prework.store.codec import (
     _MAX_MAGNITUDE,
     _MIN_MAGNITUDE,
     AttributeValue,
-    _av_size,
-    av_to_stored,
-    item_from_av,
-    item_size,
-    pack_item,
-    size_bound_holds,
-    stored_to_av,
     to_av,
-    unpack_item,
-    unpack_many,
 )
-from prework.store.schema import INDEX_NAMES, TableDef
+from prework.store.schema import TableDef
 
 __all__ = [
-    "AvItem",
-    "IndexKeys",
     "PreparedUpdate",
     "QuerySpec",
     "ResolvedOp",
     "Rows",
-    "Stored",
     "apply_update",
-    "av_item_size",
     "check_condition",
-    "check_key",
     "decode_cursor",
-    "decode_item",
-    "decode_many",
-    "decode_stored",
     "delete_flow",
     "encode_cursor",
-    "encode_item",
     "evaluate",
-    "expiry",
-    "index_keys",
-    "is_expired",
     "prefix_upper_bound",
     "prepare_batch_write",
     "prepare_query",
     "prepare_update",
     "put_flow",
     "resolve_transaction",
-    "store_av",
-    "stored_av",
-    "table_def",
     "transact_flow",
     "update_flow",
 ]
 
-AvItem: TypeAlias = dict[str, AttributeValue]
-IndexKeys: TypeAlias = dict[str, tuple[str, str]]  # index name -> (partition, sort)
 
 _NUMBER_CONTEXT = decimal.Context(prec=38, traps=[decimal.Inexact, decimal.Overflow])
-_INDEX_ATTRS = {index: (f"{index}pk", f"{index}sk") for index in INDEX_NAMES}
-
-
-class Stored(NamedTuple):
-    """An item as the embedded backends keep it (immutable: share freely)."""
-
-    data: bytes  # the codec's stored form
-    expires_at: float | None  # see expiry()
-    indexes: IndexKeys  # see index_keys()
-
-
-# --------------------------------------------------------------------------- tables and keys
-def table_def(tables: Mapping[str, TableDef], name: str) -> TableDef:
-    """The definition of logical table ``name``; an unknown table is a bug."""
-    try:
-        return tables[name]
-    except KeyError:
-        raise ValueError(f"unknown table {name!r}") from None
-
-
-def _check_text(value: str, what: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(f"{what} is not valid UTF-8 text", code="invalid_value") from exc
-
-
-def _key_problem(value: Any, limit: int) -> str | None:
-    """What keeps ``value`` from being a key value of at most ``limit`` UTF-8
-    bytes (a non-empty string of text), or None if nothing does."""
-    if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "is not valid UTF-8 text"
-    if size > limit:
-        return f"is {size} bytes long; at most {limit} bytes are allowed"
-    return None
-
-
-def _is_key_value(value: Any, limit: int) -> bool:
-    if type(value) is str and value.isascii():
-        return 0 < len(value) <= limit
-    return _key_problem(value, limit) is None
-
-
-def _check_key_value(value: Any, what: str, limit: int) -> str:
-    """``value`` if it is a key value (see :mod:`prework.store.base`), else
-    ValidationFailed ``invalid_key``; ``what`` names it in the message."""
-    if type(value) is str and value.isascii() and 0 < len(value) <= limit:
-        return value  # the usual key, told apart without encoding it
-    problem = _key_problem(value, limit)
-    if problem is not None:
-        details = {"max_bytes": limit}
-        raise ValidationFailed(f"{what} {problem}", code="invalid_key", details=details)
-    return str(value)
-
-
-def check_key(key: Key) -> tuple[str, str]:
-    """``(pk, sk)`` of a key holding exactly the two key values ``pk`` and ``sk``."""
-    if not isinstance(key, Mapping) or len(key) != 2 or "pk" not in key or "sk" not in key:
-        raise ValidationFailed("a key has exactly the attributes pk and sk", code="invalid_key")
-    return (
-        _check_key_value(key["pk"], "key attribute pk", MAX_PARTITION_KEY_BYTES),
-        _check_key_value(key["sk"], "key attribute sk", MAX_SORT_KEY_BYTES),
-    )
-
-
-# every possible index key attribute: its index and the most UTF-8 bytes it holds
-_INDEX_KEY_LIMITS: dict[str, tuple[str, int]] = {
-    name: (index, limit)
-    for index, (ipk, isk) in _INDEX_ATTRS.items()
-    for name, limit in ((ipk, MAX_PARTITION_KEY_BYTES), (isk, MAX_SORT_KEY_BYTES))
-}
-
-
-def av_item_size(item: AvItem) -> int:
-    """DynamoDB's size of a typed item."""
-    return sum(len(name.encode("utf-8")) + _av_size(av) for name, av in item.items())
-
-
-def _check_size(data: bytes, exact: Callable[[], int]) -> None:
-    """TooLarge if the item stored as ``data`` exceeds 400 KB; ``exact`` gives
-    its exact size, needed only near the limit."""
-    if size_bound_holds(data, MAX_ITEM_BYTES):
-        return
-    size = exact()
-    if size > MAX_ITEM_BYTES:
-        raise TooLarge(
-            f"the item is {size} bytes; at most {MAX_ITEM_BYTES} are allowed",
-            details={"size": size, "max": MAX_ITEM_BYTES},
-        )
-
-
-def _ttl_of(value: Any) -> float | None:
-    """The expiry an ``expires_at`` value gives (only numbers count)."""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, Stored]:
-    """Validate ``item`` for ``tdef`` and return ``(pk, sk, stored item)``.
-
-    Raises ValidationFailed (bad key, bad value) or TooLarge (> 400 KB).
-    """
-    if not isinstance(item, Mapping):
-        raise ValidationFailed("an item is a mapping", code="invalid_value")
-    pk = _check_key_value(item.get("pk"), "key attribute pk", MAX_PARTITION_KEY_BYTES)
-    sk = _check_key_value(item.get("sk"), "key attribute sk", MAX_SORT_KEY_BYTES)
-    for name in item:
-        if not isinstance(name, str) or not name:
-            raise ValidationFailed("attribute names are non-empty strings", code="invalid_value")
-    data = pack_item(item)  # checks every value (and, serializing, all text)
-    indexes: IndexKeys = {}
-    for index in tdef.indexes:
-        ipk, isk = _INDEX_ATTRS[index]
-        # DynamoDB checks an index key attribute even when its pair is missing
-        if ipk in item:
-            _check_key_value(item[ipk], f"index key attribute {ipk}", MAX_PARTITION_KEY_BYTES)
-        if isk in item:
-            _check_key_value(item[isk], f"index key attribute {isk}", MAX_SORT_KEY_BYTES)
-            if ipk in item:
-                indexes[index] = (item[ipk], item[isk])
-    _check_size(data, lambda: item_size(item))
-    expires_at = _ttl_of(item.get(TTL_ATTR)) if tdef.ttl else None
-    return pk, sk, Stored(data, expires_at, indexes)
-
-
-def store_av(tdef: TableDef, item: AvItem) -> Stored:
-    """The stored form of a typed item that passed the checks (an update's result)."""
-    return Stored(av_to_stored(item), expiry(tdef, item), index_keys(tdef, item))
-
-
-def stored_av(data: bytes) -> AvItem:
-    """A stored item (its ``data``) in the typed form (for conditions and updates)."""
-    return stored_to_av(data)
-
-
-def decode_item(item: AvItem) -> Item:
-    """A typed item as the item it reads back as."""
-    return item_from_av(item)
-
-
-def decode_stored(data: bytes) -> Item:
-    """A stored item (its ``data``) as the item it reads back as."""
-    return unpack_item(data)
-
-
-def decode_many(rows: Sequence[bytes]) -> list[Item]:
-    """Stored items (their ``data``) as items (one JSON parse for all)."""
-    return unpack_many(rows)
-
-
-# --------------------------------------------------------------------------- TTL and indexes
-def expiry(tdef: TableDef, item: AvItem) -> float | None:
-    """The item's expiry in epoch seconds, if its table has TTL and it has one.
-
-    As on DynamoDB, only a number in ``expires_at`` counts.
-    """
-    if not tdef.ttl:
-        return None
-    av = item.get(TTL_ATTR)
-    if av is None or "N" not in av:
-        return None
-    return float(Decimal(av["N"]))
-
-
-def is_expired(expires_at: float | None, now: float) -> bool:
-    return expires_at is not None and expires_at <= now
-
-
-def index_keys(tdef: TableDef, item: AvItem) -> IndexKeys:
-    """The indexes the item is in (it has both string key attributes)."""
-    out: IndexKeys = {}
-    for index in tdef.indexes:
-        ipk = item.get(f"{index}pk")
-        isk = item.get(f"{index}sk")
-        if ipk is not None and isk is not None and "S" in ipk and "S" in isk:
-            out[index] = (ipk["S"], isk["S"])
-    return out
 
 
 # --------------------------------------------------------------------------- conditions
@@ -401,7 +205,7 @@ def _string_set(name: str, values: Any) -> frozenset[str]:
     for value in out:
         if not isinstance(value, str):
             raise ValidationFailed(f"{name}: sets hold only strings", code="invalid_value")
-        _check_text(value, name)
+        check_text(value, name)
     return out
 
 
@@ -434,7 +238,7 @@ def prepare_update(tdef: TableDef, spec: UpdateSpec) -> PreparedUpdate:
             seen.add(name)
     if tdef.indexes:
         for name in seen:
-            found = _INDEX_KEY_LIMITS.get(name)
+            found = INDEX_KEY_LIMITS.get(name)
             if found is not None and found[0] in tdef.indexes:
                 _check_index_update(spec, name, found[1])
     try:
@@ -458,7 +262,7 @@ def prepare_update(tdef: TableDef, spec: UpdateSpec) -> PreparedUpdate:
 def _check_index_update(spec: UpdateSpec, name: str, limit: int) -> None:
     """An update may set index key attribute ``name`` to a key value, or remove it."""
     if name in spec.set:
-        _check_key_value(spec.set[name], f"index key attribute {name}", limit)
+        check_key_value(spec.set[name], f"index key attribute {name}", limit)
     elif name not in spec.remove:
         raise ValidationFailed(
             f"index key attribute {name} is a string: it can only be set or removed",
@@ -520,7 +324,7 @@ def apply_update(
     for name in update.remove:
         item.pop(name, None)
     stored = store_av(tdef, item)
-    _check_size(stored.data, lambda: av_item_size(item))
+    check_size(stored.data, lambda: av_item_size(item))
     return item, stored
 
 
@@ -598,13 +402,13 @@ def prepare_query(
 ) -> QuerySpec:
     if index is not None and index not in tdef.indexes:
         raise ValueError(f"table {tdef.name!r} has no index {index!r}")
-    _check_key_value(pk, "the partition key", MAX_PARTITION_KEY_BYTES)
+    check_key_value(pk, "the partition key", MAX_PARTITION_KEY_BYTES)
     if sk_prefix is not None:
-        _check_key_value(sk_prefix, "sk_prefix", MAX_SORT_KEY_BYTES)
+        check_key_value(sk_prefix, "sk_prefix", MAX_SORT_KEY_BYTES)
     if sk_gte is not None:
-        _check_key_value(sk_gte, "sk_gte", MAX_SORT_KEY_BYTES)
+        check_key_value(sk_gte, "sk_gte", MAX_SORT_KEY_BYTES)
     if sk_lte is not None:
-        _check_key_value(sk_lte, "sk_lte", MAX_SORT_KEY_BYTES)
+        check_key_value(sk_lte, "sk_lte", MAX_SORT_KEY_BYTES)
     if sk_prefix is not None and (sk_gte is not None or sk_lte is not None):
         raise ValidationFailed(
             "sk_prefix and sk_gte/sk_lte exclude each other", code="invalid_query"
@@ -674,7 +478,7 @@ def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
     # inside the query's range, the others the item's table key
     limits = _POSITION_LIMITS[query.key_width]
     for part, limit in zip(position, limits, strict=True):
-        if not _is_key_value(part, limit):
+        if not is_key_value(part, limit):
             raise invalid
     if not query.can_continue_after(position[0]):
         raise invalid

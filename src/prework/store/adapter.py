@@ -17,7 +17,18 @@ import abc
 from collections.abc import Sequence
 
 from prework.errors import LimitExceeded, ValidationFailed
-from prework.store import _logic as lg
+from prework.store._items import Stored, check_key, encode_item, table_def
+from prework.store._writes import (
+    PreparedUpdate,
+    QuerySpec,
+    ResolvedOp,
+    check_condition,
+    decode_cursor,
+    prepare_batch_write,
+    prepare_query,
+    prepare_update,
+    resolve_transaction,
+)
 from prework.store.base import (
     MAX_BATCH_GET,
     Condition,
@@ -38,14 +49,14 @@ class StoreAdapter(Store):
 
     # -- single items
     async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
         return await self._get(tdef, pk, sk, consistent)
 
     async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        encoded = lg.encode_item(tdef, item)
-        lg.check_condition(condition)
+        tdef = table_def(self.tables, table)
+        encoded = encode_item(tdef, item)
+        check_condition(condition)
         await self._put(tdef, item, encoded, condition)
 
     async def update(
@@ -56,16 +67,16 @@ class StoreAdapter(Store):
         *,
         condition: Condition | None = None,
     ) -> Item:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        prepared = lg.prepare_update(tdef, spec)
-        lg.check_condition(condition)
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        prepared = prepare_update(tdef, spec)
+        check_condition(condition)
         return await self._update(tdef, pk, sk, spec, prepared, condition)
 
     async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        lg.check_condition(condition)
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        check_condition(condition)
         await self._delete(tdef, pk, sk, condition)
 
     # -- many items
@@ -82,8 +93,8 @@ class StoreAdapter(Store):
         cursor: str | None = None,
         descending: bool = False,
     ) -> Page:
-        tdef = lg.table_def(self.tables, table)
-        spec = lg.prepare_query(
+        tdef = table_def(self.tables, table)
+        spec = prepare_query(
             tdef,
             pk=pk,
             index=index,
@@ -93,17 +104,17 @@ class StoreAdapter(Store):
             limit=limit,
             descending=descending,
         )
-        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+        after = None if cursor is None else decode_cursor(spec, cursor)
         return await self._query(tdef, spec, after)
 
     async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
-        tdef = lg.table_def(self.tables, table)
+        tdef = table_def(self.tables, table)
         if len(keys) > MAX_BATCH_GET:
             raise LimitExceeded(
                 f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
                 details={"max": MAX_BATCH_GET, "given": len(keys)},
             )
-        pairs = [lg.check_key(key) for key in keys]
+        pairs = [check_key(key) for key in keys]
         if len(set(pairs)) != len(pairs):
             raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
         return await self._batch_get(tdef, pairs)
@@ -115,12 +126,12 @@ class StoreAdapter(Store):
         puts: Sequence[Item] = (),
         deletes: Sequence[Key] = (),
     ) -> None:
-        tdef = lg.table_def(self.tables, table)
-        writes = lg.prepare_batch_write(tdef, puts, deletes)
+        tdef = table_def(self.tables, table)
+        writes = prepare_batch_write(tdef, puts, deletes)
         await self._batch_write(tdef, puts, writes)
 
     async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        await self._transact_write(lg.resolve_transaction(self.tables, ops))
+        await self._transact_write(resolve_transaction(self.tables, ops))
 
     # -- what an engine implements: the calls above, validated
     @abc.abstractmethod
@@ -132,7 +143,7 @@ class StoreAdapter(Store):
         self,
         table: TableDef,
         item: Item,
-        encoded: tuple[str, str, lg.Stored],
+        encoded: tuple[str, str, Stored],
         condition: Condition | None,
     ) -> None:
         """Write ``item`` (``encoded``: its key and stored form) if ``condition`` holds."""
@@ -144,7 +155,7 @@ class StoreAdapter(Store):
         pk: str,
         sk: str,
         spec: UpdateSpec,
-        prepared: lg.PreparedUpdate,
+        prepared: PreparedUpdate,
         condition: Condition | None,
     ) -> Item:
         """Apply ``spec`` (``prepared``: validated and encoded) if ``condition``
@@ -155,9 +166,7 @@ class StoreAdapter(Store):
         """Delete the item at ``(pk, sk)`` if ``condition`` holds."""
 
     @abc.abstractmethod
-    async def _query(
-        self, table: TableDef, spec: lg.QuerySpec, after: tuple[str, ...] | None
-    ) -> Page:
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
         """One page of ``spec``, continuing after position ``after`` (from its cursor)."""
 
     @abc.abstractmethod
@@ -169,11 +178,11 @@ class StoreAdapter(Store):
         self,
         table: TableDef,
         puts: Sequence[Item],
-        writes: list[tuple[str, str, lg.Stored | None]],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
         """Unconditional writes: ``writes`` holds each item of ``puts`` encoded,
         in order, then each delete (its stored form None); maybe none."""
 
     @abc.abstractmethod
-    async def _transact_write(self, ops: list[lg.ResolvedOp]) -> None:
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
         """All of ``ops`` (validated, on distinct items, maybe none) or none."""

@@ -16,7 +16,18 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from prework.errors import Unavailable
-from prework.store import _logic as lg
+from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
+from prework.store._writes import (
+    PreparedUpdate,
+    QuerySpec,
+    ResolvedOp,
+    Rows,
+    delete_flow,
+    encode_cursor,
+    put_flow,
+    transact_flow,
+    update_flow,
+)
 from prework.store.adapter import StoreAdapter
 from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import TABLES, TableDef
@@ -24,7 +35,7 @@ from prework.store.schema import TABLES, TableDef
 __all__ = ["MemoryStore"]
 
 
-_Row = lg.Stored  # immutable: kept as the write flows made it
+_Row = Stored  # immutable: kept as the write flows made it
 
 
 class _Table:
@@ -64,17 +75,17 @@ class _Table:
                 del self.indexes[index][ipk]
 
 
-class _Rows(lg.Rows):
+class _Rows(Rows):
     def __init__(self, tables: Mapping[str, _Table]) -> None:
         self._tables = tables
 
     def read(self, table: TableDef, pk: str, sk: str, now: float) -> bytes | None:
         row = self._tables[table.name].row(pk, sk)
-        if row is None or lg.is_expired(row.expires_at, now):
+        if row is None or is_expired(row.expires_at, now):
             return None
         return row.data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: Stored) -> None:
         self._tables[table.name].put(pk, sk, item)
 
     def remove(self, table: TableDef, pk: str, sk: str) -> None:
@@ -110,18 +121,18 @@ class MemoryStore(StoreAdapter):
         with self._lock:
             self._check_open()
             data = self._rows.read(table, pk, sk, time.time())
-        return None if data is None else lg.decode_stored(data)
+        return None if data is None else decode_stored(data)
 
     async def _put(
         self,
         table: TableDef,
         item: Item,
-        encoded: tuple[str, str, lg.Stored],
+        encoded: tuple[str, str, Stored],
         condition: Condition | None,
     ) -> None:
         with self._lock:
             self._check_open()
-            lg.put_flow(self._rows, table, encoded, condition, time.time())
+            put_flow(self._rows, table, encoded, condition, time.time())
 
     async def _update(
         self,
@@ -129,23 +140,21 @@ class MemoryStore(StoreAdapter):
         pk: str,
         sk: str,
         spec: UpdateSpec,
-        prepared: lg.PreparedUpdate,
+        prepared: PreparedUpdate,
         condition: Condition | None,
     ) -> Item:
         with self._lock:
             self._check_open()
-            item = lg.update_flow(self._rows, table, pk, sk, prepared, condition, time.time())
-        return lg.decode_item(item)
+            item = update_flow(self._rows, table, pk, sk, prepared, condition, time.time())
+        return decode_item(item)
 
     async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
         with self._lock:
             self._check_open()
-            lg.delete_flow(self._rows, table, pk, sk, condition, time.time())
+            delete_flow(self._rows, table, pk, sk, condition, time.time())
 
     # -- many items
-    async def _query(
-        self, table: TableDef, spec: lg.QuerySpec, after: tuple[str, ...] | None
-    ) -> Page:
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
         limit, descending = spec.limit, spec.descending
         with self._lock:
             self._check_open()
@@ -153,7 +162,7 @@ class MemoryStore(StoreAdapter):
             data = self._data[table.name]
             found: list[tuple[tuple[str, ...], bytes]] = []
             for position, row in self._candidates(data, spec):
-                if lg.is_expired(row.expires_at, now):
+                if is_expired(row.expires_at, now):
                     continue
                 if after is not None and (
                     position <= after if not descending else position >= after
@@ -163,12 +172,12 @@ class MemoryStore(StoreAdapter):
         found.sort(key=lambda pair: pair[0], reverse=descending)
         more = limit is not None and len(found) > limit
         page = found[:limit] if limit is not None else found
-        items = lg.decode_many([text for _, text in page])
-        next_cursor = lg.encode_cursor(spec, page[-1][0]) if more and page else None
+        items = decode_many([text for _, text in page])
+        next_cursor = encode_cursor(spec, page[-1][0]) if more and page else None
         return Page(items=items, cursor=next_cursor)
 
     @staticmethod
-    def _candidates(data: _Table, spec: lg.QuerySpec) -> Iterator[tuple[tuple[str, ...], _Row]]:
+    def _candidates(data: _Table, spec: QuerySpec) -> Iterator[tuple[tuple[str, ...], _Row]]:
         if spec.index is None:
             for sk, row in data.partitions.get(spec.pk, {}).items():
                 if spec.sk_matches(sk):
@@ -184,13 +193,13 @@ class MemoryStore(StoreAdapter):
             self._check_open()
             now = time.time()
             found = [self._rows.read(table, pk, sk, now) for pk, sk in keys]
-        return lg.decode_many([data for data in found if data is not None])
+        return decode_many([data for data in found if data is not None])
 
     async def _batch_write(
         self,
         table: TableDef,
         puts: Sequence[Item],
-        writes: list[tuple[str, str, lg.Stored | None]],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
         with self._lock:
             self._check_open()
@@ -200,9 +209,9 @@ class MemoryStore(StoreAdapter):
                 else:
                     self._rows.write(table, pk, sk, item)
 
-    async def _transact_write(self, ops: list[lg.ResolvedOp]) -> None:
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
         if not ops:
             return
         with self._lock:
             self._check_open()
-            lg.transact_flow(self._rows, ops, time.time())
+            transact_flow(self._rows, ops, time.time())

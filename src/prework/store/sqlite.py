@@ -37,7 +37,18 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
-from prework.store import _logic as lg
+from prework.store._items import Stored, decode_item, decode_many, decode_stored
+from prework.store._writes import (
+    PreparedUpdate,
+    QuerySpec,
+    ResolvedOp,
+    Rows,
+    delete_flow,
+    encode_cursor,
+    put_flow,
+    transact_flow,
+    update_flow,
+)
 from prework.store.adapter import StoreAdapter
 from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import INDEX_NAMES, TABLES, TableDef
@@ -89,7 +100,7 @@ class _Sql:
         self.purge = f"DELETE FROM {t} WHERE expires_at <= ?"  # noqa: S608
         self._queries: dict[tuple[Any, ...], str] = {}  # query statements by shape
 
-    def row(self, pk: str, sk: str, item: lg.Stored) -> tuple[Any, ...]:
+    def row(self, pk: str, sk: str, item: Stored) -> tuple[Any, ...]:
         keys = item.indexes
         if not keys:
             return (pk, sk, None, None, None, None, None, None, item.expires_at, item.data)
@@ -100,7 +111,7 @@ class _Sql:
         values.append(item.data)
         return tuple(values)
 
-    def query(self, spec: lg.QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
+    def query(self, spec: QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
         """The statement of ``spec`` (continuing after ``after``) and its
         arguments up to, not including, the time and the limit."""
         args: list[Any] = [spec.pk]
@@ -123,7 +134,7 @@ class _Sql:
             statement = self._queries[shape] = self._query_statement(spec, after is not None)
         return statement, args
 
-    def _query_statement(self, spec: lg.QuerySpec, after: bool) -> str:
+    def _query_statement(self, spec: QuerySpec, after: bool) -> str:
         if spec.index is None:
             part, sort, order = "pk", "sk", ["sk"]
         else:
@@ -148,7 +159,7 @@ class _Sql:
         return sql + " LIMIT ?"
 
 
-class _Rows(lg.Rows):
+class _Rows(Rows):
     """Row access for the write flows, inside the writer's transaction."""
 
     def __init__(self, conn: sqlite3.Connection, sql: Mapping[str, _Sql]) -> None:
@@ -162,7 +173,7 @@ class _Rows(lg.Rows):
         data: bytes = row[0]
         return data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: Stored) -> None:
         sql = self._sql[table.name]
         self.conn.execute(sql.put, sql.row(pk, sk, item))
 
@@ -451,7 +462,7 @@ class SqliteStore(StoreAdapter):
 
         def run(conn: sqlite3.Connection) -> Item | None:
             row = conn.execute(sql.get, (pk, sk, time.time())).fetchone()
-            return None if row is None else lg.decode_stored(row[0])
+            return None if row is None else decode_stored(row[0])
 
         return await self._read(run)
 
@@ -459,11 +470,11 @@ class SqliteStore(StoreAdapter):
         self,
         table: TableDef,
         item: Item,
-        encoded: tuple[str, str, lg.Stored],
+        encoded: tuple[str, str, Stored],
         condition: Condition | None,
     ) -> None:
         def run(rows: _Rows) -> None:
-            lg.put_flow(rows, table, encoded, condition, time.time())
+            put_flow(rows, table, encoded, condition, time.time())
 
         await self._write(run)
 
@@ -473,25 +484,23 @@ class SqliteStore(StoreAdapter):
         pk: str,
         sk: str,
         spec: UpdateSpec,
-        prepared: lg.PreparedUpdate,
+        prepared: PreparedUpdate,
         condition: Condition | None,
     ) -> Item:
         def run(rows: _Rows) -> Item:
-            new = lg.update_flow(rows, table, pk, sk, prepared, condition, time.time())
-            return lg.decode_item(new)
+            new = update_flow(rows, table, pk, sk, prepared, condition, time.time())
+            return decode_item(new)
 
         return await self._write(run)
 
     async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
         def run(rows: _Rows) -> None:
-            lg.delete_flow(rows, table, pk, sk, condition, time.time())
+            delete_flow(rows, table, pk, sk, condition, time.time())
 
         await self._write(run)
 
     # ------------------------------------------------------------------ many items
-    async def _query(
-        self, table: TableDef, spec: lg.QuerySpec, after: tuple[str, ...] | None
-    ) -> Page:
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
         limit = spec.limit
         statement, args = self._sql[table.name].query(spec, after)
         args.append(time.time())
@@ -503,9 +512,9 @@ class SqliteStore(StoreAdapter):
             more = limit is not None and len(rows) > limit
             if more:
                 del rows[limit:]
-            items = lg.decode_many([row[-1] for row in rows])
+            items = decode_many([row[-1] for row in rows])
             position = rows[-1][:width] if more else None
-            return Page(items, None if position is None else lg.encode_cursor(spec, position))
+            return Page(items, None if position is None else encode_cursor(spec, position))
 
         return await self._read(run)
 
@@ -521,7 +530,7 @@ class SqliteStore(StoreAdapter):
                 row = conn.execute(sql.get, (pk, sk, now)).fetchone()
                 if row is not None:
                     found.append(row[0])
-            return lg.decode_many(found)
+            return decode_many(found)
 
         return await self._read(run)
 
@@ -529,7 +538,7 @@ class SqliteStore(StoreAdapter):
         self,
         table: TableDef,
         puts: Sequence[Item],
-        writes: list[tuple[str, str, lg.Stored | None]],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
         if not writes:
             return
@@ -543,11 +552,11 @@ class SqliteStore(StoreAdapter):
 
         await self._write(run)
 
-    async def _transact_write(self, ops: list[lg.ResolvedOp]) -> None:
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
         if not ops:
             return
 
         def run(rows: _Rows) -> None:
-            lg.transact_flow(rows, ops, time.time())
+            transact_flow(rows, ops, time.time())
 
         await self._write(run)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prework.errors import ValidationFailed
-from prework.store import _logic as lg
+from prework.store._writes import PreparedUpdate, evaluate
 from prework.store.base import (
     TTL_ATTR,
     All,
@@ -150,7 +150,7 @@ class Expr:
             return None
         direct = self.direct(cond)
         if tdef.ttl:
-            if lg.evaluate(cond, None):  # holds on an absent item, so on an expired one
+            if evaluate(cond, None):  # holds on an absent item, so on an expired one
                 if direct is True:
                     return None
                 return (
@@ -178,7 +178,7 @@ class Expr:
         return live if direct is True else f"{live} AND {_paren(direct)}"
 
     # -- updates
-    def update(self, spec: UpdateSpec, prepared: lg.PreparedUpdate) -> str | None:
+    def update(self, spec: UpdateSpec, prepared: PreparedUpdate) -> str | None:
         clauses: list[str] = []
         if spec.set:
             sets = [f"{self.name(n)} = {self.value(to_av(v))}" for n, v in spec.set.items()]

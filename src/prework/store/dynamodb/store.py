@@ -49,7 +49,8 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from prework.errors import ConditionFailed, Conflict, TransactionCanceled, Unavailable
-from prework.store import _logic as lg
+from prework.store._items import Stored, expiry, is_expired, table_def
+from prework.store._writes import PreparedUpdate, QuerySpec, ResolvedOp, encode_cursor, evaluate
 from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
@@ -100,7 +101,7 @@ def _key_av(pk: str, sk: str) -> AV:
 
 
 def _is_expired(tdef: TableDef, av_item: Mapping[str, Any] | None, now: float) -> bool:
-    return av_item is not None and lg.is_expired(lg.expiry(tdef, dict(av_item)), now)
+    return av_item is not None and is_expired(expiry(tdef, dict(av_item)), now)
 
 
 async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
@@ -162,7 +163,7 @@ class DynamoStore(StoreAdapter):
 
     def physical(self, table: str) -> str:
         """The DynamoDB table name of logical table ``table``."""
-        return self.prefix + lg.table_def(self.tables, table).name
+        return self.prefix + table_def(self.tables, table).name
 
     # -- client
     async def _get_client(self) -> DynamoDBClient:
@@ -248,7 +249,7 @@ class DynamoStore(StoreAdapter):
         self,
         tdef: TableDef,
         item: Item,
-        encoded: tuple[str, str, lg.Stored],
+        encoded: tuple[str, str, Stored],
         condition: Condition | None,
     ) -> None:
         expr = Expr()
@@ -264,7 +265,7 @@ class DynamoStore(StoreAdapter):
         pk: str,
         sk: str,
         spec: UpdateSpec,
-        prepared: lg.PreparedUpdate,
+        prepared: PreparedUpdate,
         condition: Condition | None,
     ) -> Item:
         name = self.prefix + tdef.name
@@ -326,9 +327,7 @@ class DynamoStore(StoreAdapter):
         await self._call("delete_item", {**params, **expr.params()})
 
     # -- many items
-    async def _query(
-        self, tdef: TableDef, spec: lg.QuerySpec, after: tuple[str, ...] | None
-    ) -> Page:
+    async def _query(self, tdef: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
         pk, index, limit, descending = spec.pk, spec.index, spec.limit, spec.descending
         sk_prefix = spec.sk_prefix
         # without a prefix, the bounds are the query's own sk_gte / sk_lte
@@ -393,7 +392,7 @@ class DynamoStore(StoreAdapter):
                 if index is None
                 else (tail[sk_attr]["S"], tail["pk"]["S"], tail["sk"]["S"])
             )
-            next_cursor = lg.encode_cursor(spec, position)
+            next_cursor = encode_cursor(spec, position)
         return Page(items=[item_from_av(av) for av in page], cursor=next_cursor)
 
     async def _batch_get(self, tdef: TableDef, pairs: list[tuple[str, str]]) -> list[Item]:
@@ -421,7 +420,7 @@ class DynamoStore(StoreAdapter):
         self,
         tdef: TableDef,
         puts: Sequence[Item],
-        writes: list[tuple[str, str, lg.Stored | None]],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
         requests: list[AV] = [{"PutRequest": {"Item": item_to_av(item)}} for item in puts]
         deletes = writes[len(puts) :]  # writes: the puts, then the deletes
@@ -453,7 +452,7 @@ class DynamoStore(StoreAdapter):
                 return
         raise Unavailable("DynamoDB kept leaving items unprocessed; try again")
 
-    async def _transact_write(self, resolved: list[lg.ResolvedOp]) -> None:
+    async def _transact_write(self, resolved: list[ResolvedOp]) -> None:
         if not resolved:
             return
         for _ in range(_EXPIRED_RETRIES):
@@ -473,7 +472,7 @@ class DynamoStore(StoreAdapter):
             return
         raise Conflict("the items kept changing; try again", code="write_conflict")
 
-    def _transact_item(self, rop: lg.ResolvedOp, now: float) -> AV:
+    def _transact_item(self, rop: ResolvedOp, now: float) -> AV:
         op, tdef = rop.op, rop.table
         expr = Expr()
         body: dict[str, Any] = {"TableName": self.prefix + tdef.name}
@@ -505,14 +504,12 @@ class DynamoStore(StoreAdapter):
         return {kind: body}
 
     @staticmethod
-    def _canceled(
-        exc: ClientError, resolved: Sequence[lg.ResolvedOp], now: float
-    ) -> list[lg.ResolvedOp]:
+    def _canceled(exc: ClientError, resolved: Sequence[ResolvedOp], now: float) -> list[ResolvedOp]:
         """The updates that met an expired item (to clear, then send again); raise
         the error for any other reason the transaction was canceled."""
         reasons = exc.response.get("CancellationReasons") or []
         failed: list[int] = []
-        expired: list[lg.ResolvedOp] = []
+        expired: list[ResolvedOp] = []
         other: str | None = None
         for position, (reason, rop) in enumerate(zip(reasons, resolved, strict=False)):
             code = reason.get("Code") or "None"
@@ -524,7 +521,7 @@ class DynamoStore(StoreAdapter):
             if (
                 isinstance(rop.op, Update)
                 and _is_expired(rop.table, _old_item(reason), now)
-                and lg.evaluate(rop.op.condition, None)
+                and evaluate(rop.op.condition, None)
             ):
                 expired.append(rop)
             else:
