@@ -17,12 +17,12 @@ import abc
 from collections.abc import Sequence
 
 from prework.errors import LimitExceeded, ValidationFailed
+from prework.store._conditions import check_condition
 from prework.store._items import Stored, check_key, encode_item, table_def
 from prework.store._writes import (
     PreparedUpdate,
     QuerySpec,
     ResolvedOp,
-    check_condition,
     decode_cursor,
     prepare_batch_write,
     prepare_query,

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from prework.errors import ValidationFailed
-from prework.store._writes import PreparedUpdate, evaluate
+from prework.store._conditions import evaluate
+from prework.store._writes import PreparedUpdate
 from prework.store.base import (
     TTL_ATTR,
     All,
