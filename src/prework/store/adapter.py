@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from prework.errors import LimitExceeded, ValidationFailed
 from prework.store._conditions import check_condition
 from prework.store._items import Stored, check_key, encode_item, table_def
+from prework.store._updates import PreparedUpdate, prepare_update
 from prework.store._writes import (
-    PreparedUpdate,
     QuerySpec,
     ResolvedOp,
     decode_cursor,
     prepare_batch_write,
     prepare_query,
-    prepare_update,
     resolve_transaction,
 )
 from prework.store.base import (

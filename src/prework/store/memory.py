@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from prework.errors import Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
+from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
-    PreparedUpdate,
     QuerySpec,
     ResolvedOp,
     Rows,

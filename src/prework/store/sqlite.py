@@ -38,8 +38,8 @@ from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored
+from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
-    PreparedUpdate,
     QuerySpec,
     ResolvedOp,
     Rows,

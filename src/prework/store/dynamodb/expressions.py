@@ -14,7 +14,7 @@ from typing import Any
 
 from prework.errors import ValidationFailed
 from prework.store._conditions import evaluate
-from prework.store._writes import PreparedUpdate
+from prework.store._updates import PreparedUpdate
 from prework.store.base import (
     TTL_ATTR,
     All,

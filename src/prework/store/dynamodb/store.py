@@ -51,7 +51,8 @@ from botocore.exceptions import ClientError
 from prework.errors import ConditionFailed, Conflict, TransactionCanceled, Unavailable
 from prework.store._conditions import evaluate
 from prework.store._items import Stored, expiry, is_expired, table_def
-from prework.store._writes import PreparedUpdate, QuerySpec, ResolvedOp, encode_cursor
+from prework.store._updates import PreparedUpdate
+from prework.store._writes import QuerySpec, ResolvedOp, encode_cursor
 from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
