@@ -19,15 +19,9 @@ from collections.abc import Sequence
 from prework.errors import LimitExceeded, ValidationFailed
 from prework.store._conditions import check_condition
 from prework.store._items import Stored, check_key, encode_item, table_def
+from prework.store._queries import QuerySpec, decode_cursor, prepare_query
 from prework.store._updates import PreparedUpdate, prepare_update
-from prework.store._writes import (
-    QuerySpec,
-    ResolvedOp,
-    decode_cursor,
-    prepare_batch_write,
-    prepare_query,
-    resolve_transaction,
-)
+from prework.store._writes import ResolvedOp, prepare_batch_write, resolve_transaction
 from prework.store.base import (
     MAX_BATCH_GET,
     Condition,

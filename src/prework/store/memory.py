@@ -17,13 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from prework.errors import Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
+from prework.store._queries import QuerySpec, encode_cursor
 from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
-    QuerySpec,
     ResolvedOp,
     Rows,
     delete_flow,
-    encode_cursor,
     put_flow,
     transact_flow,
     update_flow,

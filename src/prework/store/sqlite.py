@@ -38,13 +38,12 @@ from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored
+from prework.store._queries import QuerySpec, encode_cursor
 from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
-    QuerySpec,
     ResolvedOp,
     Rows,
     delete_flow,
-    encode_cursor,
     put_flow,
     transact_flow,
     update_flow,

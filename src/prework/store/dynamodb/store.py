@@ -51,8 +51,9 @@ from botocore.exceptions import ClientError
 from prework.errors import ConditionFailed, Conflict, TransactionCanceled, Unavailable
 from prework.store._conditions import evaluate
 from prework.store._items import Stored, expiry, is_expired, table_def
+from prework.store._queries import QuerySpec, encode_cursor
 from prework.store._updates import PreparedUpdate
-from prework.store._writes import QuerySpec, ResolvedOp, encode_cursor
+from prework.store._writes import ResolvedOp
 from prework.store.adapter import StoreAdapter
 from prework.store.base import (
     BATCH_WRITE_CHUNK,
