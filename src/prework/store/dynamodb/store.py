@@ -29,7 +29,7 @@ items late, while the port says an expired item (``expires_at <= now``) is absen
   transaction whose update met an expired item does the same for that item and
   is sent again.
 
-Cursors are the embedded backends' (:func:`prework.store._logic.encode_cursor`):
+Cursors are the embedded backends' (:func:`prework.store._queries.encode_cursor`):
 they hold the last item's position and are bound to the query that made them,
 so the same cursor works on every backend; the position becomes the
 ``ExclusiveStartKey``.
