@@ -195,7 +195,7 @@ def dynamodb_endpoint() -> Iterator[str]:
 async def bench_dynamodb(endpoint: str, n: int) -> dict[str, float]:
     from aiobotocore.session import get_session
 
-    from prework.store.dynamodb import DynamoStore
+    from prework.store.dynamodb.store import DynamoStore
 
     prefix = f"bench-{os.getpid()}-{int(time.time())}-"
     key = "prework"  # DynamoDB Local takes any alphanumeric key

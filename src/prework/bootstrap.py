@@ -257,7 +257,7 @@ def open_store(settings: Settings) -> Store:
 
         assert spec.path is not None
         return SqliteStore(spec.path)
-    from prework.store.dynamodb import DynamoStore
+    from prework.store.dynamodb.store import DynamoStore
 
     return DynamoStore(endpoint=spec.endpoint, region=spec.region, prefix=spec.prefix)
 

@@ -80,7 +80,7 @@ async def store(engine: str, settings: Settings, tmp_path: Path) -> AsyncIterato
 
         s = SqliteStore(tmp_path / "prework.db")
     else:
-        from prework.store.dynamodb import DynamoStore
+        from prework.store.dynamodb.store import DynamoStore
 
         spec = parse_store_url(settings.store)
         s = DynamoStore(

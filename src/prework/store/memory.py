@@ -3,7 +3,8 @@
 Items are kept in the codec's stored form (compact JSON bytes, as in the
 SQLite backend), so a value round-trips exactly as it does through SQLite or
 DynamoDB, and no caller's object is kept. All rules of
-:mod:`prework.store.base` hold (limits, TTL visibility, conditions,
+:mod:`prework.store.base` hold (limits, checked by
+:class:`~prework.store.adapter.StoreAdapter`; TTL visibility, conditions,
 all-or-nothing transactions); one lock makes every call atomic, also across
 threads. Nothing is persisted.
 """
@@ -14,24 +15,26 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from prework.errors import LimitExceeded, Unavailable, ValidationFailed
-from prework.store import _logic as lg
-from prework.store.base import (
-    MAX_BATCH_GET,
-    Condition,
-    Item,
-    Key,
-    Page,
-    Store,
-    TransactOp,
-    UpdateSpec,
+from prework.errors import Unavailable
+from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
+from prework.store._queries import QuerySpec, encode_cursor
+from prework.store._updates import PreparedUpdate
+from prework.store._writes import (
+    ResolvedOp,
+    Rows,
+    delete_flow,
+    put_flow,
+    transact_flow,
+    update_flow,
 )
+from prework.store.adapter import StoreAdapter
+from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import TABLES, TableDef
 
 __all__ = ["MemoryStore"]
 
 
-_Row = lg.Stored  # immutable: kept as the write flows made it
+_Row = Stored  # immutable: kept as the write flows made it
 
 
 class _Table:
@@ -71,24 +74,24 @@ class _Table:
                 del self.indexes[index][ipk]
 
 
-class _Rows(lg.Rows):
+class _Rows(Rows):
     def __init__(self, tables: Mapping[str, _Table]) -> None:
         self._tables = tables
 
     def read(self, table: TableDef, pk: str, sk: str, now: float) -> bytes | None:
         row = self._tables[table.name].row(pk, sk)
-        if row is None or lg.is_expired(row.expires_at, now):
+        if row is None or is_expired(row.expires_at, now):
             return None
         return row.data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: Stored) -> None:
         self._tables[table.name].put(pk, sk, item)
 
     def remove(self, table: TableDef, pk: str, sk: str) -> None:
         self._tables[table.name].remove(pk, sk)
 
 
-class MemoryStore(Store):
+class MemoryStore(StoreAdapter):
     """The store port over dictionaries in this process."""
 
     def __init__(self, tables: Mapping[str, TableDef] = TABLES) -> None:
@@ -113,80 +116,52 @@ class MemoryStore(Store):
             raise Unavailable("the store is closed")
 
     # -- single items
-    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
+    async def _get(self, table: TableDef, pk: str, sk: str, consistent: bool) -> Item | None:
         with self._lock:
             self._check_open()
-            data = self._rows.read(tdef, pk, sk, time.time())
-        return None if data is None else lg.decode_stored(data)
+            data = self._rows.read(table, pk, sk, time.time())
+        return None if data is None else decode_stored(data)
 
-    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        encoded = lg.encode_item(tdef, item)
-        lg.check_condition(condition)
-        with self._lock:
-            self._check_open()
-            lg.put_flow(self._rows, tdef, encoded, condition, time.time())
-
-    async def update(
+    async def _put(
         self,
-        table: str,
-        key: Key,
-        spec: UpdateSpec,
-        *,
-        condition: Condition | None = None,
-    ) -> Item:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        prepared = lg.prepare_update(tdef, spec)
-        lg.check_condition(condition)
+        table: TableDef,
+        item: Item,
+        encoded: tuple[str, str, Stored],
+        condition: Condition | None,
+    ) -> None:
         with self._lock:
             self._check_open()
-            item = lg.update_flow(self._rows, tdef, pk, sk, prepared, condition, time.time())
-        return lg.decode_item(item)
+            put_flow(self._rows, table, encoded, condition, time.time())
 
-    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
-        tdef = lg.table_def(self.tables, table)
-        pk, sk = lg.check_key(key)
-        lg.check_condition(condition)
+    async def _update(
+        self,
+        table: TableDef,
+        pk: str,
+        sk: str,
+        spec: UpdateSpec,
+        prepared: PreparedUpdate,
+        condition: Condition | None,
+    ) -> Item:
         with self._lock:
             self._check_open()
-            lg.delete_flow(self._rows, tdef, pk, sk, condition, time.time())
+            item = update_flow(self._rows, table, pk, sk, prepared, condition, time.time())
+        return decode_item(item)
+
+    async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
+        with self._lock:
+            self._check_open()
+            delete_flow(self._rows, table, pk, sk, condition, time.time())
 
     # -- many items
-    async def query(
-        self,
-        table: str,
-        *,
-        pk: str,
-        index: str | None = None,
-        sk_prefix: str | None = None,
-        sk_gte: str | None = None,
-        sk_lte: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        descending: bool = False,
-    ) -> Page:
-        tdef = lg.table_def(self.tables, table)
-        spec = lg.prepare_query(
-            tdef,
-            pk=pk,
-            index=index,
-            sk_prefix=sk_prefix,
-            sk_gte=sk_gte,
-            sk_lte=sk_lte,
-            limit=limit,
-            descending=descending,
-        )
-        after = None if cursor is None else lg.decode_cursor(spec, cursor)
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
+        limit, descending = spec.limit, spec.descending
         with self._lock:
             self._check_open()
             now = time.time()
-            data = self._data[table]
+            data = self._data[table.name]
             found: list[tuple[tuple[str, ...], bytes]] = []
             for position, row in self._candidates(data, spec):
-                if lg.is_expired(row.expires_at, now):
+                if is_expired(row.expires_at, now):
                     continue
                 if after is not None and (
                     position <= after if not descending else position >= after
@@ -196,12 +171,12 @@ class MemoryStore(Store):
         found.sort(key=lambda pair: pair[0], reverse=descending)
         more = limit is not None and len(found) > limit
         page = found[:limit] if limit is not None else found
-        items = lg.decode_many([text for _, text in page])
-        next_cursor = lg.encode_cursor(spec, page[-1][0]) if more and page else None
+        items = decode_many([text for _, text in page])
+        next_cursor = encode_cursor(spec, page[-1][0]) if more and page else None
         return Page(items=items, cursor=next_cursor)
 
     @staticmethod
-    def _candidates(data: _Table, spec: lg.QuerySpec) -> Iterator[tuple[tuple[str, ...], _Row]]:
+    def _candidates(data: _Table, spec: QuerySpec) -> Iterator[tuple[tuple[str, ...], _Row]]:
         if spec.index is None:
             for sk, row in data.partitions.get(spec.pk, {}).items():
                 if spec.sk_matches(sk):
@@ -212,43 +187,30 @@ class MemoryStore(Store):
             if entry is not None and spec.sk_matches(isk):
                 yield (isk, pk, sk), entry
 
-    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
-        tdef = lg.table_def(self.tables, table)
-        if len(keys) > MAX_BATCH_GET:
-            raise LimitExceeded(
-                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
-                details={"max": MAX_BATCH_GET, "given": len(keys)},
-            )
-        pairs = [lg.check_key(key) for key in keys]
-        if len(set(pairs)) != len(pairs):
-            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+    async def _batch_get(self, table: TableDef, keys: list[tuple[str, str]]) -> list[Item]:
         with self._lock:
             self._check_open()
             now = time.time()
-            found = [self._rows.read(tdef, pk, sk, now) for pk, sk in pairs]
-        return lg.decode_many([data for data in found if data is not None])
+            found = [self._rows.read(table, pk, sk, now) for pk, sk in keys]
+        return decode_many([data for data in found if data is not None])
 
-    async def batch_write(
+    async def _batch_write(
         self,
-        table: str,
-        *,
-        puts: Sequence[Item] = (),
-        deletes: Sequence[Key] = (),
+        table: TableDef,
+        puts: Sequence[Item],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
-        tdef = lg.table_def(self.tables, table)
-        writes = lg.prepare_batch_write(tdef, puts, deletes)
         with self._lock:
             self._check_open()
             for pk, sk, item in writes:
                 if item is None:
-                    self._rows.remove(tdef, pk, sk)
+                    self._rows.remove(table, pk, sk)
                 else:
-                    self._rows.write(tdef, pk, sk, item)
+                    self._rows.write(table, pk, sk, item)
 
-    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        resolved = lg.resolve_transaction(self.tables, ops)
-        if not resolved:
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
+        if not ops:
             return
         with self._lock:
             self._check_open()
-            lg.transact_flow(self._rows, resolved, time.time())
+            transact_flow(self._rows, ops, time.time())

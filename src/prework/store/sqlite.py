@@ -36,18 +36,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
-from prework.errors import Internal, LimitExceeded, PreworkError, Unavailable, ValidationFailed
-from prework.store import _logic as lg
-from prework.store.base import (
-    MAX_BATCH_GET,
-    Condition,
-    Item,
-    Key,
-    Page,
-    Store,
-    TransactOp,
-    UpdateSpec,
+from prework.errors import Internal, PreworkError, Unavailable
+from prework.store._items import Stored, decode_item, decode_many, decode_stored
+from prework.store._queries import QuerySpec, encode_cursor
+from prework.store._updates import PreparedUpdate
+from prework.store._writes import (
+    ResolvedOp,
+    Rows,
+    delete_flow,
+    put_flow,
+    transact_flow,
+    update_flow,
 )
+from prework.store.adapter import StoreAdapter
+from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import INDEX_NAMES, TABLES, TableDef
 
 __all__ = ["FORMAT", "SqliteStore"]
@@ -97,7 +99,7 @@ class _Sql:
         self.purge = f"DELETE FROM {t} WHERE expires_at <= ?"  # noqa: S608
         self._queries: dict[tuple[Any, ...], str] = {}  # query statements by shape
 
-    def row(self, pk: str, sk: str, item: lg.Stored) -> tuple[Any, ...]:
+    def row(self, pk: str, sk: str, item: Stored) -> tuple[Any, ...]:
         keys = item.indexes
         if not keys:
             return (pk, sk, None, None, None, None, None, None, item.expires_at, item.data)
@@ -108,7 +110,7 @@ class _Sql:
         values.append(item.data)
         return tuple(values)
 
-    def query(self, spec: lg.QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
+    def query(self, spec: QuerySpec, after: tuple[str, ...] | None) -> tuple[str, list[Any]]:
         """The statement of ``spec`` (continuing after ``after``) and its
         arguments up to, not including, the time and the limit."""
         args: list[Any] = [spec.pk]
@@ -131,7 +133,7 @@ class _Sql:
             statement = self._queries[shape] = self._query_statement(spec, after is not None)
         return statement, args
 
-    def _query_statement(self, spec: lg.QuerySpec, after: bool) -> str:
+    def _query_statement(self, spec: QuerySpec, after: bool) -> str:
         if spec.index is None:
             part, sort, order = "pk", "sk", ["sk"]
         else:
@@ -156,7 +158,7 @@ class _Sql:
         return sql + " LIMIT ?"
 
 
-class _Rows(lg.Rows):
+class _Rows(Rows):
     """Row access for the write flows, inside the writer's transaction."""
 
     def __init__(self, conn: sqlite3.Connection, sql: Mapping[str, _Sql]) -> None:
@@ -170,7 +172,7 @@ class _Rows(lg.Rows):
         data: bytes = row[0]
         return data
 
-    def write(self, table: TableDef, pk: str, sk: str, item: lg.Stored) -> None:
+    def write(self, table: TableDef, pk: str, sk: str, item: Stored) -> None:
         sql = self._sql[table.name]
         self.conn.execute(sql.put, sql.row(pk, sk, item))
 
@@ -249,7 +251,7 @@ def _translate(exc: BaseException) -> PreworkError:
     return Unavailable(f"SQLite is unavailable: {exc}")
 
 
-class SqliteStore(Store):
+class SqliteStore(StoreAdapter):
     """The store port over one SQLite file (see the module docstring)."""
 
     def __init__(
@@ -390,7 +392,7 @@ class SqliteStore(Store):
         return await self._hop_writer(lambda: self._in_writer(fn, *args, **kw))
 
     async def _hop_writer(self, job: Callable[[], T]) -> T:
-        """Run ``job`` (validation, then :meth:`_in_writer`) in the writer thread."""
+        """Run ``job`` (:meth:`_in_writer`, or :meth:`_init_sync`) in the writer thread."""
         writer, _ = self._executors()
         result: T = await writer.run(job)
         return result
@@ -454,88 +456,52 @@ class SqliteStore(Store):
             conn.close()
 
     # ------------------------------------------------------------------ single items
-    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
-        sql = self._table(table)
-        pk, sk = lg.check_key(key)
+    async def _get(self, table: TableDef, pk: str, sk: str, consistent: bool) -> Item | None:
+        sql = self._sql[table.name]
 
         def run(conn: sqlite3.Connection) -> Item | None:
             row = conn.execute(sql.get, (pk, sk, time.time())).fetchone()
-            return None if row is None else lg.decode_stored(row[0])
+            return None if row is None else decode_stored(row[0])
 
         return await self._read(run)
 
-    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
-        sql = self._table(table)
-
-        def run(rows: _Rows, encoded: tuple[str, str, lg.Stored]) -> None:
-            lg.put_flow(rows, sql.tdef, encoded, condition, time.time())
-
-        def job() -> None:
-            encoded = lg.encode_item(sql.tdef, item)
-            lg.check_condition(condition)
-            self._in_writer(run, encoded)
-
-        await self._hop_writer(job)
-
-    async def update(
+    async def _put(
         self,
-        table: str,
-        key: Key,
-        spec: UpdateSpec,
-        *,
-        condition: Condition | None = None,
-    ) -> Item:
-        sql = self._table(table)
-
-        def run(rows: _Rows, pk: str, sk: str, prepared: lg.PreparedUpdate) -> Item:
-            new = lg.update_flow(rows, sql.tdef, pk, sk, prepared, condition, time.time())
-            return lg.decode_item(new)
-
-        def job() -> Item:
-            pk, sk = lg.check_key(key)
-            prepared = lg.prepare_update(sql.tdef, spec)
-            lg.check_condition(condition)
-            return self._in_writer(run, pk, sk, prepared)
-
-        return await self._hop_writer(job)
-
-    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
-        sql = self._table(table)
-        pk, sk = lg.check_key(key)
-        lg.check_condition(condition)
-
+        table: TableDef,
+        item: Item,
+        encoded: tuple[str, str, Stored],
+        condition: Condition | None,
+    ) -> None:
         def run(rows: _Rows) -> None:
-            lg.delete_flow(rows, sql.tdef, pk, sk, condition, time.time())
+            put_flow(rows, table, encoded, condition, time.time())
+
+        await self._write(run)
+
+    async def _update(
+        self,
+        table: TableDef,
+        pk: str,
+        sk: str,
+        spec: UpdateSpec,
+        prepared: PreparedUpdate,
+        condition: Condition | None,
+    ) -> Item:
+        def run(rows: _Rows) -> Item:
+            new = update_flow(rows, table, pk, sk, prepared, condition, time.time())
+            return decode_item(new)
+
+        return await self._write(run)
+
+    async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
+        def run(rows: _Rows) -> None:
+            delete_flow(rows, table, pk, sk, condition, time.time())
 
         await self._write(run)
 
     # ------------------------------------------------------------------ many items
-    async def query(
-        self,
-        table: str,
-        *,
-        pk: str,
-        index: str | None = None,
-        sk_prefix: str | None = None,
-        sk_gte: str | None = None,
-        sk_lte: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        descending: bool = False,
-    ) -> Page:
-        sql = self._table(table)
-        spec = lg.prepare_query(
-            sql.tdef,
-            pk=pk,
-            index=index,
-            sk_prefix=sk_prefix,
-            sk_gte=sk_gte,
-            sk_lte=sk_lte,
-            limit=limit,
-            descending=descending,
-        )
-        after = None if cursor is None else lg.decode_cursor(spec, cursor)
-        statement, args = sql.query(spec, after)
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
+        limit = spec.limit
+        statement, args = self._sql[table.name].query(spec, after)
         args.append(time.time())
         args.append(-1 if limit is None else limit + 1)
         width = spec.key_width
@@ -545,73 +511,51 @@ class SqliteStore(Store):
             more = limit is not None and len(rows) > limit
             if more:
                 del rows[limit:]
-            items = lg.decode_many([row[-1] for row in rows])
+            items = decode_many([row[-1] for row in rows])
             position = rows[-1][:width] if more else None
-            return Page(items, None if position is None else lg.encode_cursor(spec, position))
+            return Page(items, None if position is None else encode_cursor(spec, position))
 
         return await self._read(run)
 
-    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
-        sql = self._table(table)
-        if len(keys) > MAX_BATCH_GET:
-            raise LimitExceeded(
-                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
-                details={"max": MAX_BATCH_GET, "given": len(keys)},
-            )
-        pairs = [lg.check_key(key) for key in keys]
-        if len(set(pairs)) != len(pairs):
-            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
-        if not pairs:
+    async def _batch_get(self, table: TableDef, keys: list[tuple[str, str]]) -> list[Item]:
+        if not keys:
             return []
+        sql = self._sql[table.name]
 
         def run(conn: sqlite3.Connection) -> list[Item]:
             now = time.time()
             found: list[bytes] = []
-            for pk, sk in pairs:
+            for pk, sk in keys:
                 row = conn.execute(sql.get, (pk, sk, now)).fetchone()
                 if row is not None:
                     found.append(row[0])
-            return lg.decode_many(found)
+            return decode_many(found)
 
         return await self._read(run)
 
-    async def batch_write(
+    async def _batch_write(
         self,
-        table: str,
-        *,
-        puts: Sequence[Item] = (),
-        deletes: Sequence[Key] = (),
+        table: TableDef,
+        puts: Sequence[Item],
+        writes: list[tuple[str, str, Stored | None]],
     ) -> None:
-        sql = self._table(table)
-        if not puts and not deletes:
+        if not writes:
             return
 
-        def run(rows: _Rows, writes: list[tuple[str, str, lg.Stored | None]]) -> None:
+        def run(rows: _Rows) -> None:
             for pk, sk, item in writes:
                 if item is None:
-                    rows.remove(sql.tdef, pk, sk)
+                    rows.remove(table, pk, sk)
                 else:
-                    rows.write(sql.tdef, pk, sk, item)
+                    rows.write(table, pk, sk, item)
 
-        def job() -> None:
-            self._in_writer(run, lg.prepare_batch_write(sql.tdef, puts, deletes))
+        await self._write(run)
 
-        await self._hop_writer(job)
-
-    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
         if not ops:
             return
 
-        def run(rows: _Rows, resolved: list[lg.ResolvedOp]) -> None:
-            lg.transact_flow(rows, resolved, time.time())
+        def run(rows: _Rows) -> None:
+            transact_flow(rows, ops, time.time())
 
-        def job() -> None:
-            self._in_writer(run, lg.resolve_transaction(self.tables, ops))
-
-        await self._hop_writer(job)
-
-    def _table(self, name: str) -> _Sql:
-        try:
-            return self._sql[name]
-        except KeyError:
-            raise ValueError(f"unknown table {name!r}") from None
+        await self._write(run)

@@ -73,7 +73,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 @pytest.fixture(scope="session")
 async def dynamodb_store(dynamodb_endpoint: str) -> AsyncIterator[Store]:
-    from prework.store.dynamodb import DynamoStore
+    from prework.store.dynamodb.store import DynamoStore
 
     prefix = f"prework-ct-{uuid.uuid4().hex[:8]}-"
     store = DynamoStore(

@@ -10,7 +10,7 @@ from typing import TypeVar
 from aiobotocore.session import get_session
 
 from prework.store.base import Store
-from prework.store.dynamodb import DynamoStore
+from prework.store.dynamodb.store import DynamoStore
 from prework.store.schema import TABLES, TableDef
 from prework.store.sqlite import SqliteStore
 

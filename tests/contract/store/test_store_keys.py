@@ -30,7 +30,7 @@ from prework.store.base import (
     Update,
     UpdateSpec,
 )
-from prework.store.dynamodb import DynamoStore
+from prework.store.dynamodb.store import DynamoStore
 
 T = "profiles"  # keys pk/sk, index gsi1 only
 

@@ -16,9 +16,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from prework import errors
-from prework.store import dynamodb
 from prework.store.base import Check, Delete, ItemExists, Put, Update, UpdateSpec
-from prework.store.dynamodb import DynamoStore
+from prework.store.dynamodb import store as dynamodb
+from prework.store.dynamodb.store import DynamoStore
 
 TABLE = "p-teams"
 

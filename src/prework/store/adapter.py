@@ -1,0 +1,181 @@
+"""The base of every store adapter: the port's calls validated once, above the engines.
+
+:class:`StoreAdapter` implements the public methods of
+:class:`~prework.store.base.Store`. Each one runs the shared validation
+(unknown table, key values, items and their 400 KB limit, conditions, updates,
+queries and cursors, batch and transaction limits) and only then calls the
+engine method of the same name with a leading underscore (``_get``, ``_put``,
+...), handing it the call already checked and encoded. An adapter implements
+those engine methods (and ``init``, ``ping``, ``close``); it never sees a call
+that failed validation, so every backend rejects the same call with the same
+error and message before anything is read or sent.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from prework.errors import LimitExceeded, ValidationFailed
+from prework.store._conditions import check_condition
+from prework.store._items import Stored, check_key, encode_item, table_def
+from prework.store._queries import QuerySpec, decode_cursor, prepare_query
+from prework.store._updates import PreparedUpdate, prepare_update
+from prework.store._writes import ResolvedOp, prepare_batch_write, resolve_transaction
+from prework.store.base import (
+    MAX_BATCH_GET,
+    Condition,
+    Item,
+    Key,
+    Page,
+    Store,
+    TransactOp,
+    UpdateSpec,
+)
+from prework.store.schema import TableDef
+
+__all__ = ["StoreAdapter"]
+
+
+class StoreAdapter(Store):
+    """A :class:`Store` whose public methods validate, then call the engine's."""
+
+    # -- single items
+    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        return await self._get(tdef, pk, sk, consistent)
+
+    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
+        tdef = table_def(self.tables, table)
+        encoded = encode_item(tdef, item)
+        check_condition(condition)
+        await self._put(tdef, item, encoded, condition)
+
+    async def update(
+        self,
+        table: str,
+        key: Key,
+        spec: UpdateSpec,
+        *,
+        condition: Condition | None = None,
+    ) -> Item:
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        prepared = prepare_update(tdef, spec)
+        check_condition(condition)
+        return await self._update(tdef, pk, sk, spec, prepared, condition)
+
+    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        check_condition(condition)
+        await self._delete(tdef, pk, sk, condition)
+
+    # -- many items
+    async def query(
+        self,
+        table: str,
+        *,
+        pk: str,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        sk_gte: str | None = None,
+        sk_lte: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        tdef = table_def(self.tables, table)
+        spec = prepare_query(
+            tdef,
+            pk=pk,
+            index=index,
+            sk_prefix=sk_prefix,
+            sk_gte=sk_gte,
+            sk_lte=sk_lte,
+            limit=limit,
+            descending=descending,
+        )
+        after = None if cursor is None else decode_cursor(spec, cursor)
+        return await self._query(tdef, spec, after)
+
+    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        tdef = table_def(self.tables, table)
+        if len(keys) > MAX_BATCH_GET:
+            raise LimitExceeded(
+                f"batch_get takes at most {MAX_BATCH_GET} keys, not {len(keys)}",
+                details={"max": MAX_BATCH_GET, "given": len(keys)},
+            )
+        pairs = [check_key(key) for key in keys]
+        if len(set(pairs)) != len(pairs):
+            raise ValidationFailed("batch_get keys must be distinct", code="duplicate_key")
+        return await self._batch_get(tdef, pairs)
+
+    async def batch_write(
+        self,
+        table: str,
+        *,
+        puts: Sequence[Item] = (),
+        deletes: Sequence[Key] = (),
+    ) -> None:
+        tdef = table_def(self.tables, table)
+        writes = prepare_batch_write(tdef, puts, deletes)
+        await self._batch_write(tdef, puts, writes)
+
+    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        await self._transact_write(resolve_transaction(self.tables, ops))
+
+    # -- what an engine implements: the calls above, validated
+    @abc.abstractmethod
+    async def _get(self, table: TableDef, pk: str, sk: str, consistent: bool) -> Item | None:
+        """The visible item at ``(pk, sk)``, or None."""
+
+    @abc.abstractmethod
+    async def _put(
+        self,
+        table: TableDef,
+        item: Item,
+        encoded: tuple[str, str, Stored],
+        condition: Condition | None,
+    ) -> None:
+        """Write ``item`` (``encoded``: its key and stored form) if ``condition`` holds."""
+
+    @abc.abstractmethod
+    async def _update(
+        self,
+        table: TableDef,
+        pk: str,
+        sk: str,
+        spec: UpdateSpec,
+        prepared: PreparedUpdate,
+        condition: Condition | None,
+    ) -> Item:
+        """Apply ``spec`` (``prepared``: validated and encoded) if ``condition``
+        holds; the whole item afterwards."""
+
+    @abc.abstractmethod
+    async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
+        """Delete the item at ``(pk, sk)`` if ``condition`` holds."""
+
+    @abc.abstractmethod
+    async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
+        """One page of ``spec``, continuing after position ``after`` (from its cursor)."""
+
+    @abc.abstractmethod
+    async def _batch_get(self, table: TableDef, keys: list[tuple[str, str]]) -> list[Item]:
+        """The visible items among ``keys`` (distinct, at most 100, maybe none)."""
+
+    @abc.abstractmethod
+    async def _batch_write(
+        self,
+        table: TableDef,
+        puts: Sequence[Item],
+        writes: list[tuple[str, str, Stored | None]],
+    ) -> None:
+        """Unconditional writes: ``writes`` holds each item of ``puts`` encoded,
+        in order, then each delete (its stored form None); maybe none."""
+
+    @abc.abstractmethod
+    async def _transact_write(self, ops: list[ResolvedOp]) -> None:
+        """All of ``ops`` (validated, on distinct items, maybe none) or none."""
