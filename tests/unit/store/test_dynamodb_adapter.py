@@ -235,7 +235,7 @@ async def test_an_unexpected_rejection_is_logged_with_dynamodb_words(
 @pytest.mark.parametrize(
     ("reason", "expected", "code"),
     [
-        ("TransactionConflict", errors.Conflict, "transaction_conflict"),
+        ("TransactionConflict", errors.WriteConflict, "transaction_conflict"),
         ("ThrottlingError", errors.Unavailable, "unavailable"),
         ("ValidationError", errors.ValidationFailed, "validation_failed"),
     ],

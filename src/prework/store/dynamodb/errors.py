@@ -16,13 +16,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from prework.errors import (
     ConditionFailed,
-    Conflict,
     Internal,
     PreworkError,
     TooLarge,
     TransactionCanceled,
     Unavailable,
     ValidationFailed,
+    WriteConflict,
 )
 
 __all__ = ["VENDOR_ERRORS", "error_code", "translate", "validation_error"]
@@ -118,7 +118,7 @@ def translate(exc: BaseException) -> PreworkError:
         if code == "ResourceNotFoundException":
             return Unavailable("a DynamoDB table is missing; run prework init")
         if code == "TransactionConflictException":
-            return Conflict("another transaction is writing the item", code="transaction_conflict")
+            return WriteConflict("another transaction is writing the item")
         if code == "UnrecognizedClientException":
             return Unavailable(
                 "DynamoDB did not accept the access key (DynamoDB Local accepts only keys "

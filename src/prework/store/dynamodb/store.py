@@ -48,7 +48,13 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from prework.errors import ConditionFailed, Conflict, TransactionCanceled, Unavailable
+from prework.errors import (
+    ConditionFailed,
+    Conflict,
+    TransactionCanceled,
+    Unavailable,
+    WriteConflict,
+)
 from prework.store._conditions import evaluate
 from prework.store._items import Stored, expiry, is_expired, table_def
 from prework.store._queries import QuerySpec, encode_cursor
@@ -535,9 +541,8 @@ class DynamoStore(StoreAdapter):
                 failed_indexes=failed,
             ) from exc
         if other == "TransactionConflict":
-            raise Conflict(
-                "another transaction is writing one of the items; try again",
-                code="transaction_conflict",
+            raise WriteConflict(
+                "another transaction is writing one of the items; try again"
             ) from exc
         if other == "ValidationError":
             messages = [str(r.get("Message", "")) for r in reasons if r.get("Code") == other]
