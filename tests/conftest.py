@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from prework.testing.engines import (
+from prework.testing.engines.process import (
     EngineStartError,
     S3Endpoint,
     start_dynamodb_local,

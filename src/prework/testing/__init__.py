@@ -4,7 +4,7 @@ See :mod:`prework.testing.engines`. Nothing in the application imports this
 package.
 """
 
-from prework.testing.engines import (
+from prework.testing.engines.process import (
     DynamoDBLocal,
     EngineStartError,
     S3Endpoint,
