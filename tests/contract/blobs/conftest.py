@@ -29,7 +29,7 @@ from prework.api.routes.blobs import router as blob_router
 from prework.blobs.base import DEFAULT_BUCKET_NAMES, BlobStore
 from prework.blobs.local import LocalBlobStore
 from prework.blobs.s3 import S3BlobStore
-from prework.testing.engines.process import S3Endpoint
+from prework.testing.engines.seaweedfs import S3Endpoint
 
 BACKENDS = ("file", "s3")
 PUBLIC_URL = "http://testserver"
