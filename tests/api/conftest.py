@@ -2,8 +2,14 @@
 
 * ``engine``: ``"sqlite"`` (SqliteStore file in ``tmp_path``) or ``"dynamodb"``
   (DynamoStore on DynamoDB Local from the root ``dynamodb_endpoint`` fixture,
-  a fresh table prefix per test). Tests that use ``store``/``app``/``client``
-  run once per engine; select one with ``-k sqlite`` / ``-k dynamodb``.
+  on a set of tables of the test's own: ``dynamodb_table_prefix``). Tests that
+  use ``store``/``app``/``client`` run once per engine; select one with
+  ``-k sqlite`` / ``-k dynamodb``.
+* ``dynamodb_table_prefix``: the prefix of a whole set of the app's tables,
+  leased for the test from a session pool (:class:`TablePool`): created once
+  per session, empty when the test starts, emptied (scan + batch delete) when
+  it ends. Tests never share a table while they run, so no test sees
+  another's items, global keys (``EMAIL#``, ``RATE#``, sessions) included.
   Blobs are always the file backend (``LocalBlobStore`` under ``tmp_path``),
   so the app also serves the file backend's upload/download routes.
 * ``settings``: test settings naming those engines (built once per test).
@@ -32,6 +38,7 @@ from prework.blobs.base import BlobStore
 from prework.bootstrap import open_blobs, parse_store_url
 from prework.config import Settings
 from prework.store.base import Store
+from prework.testing.dynamodb_tables import TablePool
 
 ENGINES = ("sqlite", "dynamodb")
 TEST_SECRET_KEY = "api-tests-secret-key-0123456789abcdef"
@@ -59,12 +66,29 @@ def engine(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+async def dynamodb_tables(dynamodb_endpoint: str) -> AsyncIterator[TablePool]:
+    """The session's pool of table sets on DynamoDB Local; dropped at the end."""
+    pool = TablePool(dynamodb_endpoint, prefix=f"t{uuid.uuid4().hex[:8]}-", region=DYNAMODB_REGION)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def dynamodb_table_prefix(dynamodb_tables: TablePool) -> AsyncIterator[str]:
+    """A set of empty tables of the test's own, emptied again when it ends."""
+    async with dynamodb_tables.lease() as prefix:
+        yield prefix
+
+
 @pytest.fixture
 def settings(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if engine == "sqlite":
         return make_settings(tmp_path, f"sqlite:///{tmp_path / 'prework.db'}")  # 4 slashes
     endpoint = request.getfixturevalue("dynamodb_endpoint")
-    prefix = f"t{uuid.uuid4().hex[:12]}-"
+    prefix = request.getfixturevalue("dynamodb_table_prefix")
     return make_settings(
         tmp_path,
         f"dynamodb://?endpoint={endpoint}&region={DYNAMODB_REGION}&prefix={prefix}",
@@ -79,6 +103,7 @@ async def store(engine: str, settings: Settings, tmp_path: Path) -> AsyncIterato
         from prework.store.sqlite import SqliteStore
 
         s = SqliteStore(tmp_path / "prework.db")
+        await s.init()
     else:
         from prework.store.dynamodb import DynamoStore
 
@@ -90,7 +115,7 @@ async def store(engine: str, settings: Settings, tmp_path: Path) -> AsyncIterato
             access_key="prework",  # DynamoDB Local checks only that some key signs
             secret_key="prework",
         )
-    await s.init()
+        # no init(): the pool made these tables with DynamoStore.init, once a session
     try:
         yield s
     finally:
