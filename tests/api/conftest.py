@@ -18,7 +18,8 @@
   routes with ``app.include_router(...)`` before the first request.
 * ``client``: ``httpx.AsyncClient`` on the app (ASGI transport, lifespan run).
 * ``app_client``: ``async with app_client(other_app) as c`` for a custom app.
-* ``make_settings(tmp_path, store_url, **overrides)``: test settings.
+* ``make_settings(tmp_path, store_url, **overrides)``: test settings (cheap
+  password hashing: ``CHEAP_HASHING``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,17 @@ DYNAMODB_REGION = "us-east-1"
 BASE_URL = "http://testserver"
 
 
+# argon2id at 1 MiB / 1 pass: the same code path, a fraction of the cost. Only
+# tests/unit/identity/test_login_timing.py hashes with the production defaults.
+CHEAP_HASHING = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 1024,
+    "password_hash_threads": 2,
+}
+
+
 def make_settings(tmp_path: Path, store_url: str, **overrides: object) -> Settings:
-    """Settings for a test app: everything under ``tmp_path``, no ``.env``."""
+    """Settings for a test app: everything under ``tmp_path``, no ``.env``, cheap hashing."""
     values: dict[str, object] = {
         "data_dir": tmp_path,
         "store": store_url,
@@ -55,6 +65,7 @@ def make_settings(tmp_path: Path, store_url: str, **overrides: object) -> Settin
         "secret_key": TEST_SECRET_KEY,
         "public_url": BASE_URL,
         "log_json": True,
+        **CHEAP_HASHING,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
