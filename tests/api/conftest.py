@@ -18,6 +18,10 @@
   routes with ``app.include_router(...)`` before the first request.
 * ``client``: ``httpx.AsyncClient`` on the app (ASGI transport, lifespan run).
 * ``app_client``: ``async with app_client(other_app) as c`` for a custom app.
+* ``module_engine`` / ``module_settings`` / ``module_store`` / ``module_app`` /
+  ``module_client``: the same, made once per test module and engine (its own
+  set of tables), for tests that share one setup where that is safe: each
+  test makes the objects it checks (the route walks of ``identity/``).
 * ``make_settings(tmp_path, store_url, **overrides)``: test settings (cheap
   password hashing: ``CHEAP_HASHING``).
 """
@@ -94,12 +98,14 @@ async def dynamodb_table_prefix(dynamodb_tables: TablePool) -> AsyncIterator[str
         yield prefix
 
 
-@pytest.fixture
-def settings(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+def _engine_settings(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest, *, prefix_fixture: str
+) -> Settings:
+    """Test settings on ``engine``; on DynamoDB, tables leased by ``prefix_fixture``."""
     if engine == "sqlite":
         return make_settings(tmp_path, f"sqlite:///{tmp_path / 'prework.db'}")  # 4 slashes
     endpoint = request.getfixturevalue("dynamodb_endpoint")
-    prefix = request.getfixturevalue("dynamodb_table_prefix")
+    prefix = request.getfixturevalue(prefix_fixture)
     return make_settings(
         tmp_path,
         f"dynamodb://?endpoint={endpoint}&region={DYNAMODB_REGION}&prefix={prefix}",
@@ -107,18 +113,20 @@ def settings(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Set
     )
 
 
-@pytest.fixture
-async def store(engine: str, settings: Settings, tmp_path: Path) -> AsyncIterator[Store]:
+@asynccontextmanager
+async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
+    """The initialised store ``settings`` names, closed afterwards."""
+    spec = parse_store_url(settings.store)
     s: Store
-    if engine == "sqlite":
+    if spec.kind == "sqlite":
         from prework.store.sqlite import SqliteStore
 
-        s = SqliteStore(tmp_path / "prework.db")
+        assert spec.path is not None
+        s = SqliteStore(spec.path)
         await s.init()
     else:
         from prework.store.dynamodb import DynamoStore
 
-        spec = parse_store_url(settings.store)
         s = DynamoStore(
             endpoint=spec.endpoint,
             region=spec.region,
@@ -133,14 +141,31 @@ async def store(engine: str, settings: Settings, tmp_path: Path) -> AsyncIterato
         await s.close()
 
 
-@pytest.fixture
-async def blobs(settings: Settings) -> AsyncIterator[BlobStore]:
+@asynccontextmanager
+async def _opened_blobs(settings: Settings) -> AsyncIterator[BlobStore]:
     b = open_blobs(settings)  # LocalBlobStore, URL-signing key derived from the secret
     await b.init()
     try:
         yield b
     finally:
         await b.close()
+
+
+@pytest.fixture
+def settings(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return _engine_settings(engine, tmp_path, request, prefix_fixture="dynamodb_table_prefix")
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    async with _opened_store(settings) as s:
+        yield s
+
+
+@pytest.fixture
+async def blobs(settings: Settings) -> AsyncIterator[BlobStore]:
+    async with _opened_blobs(settings) as b:
+        yield b
 
 
 @pytest.fixture
@@ -168,6 +193,46 @@ def app_client() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with _app_client(app) as c:
+        yield c
+
+
+# ----------------------------------------------------------- one app per test module
+@pytest.fixture(scope="module", params=ENGINES)
+def module_engine(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+async def module_table_prefix(dynamodb_tables: TablePool) -> AsyncIterator[str]:
+    """A set of empty tables of the module's own, emptied again when it ends."""
+    async with dynamodb_tables.lease() as prefix:
+        yield prefix
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    module_engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    tmp_path = tmp_path_factory.mktemp(f"module-{module_engine}")
+    return _engine_settings(module_engine, tmp_path, request, prefix_fixture="module_table_prefix")
+
+
+@pytest.fixture(scope="module")
+async def module_store(module_settings: Settings) -> AsyncIterator[Store]:
+    async with _opened_store(module_settings) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def module_app(module_settings: Settings, module_store: Store) -> AsyncIterator[FastAPI]:
+    async with _opened_blobs(module_settings) as b:
+        yield create_app(module_settings, store=module_store, blobs=b)
+
+
+@pytest.fixture(scope="module")
+async def module_client(module_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with _app_client(module_app) as c:
         yield c
 
 
