@@ -18,15 +18,17 @@ LINT_PATHS := $(wildcard src tests bench)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
-.PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api test-e2e test-all \
+.PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api \
+        test-integration test-e2e test-all \
         system-deps bench clean
 
 help:
 	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
 	@echo "make test           lint, type-check, import rules, then every test tier (engines start once)"
-	@echo "make test-unit      tests/unit only"
+	@echo "make test-unit      tests/unit only (pure: no engines, processes or network)"
 	@echo "make test-contract  tests/contract only (SQLite, DynamoDB Local, SeaweedFS)"
 	@echo "make test-api       tests/api only"
+	@echo "make test-integration  tests/integration only (the test engines themselves)"
 	@echo "make test-e2e       tests/e2e only (prework serve as a real process)"
 	@echo "make bench          run every bench/bench_*.py"
 	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
@@ -85,6 +87,9 @@ test-contract: venv system-deps
 
 test-api: venv system-deps
 	$(BIN)/pytest tests/api $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-integration: venv system-deps
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test-e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]

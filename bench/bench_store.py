@@ -186,7 +186,7 @@ def dynamodb_endpoint() -> Iterator[str]:
     if given:
         yield given
         return
-    from prework.testing.engines import start_dynamodb_local
+    from prework.testing.engines.dynamodb_local import start_dynamodb_local
 
     with start_dynamodb_local() as engine:
         yield engine.endpoint

@@ -19,14 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from prework.testing.engines import (
-    EngineStartError,
-    S3Endpoint,
-    start_dynamodb_local,
-    start_seaweedfs,
-    wait_dynamodb_ready,
-    wait_s3_ready,
-)
+from prework.testing.engines.dynamodb_local import start_dynamodb_local, wait_dynamodb_ready
+from prework.testing.engines.process import EngineStartError
+from prework.testing.engines.seaweedfs import S3Endpoint, start_seaweedfs, wait_s3_ready
 
 _REACH_TIMEOUT = 10.0
 

@@ -17,9 +17,14 @@ from typer.testing import CliRunner
 import prework
 from prework.cli import app
 
+# cheap hashing (the server hashes a dummy password at startup): this file checks
+# the command, tests/unit/identity/test_login_timing.py the production cost
+CHEAP_HASHING = {"PREWORK_PASSWORD_HASH_TIME_COST": "1", "PREWORK_PASSWORD_HASH_MEMORY_KIB": "1024"}
+
 
 def _env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREWORK_")}
+    env.update(CHEAP_HASHING)
     env.update(values)
     return env
 

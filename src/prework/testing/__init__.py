@@ -1,27 +1,7 @@
-"""Helpers for tests and benchmarks: real engines started on free loopback ports.
+"""Helpers for tests and benchmarks; nothing in the application imports this package.
 
-See :mod:`prework.testing.engines`. Nothing in the application imports this
-package.
+* :mod:`prework.testing.engines`: real engines started on free loopback ports
+  (one module per engine, plus the process helper they share).
+* :mod:`prework.testing.dynamodb_tables`: Prework's DynamoDB tables made once
+  per test session and leased to one test at a time, emptied in between.
 """
-
-from prework.testing.engines import (
-    DynamoDBLocal,
-    EngineStartError,
-    S3Endpoint,
-    SeaweedFS,
-    start_dynamodb_local,
-    start_seaweedfs,
-    wait_dynamodb_ready,
-    wait_s3_ready,
-)
-
-__all__ = [
-    "DynamoDBLocal",
-    "EngineStartError",
-    "S3Endpoint",
-    "SeaweedFS",
-    "start_dynamodb_local",
-    "start_seaweedfs",
-    "wait_dynamodb_ready",
-    "wait_s3_ready",
-]

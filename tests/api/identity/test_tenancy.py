@@ -5,9 +5,11 @@ see ``coverage.py``) makes objects in org A; the route is then called on
 them as every role of org B. It must never answer 2xx, never show any of A's
 identifiers in a body, never change A's data, and answer exactly as it does
 for an id that exists nowhere (so nobody can tell "another org's" from
-"none"): 404 for whoever the matrix allows the action. A route with no case
-fails the test until one is added. Every GET route without ids (the
-listings) is also called as every role of B and must show nothing of A.
+"none"): 404 for whoever the matrix allows the action. Each case is a test
+of its own; a route with no case fails ``test_every_route_with_an_id_has_a_case``
+until one is added. Every GET route without ids (the listings) is also called
+as every role of B and must show nothing of A. The tests share one world per
+engine (``walk_world``): every case makes the objects of A it calls on.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from prework.store.base import Store
-
-from .coverage import Call, World, load, make_world
+from .coverage import Call, RouteKey, World, load
 from .helpers import Tenant, route_table, snapshot
 
 _PARAM = re.compile(r"\{([^}:]+)(?::path)?\}")
+CASES, EXEMPT = load("tenancy_cases.py")
+# the order of the app's route table: the order the walk had as one test
+CASED = sorted((k for k in CASES if k not in EXEMPT), key=lambda mp: (mp[1], mp[0]))
 
 
 def _markers(tenant: Tenant) -> set[str]:
@@ -52,72 +54,67 @@ def _nowhere(call: Call) -> Call:
     )
 
 
-@pytest.fixture
-async def world(app: FastAPI, client: httpx.AsyncClient, store: Store) -> World:
-    return await make_world(app, client, store)
-
-
-async def test_every_route_with_an_id_has_a_case(app: FastAPI) -> None:
-    cases, exempt = load("tenancy_cases.py")
-    with_ids = [(m, p) for m, p in route_table(app) if _PARAM.search(p)]
-    missing = [k for k in with_ids if k not in cases and k not in exempt]
+async def test_every_route_with_an_id_has_a_case(walk_world: World) -> None:
+    with_ids = [(m, p) for m, p in route_table(walk_world.app) if _PARAM.search(p)]
+    missing = [k for k in with_ids if k not in CASES and k not in EXEMPT]
     assert not missing, f"routes without a tenancy case (add one to a tenancy_cases.py): {missing}"
-    stale = [k for k in cases if k not in with_ids]
+    stale = [k for k in CASES if k not in with_ids]
     assert not stale, f"tenancy cases for routes that do not exist: {stale}"
 
 
-async def test_routes_with_ids_leak_nothing_across_organizations(world: World) -> None:
-    cases, exempt = load("tenancy_cases.py")
+@pytest.mark.parametrize("route", CASED, ids=lambda route: " ".join(route))
+async def test_route_with_an_id_leaks_nothing_across_organizations(
+    walk_world: World, route: RouteKey
+) -> None:
+    world = walk_world
+    method, path = route
+    assert route in route_table(world.app), f"a tenancy case for {method} {path}: not mounted"
     markers = _markers(world.a)
     leaks: list[str] = []
-    for method, path in route_table(world.app):
-        if not _PARAM.search(path) or (method, path) in exempt:
-            continue
-        call = Call.of(await cases[(method, path)](world))
-        url = call.url(path)
-        own_markers = markers | set(call.path_params.values()) - {
-            call.path_params.get("bucket", "")
-        }
-        before = await snapshot(world.store, world.a.org_id)
-        for role, member in world.b.members.items():
-            r = await world.client.request(
-                method, url, headers=member.headers, json=call.json, params=call.params
+    call = Call.of(await CASES[route](world))
+    url = call.url(path)
+    own_markers = markers | set(call.path_params.values()) - {call.path_params.get("bucket", "")}
+    before = await snapshot(world.store, world.a.org_id)
+    for role, member in world.b.members.items():
+        r = await world.client.request(
+            method, url, headers=member.headers, json=call.json, params=call.params
+        )
+        nowhere = _nowhere(call)
+        control = await world.client.request(
+            method,
+            nowhere.url(path),
+            headers=member.headers,
+            json=nowhere.json,
+            params=nowhere.params,
+        )
+        where = f"{method} {path} as B's {role.value}"
+        if 200 <= r.status_code < 300:
+            leaks.append(f"{where}: answered {r.status_code}")
+        found = _leaks(r.text, own_markers)
+        if found:
+            leaks.append(f"{where}: body shows {sorted(found)}")
+        if (r.status_code, _code(r)) != (control.status_code, _code(control)):
+            leaks.append(
+                f"{where}: {r.status_code} {_code(r)} but {control.status_code} "
+                f"{_code(control)} for an id that exists nowhere"
             )
-            nowhere = _nowhere(call)
-            control = await world.client.request(
-                method,
-                nowhere.url(path),
-                headers=member.headers,
-                json=nowhere.json,
-                params=nowhere.params,
-            )
-            where = f"{method} {path} as B's {role.value}"
-            if 200 <= r.status_code < 300:
-                leaks.append(f"{where}: answered {r.status_code}")
-            found = _leaks(r.text, own_markers)
-            if found:
-                leaks.append(f"{where}: body shows {sorted(found)}")
-            if (r.status_code, _code(r)) != (control.status_code, _code(control)):
-                leaks.append(
-                    f"{where}: {r.status_code} {_code(r)} but {control.status_code} "
-                    f"{_code(control)} for an id that exists nowhere"
-                )
-            if role.value == "owner" and r.status_code not in (403, 404):
-                leaks.append(f"{where}: {r.status_code}, expected 404")
-        after = await snapshot(world.store, world.a.org_id)
-        if after != before:
-            leaks.append(f"{method} {path}: org A's data changed")
-        if call.own_check:
-            # the case is meaningful: the same call works for A's own owner
-            r = await world.client.request(
-                method, url, headers=world.a.owner.headers, json=call.json, params=call.params
-            )
-            if not 200 <= r.status_code < 300:
-                leaks.append(f"{method} {path}: the case fails for A's owner too ({r.status_code})")
+        if role.value == "owner" and r.status_code not in (403, 404):
+            leaks.append(f"{where}: {r.status_code}, expected 404")
+    after = await snapshot(world.store, world.a.org_id)
+    if after != before:
+        leaks.append(f"{method} {path}: org A's data changed")
+    if call.own_check:
+        # the case is meaningful: the same call works for A's own owner
+        r = await world.client.request(
+            method, url, headers=world.a.owner.headers, json=call.json, params=call.params
+        )
+        if not 200 <= r.status_code < 300:
+            leaks.append(f"{method} {path}: the case fails for A's owner too ({r.status_code})")
     assert not leaks, "\n".join(leaks)
 
 
-async def test_listings_show_nothing_of_another_organization(world: World) -> None:
+async def test_listings_show_nothing_of_another_organization(walk_world: World) -> None:
+    world = walk_world
     markers = _markers(world.a)
     leaks: list[str] = []
     for method, path in route_table(world.app):

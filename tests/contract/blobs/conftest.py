@@ -29,7 +29,7 @@ from prework.blobs.local import LocalBlobStore
 from prework.blobs.s3 import S3BlobStore
 from prework.http.blobs import router as blob_router
 from prework.http.errors import install_error_handlers
-from prework.testing.engines import S3Endpoint
+from prework.testing.engines.seaweedfs import S3Endpoint
 
 BACKENDS = ("file", "s3")
 PUBLIC_URL = "http://testserver"

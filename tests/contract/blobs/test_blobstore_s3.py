@@ -9,7 +9,7 @@ import pytest
 
 from prework.blobs.s3 import S3BlobStore
 from prework.errors import NotFound, Unavailable
-from prework.testing.engines import S3Endpoint
+from prework.testing.engines.seaweedfs import S3Endpoint
 
 pytestmark = pytest.mark.backend("s3")
 

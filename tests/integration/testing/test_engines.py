@@ -14,7 +14,7 @@ import pytest
 
 CRASHING_SESSION = """
 import os, signal
-from prework.testing.engines import start_seaweedfs
+from prework.testing.engines.seaweedfs import start_seaweedfs
 
 engine = start_seaweedfs()
 print(engine.pid, engine._process.workdir, flush=True)
