@@ -72,7 +72,7 @@ def make_settings(tmp_path: Path, store_url: str, **overrides: object) -> Settin
         **CHEAP_HASHING,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=ENGINES)

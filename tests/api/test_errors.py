@@ -470,7 +470,7 @@ async def test_unexpected_exception_without_the_middleware_still_gets_the_envelo
     """The Exception handler is the fallback when the error middlewares are absent."""
     app = create_app(make_settings(tmp_path, "memory://"), store=store, blobs=blobs)
     app.include_router(_test_router(probe))
-    ours = (RequestContextMiddleware, InternalErrorMiddleware)
+    ours: tuple[object, ...] = (RequestContextMiddleware, InternalErrorMiddleware)
     app.user_middleware = [m for m in app.user_middleware if m.cls not in ours]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -509,7 +509,7 @@ def rendered_logs() -> Iterator[Callable[[bool], io.StringIO]]:
 
     def configure(json: bool) -> io.StringIO:
         buffer = io.StringIO()
-        settings = Settings(_env_file=None, log_json=json)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, log_json=json)
         configure_logging(settings, stream=buffer)
         return buffer
 

@@ -131,7 +131,7 @@ async def test_well_formed_request_id_is_echoed(client: httpx.AsyncClient, rid: 
     "rid", ["", "x" * 129, "has space", "semi;colon", "new\tline", "ünï", "a/b", "<script>"]
 )
 async def test_malformed_request_id_is_replaced(client: httpx.AsyncClient, rid: str) -> None:
-    response = await client.get("/healthz", headers={"X-Request-ID": rid.encode()})
+    response = await client.get("/healthz", headers=[(b"X-Request-ID", rid.encode())])
     assert HEX32.fullmatch(response.headers["X-Request-ID"])
 
 

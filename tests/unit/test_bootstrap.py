@@ -29,7 +29,7 @@ from prework.config import Settings
 
 def settings(tmp_path: Path, **values: object) -> Settings:
     values.setdefault("data_dir", tmp_path)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)

@@ -363,7 +363,7 @@ async def test_bad_tokens_get_stable_codes(client: httpx.AsyncClient) -> None:
     claims = jwt.decode(owner.access_token, options={"verify_signature": False})
     kid = jwt.get_unverified_header(owner.access_token)["kid"]
     forged = jwt.encode(claims, "x" * 32, algorithm="HS256", headers={"kid": kid})
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
     expired = jwt.encode(
         {**claims, "iat": 1_000_000, "exp": 1_000_900}, "y" * 32, algorithm="HS256"
     )

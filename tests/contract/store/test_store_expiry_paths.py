@@ -5,6 +5,7 @@ deleted yet, queries whose pages skip expired items, constant conditions)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,7 @@ async def test_empty_update_in_a_transaction_creates_the_bare_item(store: Store,
 
 async def test_pages_skip_expired_items_and_stay_full(store: Store, ns: str) -> None:
     now = int(time.time())
-    items = [
+    items: list[dict[str, Any]] = [
         {**k(ns, f"{i:03d}"), "expires_at": now - 5 if i % 3 == 0 else now + 3600}
         for i in range(60)
     ]

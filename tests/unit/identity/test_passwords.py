@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import bcrypt
 import pytest
 
+from prework.bootstrap import hash_params
+from prework.config import Settings
 from prework.identity.passwords import HashParams, Passwords, Scheme
 
 CHEAP = HashParams(time_cost=1, memory_kib=1024, parallelism=1)
@@ -30,6 +32,21 @@ async def test_argon2id_round_trip(passwords: Passwords) -> None:
     assert ok.scheme is Scheme.ARGON2ID
     assert not ok.needs_rehash
     assert not (await passwords.verify(stored, "correct horse batterY")).ok
+
+
+async def test_the_production_parameters_are_owasp_s_and_work() -> None:
+    """The one test on the real (default) parameters; every fixture uses cheap ones."""
+    real = Passwords(hash_params(Settings(_env_file=None)), threads=1)
+    try:
+        stored = await real.hash("correct horse battery")
+        assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        ok = await real.verify(stored, "correct horse battery")
+        assert ok.ok
+        assert not ok.needs_rehash
+        assert not (await real.verify(stored, "correct horse batterY")).ok
+        assert not (await real.verify(None, "correct horse battery")).ok  # the dummy hash
+    finally:
+        real.close()
 
 
 async def test_other_parameters_need_a_rehash(passwords: Passwords) -> None:

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from prework import errors
-from prework.store.base import Check, Delete, ItemExists, Put, Update, UpdateSpec
+from prework.store.base import Check, Delete, ItemExists, Put, TransactOp, Update, UpdateSpec
 from prework.store.dynamodb import store as dynamodb
 from prework.store.dynamodb.store import DynamoStore
 
@@ -248,7 +248,7 @@ async def test_transaction_cancellation_reasons(
         CancellationReasons=[{"Code": "None"}, {"Code": reason, "Message": "Vendor words 42"}],
     )
     store = ScriptedStore([canceled])
-    ops = [
+    ops: list[TransactOp] = [
         Put("teams", {"pk": "A", "sk": "S"}),
         Update("teams", {"pk": "B", "sk": "S"}, UpdateSpec(set={"n": 1})),
     ]
