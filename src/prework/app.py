@@ -2,7 +2,7 @@
 
 ``create_app()`` with no arguments reads the settings from the environment and
 opens the engines they name (:mod:`prework.bootstrap`); tests pass their own
-``store``/``blobs``. Whatever the factory opened itself, it also initialises
+``store``/``blobs``/``pubsub``. Whatever the factory opened itself, it also initialises
 (embedded engines only: tables and directories) at startup and closes at
 shutdown; adapters passed in belong to the caller.
 
@@ -32,6 +32,7 @@ from prework.blobs.base import BlobStore
 from prework.bootstrap import (
     build_services,
     open_blobs,
+    open_pubsub,
     open_store,
     parse_blobs_url,
     parse_store_url,
@@ -47,6 +48,7 @@ from prework.http.middleware import (
     RequestContextMiddleware,
 )
 from prework.identity import routes as identity_routes
+from prework.pubsub.base import PubSub
 from prework.store.base import Store
 
 __all__ = ["ROUTERS", "create_app"]
@@ -91,18 +93,22 @@ def create_app(
     *,
     store: Store | None = None,
     blobs: BlobStore | None = None,
+    pubsub: PubSub | None = None,
 ) -> FastAPI:
     """Build the Prework ASGI application."""
     settings = settings or Settings()
     init_store = store is None and parse_store_url(settings.store).embedded
     init_blobs = blobs is None and parse_blobs_url(settings.blobs).embedded
-    owned: list[Store | BlobStore] = []
+    owned: list[Store | BlobStore | PubSub] = []
     if store is None:
         store = open_store(settings)
         owned.append(store)
     if blobs is None:
         blobs = open_blobs(settings)
         owned.append(blobs)
+    if pubsub is None:
+        pubsub = open_pubsub(settings)
+        owned.append(pubsub)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +148,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.blobs = blobs
+    app.state.pubsub = pubsub
     app.state.build_services = lambda: build_services(settings, store)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -7,6 +7,7 @@ Engines are named by URL (see :mod:`prework.config`)::
                    sqlite:////srv/prework/data.db  (absolute)
                    dynamodb://?region=eu-west-1&prefix=pre-work-
                    dynamodb://?endpoint=http://127.0.0.1:8001&region=us-east-1
+    PREWORK_PUBSUB memory://                       (in-process: one node)
     PREWORK_BLOBS  file://var/blobs                (relative)
                    file:///srv/prework/blobs       (absolute)
                    s3://?region=eu-west-1
@@ -55,6 +56,7 @@ from prework.identity.services import Identity
 from prework.identity.sessions import LoginLimits, SessionService
 from prework.identity.tokens import ACCESS_TOKEN_PURPOSE, KeyRing, TokenService
 from prework.identity.users import UserService
+from prework.pubsub.base import PubSub
 from prework.store.base import Store
 
 __all__ = [
@@ -72,8 +74,10 @@ __all__ = [
     "ensure_secret_key_file",
     "hash_params",
     "open_blobs",
+    "open_pubsub",
     "open_store",
     "parse_blobs_url",
+    "parse_pubsub_url",
     "parse_store_url",
     "previous_secret_keys",
     "resolve_secret_key",
@@ -244,6 +248,20 @@ def parse_blobs_url(url: str) -> BlobsSpec:
     )
 
 
+def parse_pubsub_url(url: str) -> str:
+    """Parse ``PREWORK_PUBSUB``; the engine's kind. Raises :class:`ConfigError`."""
+    setting = "PREWORK_PUBSUB"
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{setting}={url!r}: not a URL ({exc})") from None
+    if parts.scheme.lower() == "memory":
+        _no_host(url, setting, parts.netloc, parts.path, "use memory://")
+        _query(url, setting, parts.query, set())
+        return "memory"
+    raise ConfigError(f"{setting}={url!r}: unsupported engine {parts.scheme!r}; use memory://")
+
+
 # --------------------------------------------------------------------------- adapters
 def open_store(settings: Settings) -> Store:
     """The Store named by ``settings.store``. Cheap: connects on first use."""
@@ -293,6 +311,14 @@ def open_blobs(settings: Settings) -> BlobStore:
         path_style=spec.path_style,
         bucket_names=settings.bucket_names,
     )
+
+
+def open_pubsub(settings: Settings) -> PubSub:
+    """The event bus named by ``settings.pubsub``."""
+    parse_pubsub_url(settings.pubsub)
+    from prework.pubsub.memory import MemoryPubSub
+
+    return MemoryPubSub()
 
 
 # --------------------------------------------------------------------------- secrets

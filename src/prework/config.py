@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     store: str = "sqlite:///var/prework.db"
     blobs: str = "file://var/blobs"
+    # the event bus between services and real-time clients (memory: one node)
+    pubsub: str = "memory://"
     table_prefix: str = "pre-work-"
     bucket_media: str = "pre-work-media-uploads"
     bucket_thumbnails: str = "pre-work-thumbnails"

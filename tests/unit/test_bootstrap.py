@@ -18,8 +18,10 @@ from prework.bootstrap import (
     derive_key,
     ensure_secret_key_file,
     open_blobs,
+    open_pubsub,
     open_store,
     parse_blobs_url,
+    parse_pubsub_url,
     parse_store_url,
     previous_secret_keys,
     resolve_secret_key,
@@ -235,3 +237,27 @@ def test_derived_keys_differ_by_purpose_and_are_stable() -> None:
 def test_previous_secret_keys_are_kept_in_order(tmp_path: Path) -> None:
     s = settings(tmp_path, previous_secret_keys=["older-key-0123456789", "oldest-key-0123456789"])
     assert previous_secret_keys(s) == [b"older-key-0123456789", b"oldest-key-0123456789"]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost:6379", "unsupported engine 'redis'"),
+        ("memory://host", "takes no host or path"),
+        ("memory://?size=3", "unknown parameter"),
+        ("", "unsupported engine"),
+    ],
+)
+def test_bad_pubsub_urls_say_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="PREWORK_PUBSUB") as caught:
+        parse_pubsub_url(url)
+    assert message in str(caught.value)
+
+
+def test_the_event_bus_defaults_to_the_in_process_one(tmp_path: Path) -> None:
+    from prework.pubsub.memory import MemoryPubSub
+
+    assert parse_pubsub_url("memory://") == "memory"
+    assert isinstance(open_pubsub(settings(tmp_path)), MemoryPubSub)
+    with pytest.raises(ConfigError):
+        open_pubsub(settings(tmp_path, pubsub="kafka://x"))

@@ -1,0 +1,119 @@
+"""The in-process event bus: one app node, the embedded default (``memory://``).
+
+Each subscription has a bounded queue; :meth:`MemoryPubSub.publish` puts a copy
+of the event (decoded from its JSON, as another node would receive it) on the
+queue of every subscription to the topic, without waiting for anyone. A full
+queue drops the event and marks the gap (see :mod:`prework.pubsub.base`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Collection, Mapping
+from typing import Any
+
+import orjson
+
+from prework.errors import Unavailable
+from prework.pubsub.base import (
+    DEFAULT_QUEUE_SIZE,
+    Message,
+    PubSub,
+    Subscription,
+    SubscriptionLagged,
+    encode_event,
+    validate_topic,
+)
+
+__all__ = ["MemoryPubSub"]
+
+
+class _MemorySubscription(Subscription):
+    def __init__(self, bus: MemoryPubSub, topics: frozenset[str], queue_size: int) -> None:
+        super().__init__(topics)
+        self._bus = bus
+        self._queue: deque[Message | int] = deque()  # an int marks a gap of that many events
+        self._queued = 0
+        self._size = queue_size
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    def _deliver(self, message: Message) -> None:
+        if self._closed:
+            return
+        if self._queued >= self._size:
+            if self._queue and isinstance(self._queue[-1], int):
+                self._queue[-1] += 1
+            else:
+                self._queue.append(1)
+        else:
+            self._queue.append(message)
+            self._queued += 1
+        self._wakeup.set()
+
+    async def _messages(self) -> AsyncIterator[Message]:
+        while True:
+            while not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            head = self._queue.popleft()
+            if isinstance(head, int):
+                raise SubscriptionLagged(details={"dropped": head})
+            self._queued -= 1
+            yield head
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._messages()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.clear()
+            self._queued = 0
+            self._bus._forget(self)
+            self._wakeup.set()
+
+
+class MemoryPubSub(PubSub):
+    def __init__(self, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self._queue_size = queue_size
+        self._subscribers: dict[str, set[_MemorySubscription]] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("the event bus is closed")
+
+    async def publish(self, topic: str, event: Mapping[str, Any]) -> None:
+        validate_topic(topic)
+        data = encode_event(event)
+        self._check_open()
+        for subscription in tuple(self._subscribers.get(topic, ())):
+            subscription._deliver(Message(topic, orjson.loads(data)))
+
+    async def subscribe(self, topics: Collection[str]) -> Subscription:
+        named = self.check_topics(topics)
+        self._check_open()
+        subscription = _MemorySubscription(self, named, self._queue_size)
+        for topic in named:
+            self._subscribers.setdefault(topic, set()).add(subscription)
+        return subscription
+
+    def _forget(self, subscription: _MemorySubscription) -> None:
+        for topic in subscription.topics:
+            subscribers = self._subscribers.get(topic)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[topic]
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def close(self) -> None:
+        self._closed = True
+        for subscription in {s for subs in self._subscribers.values() for s in subs}:
+            await subscription.close()
