@@ -11,8 +11,11 @@ At startup the lifespan builds every area's services
 configuration that cannot work stops the start) and starts them (warm-up);
 at shutdown it closes them, then the engines it opened.
 
-To add an area: build its services in :mod:`prework.bootstrap` and list its
-``routes.router`` in :data:`ROUTERS`.
+To add an area: build its services in :mod:`prework.bootstrap`, list its
+``routes.router`` in :data:`ROUTERS`, its ``permissions.GRANTS`` in
+:data:`prework.authz.matrix.AREAS`, and its package in the import contracts
+(``[tool.importlinter]`` in ``pyproject.toml``; the layers contract fails until it
+has a place).
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ def create_app(
             services = getattr(app.state, "services", None)
             if services is not None:
                 services.close()
+                del app.state.services
             for adapter in owned:
                 try:
                     await adapter.close()
@@ -149,7 +153,7 @@ def create_app(
     app.state.store = store
     app.state.blobs = blobs
     app.state.pubsub = pubsub
-    app.state.build_services = lambda: build_services(settings, store)
+    app.state.build_services = lambda: build_services(app.state.settings, app.state.store)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
 from prework.config import Settings
+from prework.core.clock import Clock, system_clock
 from prework.identity.invitations import InvitationService
 from prework.identity.orgs import OrgService
 from prework.identity.passwords import HashParams, Passwords
@@ -424,15 +425,16 @@ def hash_params(settings: Settings) -> HashParams:
     )
 
 
-def build_identity(settings: Settings, store: Store) -> Identity:
-    """The identity services. Raises :class:`ConfigError` without a usable secret key."""
+def build_identity(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Identity:
+    """The identity services, all on one ``clock``. Raises :class:`ConfigError`
+    without a usable secret key."""
     keys = KeyRing(
         derive_key(resolve_secret_key(settings), ACCESS_TOKEN_PURPOSE),
         [derive_key(old, ACCESS_TOKEN_PURPOSE) for old in previous_secret_keys(settings)],
     )
-    tokens = TokenService(keys, access_ttl=settings.access_token_ttl_seconds)
+    tokens = TokenService(keys, access_ttl=settings.access_token_ttl_seconds, clock=clock)
     passwords = Passwords(hash_params(settings), threads=settings.password_hash_threads)
-    limiter = RateLimiter(store)
+    limiter = RateLimiter(store, clock=clock)
     window = settings.login_window_seconds
     sessions = SessionService(
         store,
@@ -444,6 +446,7 @@ def build_identity(settings: Settings, store: Store) -> Identity:
             per_address=Limit("login-address", settings.login_max_failures_per_address, window),
         ),
         refresh_ttl=settings.refresh_token_ttl_seconds,
+        clock=clock,
     )
     registration = RegistrationService(
         store,
@@ -453,14 +456,17 @@ def build_identity(settings: Settings, store: Store) -> Identity:
         per_address=Limit(
             "register-address", settings.register_max_per_address, settings.register_window_seconds
         ),
+        clock=clock,
     )
     return Identity(
         sessions=sessions,
         registration=registration,
-        invitations=InvitationService(store, passwords=passwords, registration=registration),
-        users=UserService(store),
-        orgs=OrgService(store),
-        profiles=ProfileService(store),
+        invitations=InvitationService(
+            store, passwords=passwords, registration=registration, clock=clock
+        ),
+        users=UserService(store, clock=clock),
+        orgs=OrgService(store, clock=clock),
+        profiles=ProfileService(store, clock=clock),
         passwords=passwords,
         tokens=tokens,
     )
@@ -485,7 +491,10 @@ class Services:
         self.identity.close()
 
 
-def build_services(settings: Settings, store: Store) -> Services:
-    """Every area's services over ``store``. Raises :class:`ConfigError` when the
-    settings cannot work (no usable secret key on AWS engines)."""
-    return Services(identity=build_identity(settings, store), audit=AuditService(store))
+def build_services(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Services:
+    """Every area's services over ``store``, on one ``clock``. Raises
+    :class:`ConfigError` when the settings cannot work (no usable secret key on AWS
+    engines)."""
+    return Services(
+        identity=build_identity(settings, store, clock=clock), audit=AuditService(store)
+    )

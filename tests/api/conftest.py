@@ -52,7 +52,7 @@ BASE_URL = "http://testserver"
 
 
 # argon2id at 1 MiB / 1 pass: the same code path, a fraction of the cost. Only
-# tests/unit/identity/test_login_timing.py hashes with the production defaults.
+# tests/unit/identity/test_passwords.py hashes with the production defaults.
 CHEAP_HASHING = {
     "password_hash_time_cost": 1,
     "password_hash_memory_kib": 1024,

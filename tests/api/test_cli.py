@@ -18,7 +18,7 @@ import prework
 from prework.cli import app
 
 # cheap hashing (the server hashes a dummy password at startup): this file checks
-# the command, tests/unit/identity/test_login_timing.py the production cost
+# the command, tests/unit/identity/test_passwords.py the production cost
 CHEAP_HASHING = {"PREWORK_PASSWORD_HASH_TIME_COST": "1", "PREWORK_PASSWORD_HASH_MEMORY_KIB": "1024"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["SYSTEM_ORG", "ActorType", "Authenticator", "Principal", "RequestContext", "Role"]
 
@@ -56,6 +56,7 @@ class RequestContext:
     user_agent: str | None = None
 
 
+@runtime_checkable
 class Authenticator(Protocol):
     """Turns an access token into the principal of a live session (identity's sessions)."""
 

@@ -4,7 +4,9 @@ An item carries an integer ``version``. A change names the version it was made
 against (``expected_version``, from ``If-Match`` or a ``version`` field) and
 fails with ``stale_version`` if the item moved on; a change that names none
 applies to whatever version is current: a change landing between our read and
-our write makes us read again (at most :data:`UNVERSIONED_ATTEMPTS` times).
+our write makes us read again (at most :data:`UNVERSIONED_ATTEMPTS` times). A
+write that met another one in flight (``WriteConflict``, DynamoDB's
+``TransactionConflict``) wrote nothing and is read and judged again the same way.
 The write and its audit event are one transaction.
 """
 
@@ -17,7 +19,7 @@ from prework.core import audit
 from prework.core.audit import Actor
 from prework.core.clock import Clock, iso
 from prework.core.principal import Principal, RequestContext
-from prework.errors import StaleVersion, TransactionCanceled
+from prework.errors import StaleVersion, TransactionCanceled, WriteConflict
 from prework.store.base import All, ItemExists, Key, Store, Update, UpdateSpec, version_equals
 
 __all__ = ["UNVERSIONED_ATTEMPTS", "check_version", "keeps_changing", "stale", "update_versioned"]
@@ -95,6 +97,8 @@ async def update_versioned(
                     ),
                 ]
             )
+        except WriteConflict:
+            continue  # another write to the item was in flight: nothing written, read again
         except TransactionCanceled as exc:
             if expected_version is not None:
                 raise stale(int((await load())["version"]), expected_version) from exc

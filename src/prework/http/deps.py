@@ -17,7 +17,7 @@ An area gives its routes its services with :func:`area_services`::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -81,7 +81,9 @@ def area_services(name: str, kind: type[T]) -> Callable[[HTTPConnection], Awaita
 
 def authenticator(conn: HTTPConnection) -> Authenticator:
     """What turns a bearer token into a principal (identity's sessions)."""
-    return cast(Authenticator, _services(conn).authenticator)
+    found = _services(conn).authenticator
+    assert isinstance(found, Authenticator)
+    return found
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

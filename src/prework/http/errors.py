@@ -64,7 +64,7 @@ __all__ = [
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 REQUEST_ID_SCOPE_KEY: Final = "prework.request_id"
 
-log = structlog.get_logger("prework.api")
+log = structlog.get_logger("prework.http")
 
 # status -> code for HTTPExceptions raised by the framework (routing, body limits)
 _HTTP_CODES: Final[Mapping[int, str]] = {
@@ -254,7 +254,7 @@ async def _http_exception_handler(conn: HTTPConnection, exc: Exception) -> Respo
 
 async def _unhandled_exception_handler(conn: HTTPConnection, exc: Exception) -> Response | None:
     # Reached only when the request-context middleware is not installed: it
-    # normally answers unexpected exceptions itself (see api.middleware).
+    # normally answers unexpected exceptions itself (see http.middleware).
     log_unhandled(exc, scope=conn.scope)
     if isinstance(conn, WebSocket):
         await _close_websocket(conn, 1011, Internal.code)

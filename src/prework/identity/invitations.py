@@ -40,15 +40,10 @@ from prework.identity.tokens import (
     secrets_match,
 )
 from prework.store.base import (
-    All,
-    AttrEquals,
-    ItemExists,
     ItemNotExists,
     Put,
     Store,
     TransactOp,
-    Update,
-    UpdateSpec,
 )
 
 __all__ = [
@@ -192,12 +187,7 @@ class InvitationService:
         try:
             await self.store.transact_write(
                 [
-                    Update(
-                        repo.ORGS,
-                        key,
-                        UpdateSpec(set={"status": revoked}),
-                        condition=AttrEquals("status", _PENDING),
-                    ),
+                    repo.invitation_revocation_op(principal.org_id, invitation_id),
                     audit.event_op(
                         org_id=principal.org_id,
                         action="invitation.revoked",
@@ -246,6 +236,7 @@ class InvitationService:
             await self._pending(org_id, invitation_id, secret)
             raise user_exists()
         password_hash = await self.passwords.hash(password)
+        now = iso(self.clock())
         member = self.registration.new_member(
             ctx=ctx,
             org_id=org_id,
@@ -254,26 +245,13 @@ class InvitationService:
             password_hash=password_hash,
             display_name=display_name,
             details={"via": "invitation", "invitation_id": invitation_id},
+            now=now,
         )
         accepted = InvitationStatus.ACCEPTED.value
         ops: builtins.list[TransactOp] = list(member.ops)
         taken = len(ops)  # the position of the invitation's own update
         ops += [
-            Update(
-                repo.ORGS,
-                repo.invitation_key(org_id, invitation_id),
-                UpdateSpec(
-                    set={
-                        "status": accepted,
-                        "accepted_by": member.user["id"],
-                        "accepted_at": iso(self.clock()),
-                    }
-                ),
-                condition=All(
-                    AttrEquals("status", _PENDING),
-                    AttrEquals("token_hash", invitation["token_hash"]),
-                ),
-            ),
+            repo.invitation_acceptance_op(invitation, user_id=member.user["id"], now=now),
             audit.event_op(
                 org_id=org_id,
                 action="invitation.accepted",
@@ -286,14 +264,7 @@ class InvitationService:
             ),
         ]
         if role is Role.OWNER:
-            ops.append(
-                Update(
-                    repo.ORGS,
-                    repo.org_key(org_id),
-                    UpdateSpec(add={"active_owners": 1}),
-                    condition=ItemExists(),
-                )
-            )
+            ops.append(repo.owner_count_op(org_id, 1))
         try:
             await self.store.transact_write(ops)
         except TransactionCanceled as exc:

@@ -76,9 +76,10 @@ class RegistrationService:
         password_hash: str,
         display_name: str,
         details: dict[str, Any],
+        now: str,
     ) -> NewMember:
-        """The items of a new member of ``org_id``, signed in, with their audit events."""
-        now = iso(self.clock())
+        """The items of a new member of ``org_id``, signed in, with their audit events;
+        ``now`` (:func:`~prework.core.clock.iso`) stamps every item of the operation."""
         user_id = new_id()
         user = repo.user_item(
             org_id=org_id,
@@ -149,7 +150,8 @@ class RegistrationService:
             raise user_exists()  # the transaction below checks again, atomically
         password_hash = await self.passwords.hash(password)
         org_id = new_id()
-        org = repo.org_item(org_id=org_id, name=organization_name, now=iso(self.clock()))
+        now = iso(self.clock())
+        org = repo.org_item(org_id=org_id, name=organization_name, now=now)
         member = self.new_member(
             ctx=ctx,
             org_id=org_id,
@@ -158,6 +160,7 @@ class RegistrationService:
             password_hash=password_hash,
             display_name=display_name,
             details={"via": "register"},
+            now=now,
         )
         ops = [
             *member.ops,

@@ -1,11 +1,15 @@
 """Where identity data lives: every key shape and item shape of the identity tables.
 
 This module is the only code that knows how identity items are keyed and laid
-out; services build their transactions from what it returns, and read items
-back into records (:mod:`prework.identity.models`) with its ``*_of``
-functions. ``docs/data-model.md`` describes the same shapes; change both
-together. Internal attributes (password hash, session epoch, owner count,
-token hashes) stay in the items and never reach a record.
+out: it builds new items and the update operations of their life (a login, a
+rotation, a revocation, an acceptance, a role or status change, the owner
+count), and reads items back into records (:mod:`prework.identity.models`)
+with its ``*_of`` functions; services assemble their transactions from these.
+(The rate-limit counters' window arithmetic lives in
+:mod:`prework.identity.ratelimit`; their key, here.) ``docs/data-model.md``
+describes the same shapes; change both together. Internal attributes
+(password hash, session epoch, owner count, token hashes) stay in the items and
+never reach a record.
 
 Tenant data always has the organization id in its partition key
 (``ORG#<org>``); the only items keyed otherwise are the global email guard
@@ -33,7 +37,18 @@ from prework.identity.models import (
     User,
     UserStatus,
 )
-from prework.store.base import Item, Key
+from prework.store.base import (
+    All,
+    AttrEquals,
+    AttrGreaterThan,
+    AttrNotExists,
+    Item,
+    ItemExists,
+    Key,
+    Update,
+    UpdateSpec,
+    version_equals,
+)
 
 __all__ = [
     "ORGS",
@@ -45,26 +60,33 @@ __all__ = [
     "certification_value",
     "email_guard_item",
     "email_guard_key",
+    "invitation_acceptance_op",
     "invitation_item",
     "invitation_key",
     "invitation_of",
+    "invitation_revocation_op",
     "invitations_listing",
     "is_invitation",
     "is_session",
+    "login_op",
     "org_item",
     "org_key",
     "org_of",
     "org_pk",
+    "owner_count_op",
     "profile_item",
     "profile_key",
     "profile_of",
     "rate_counter_key",
     "session_item",
     "session_key",
+    "session_revocation_op",
+    "session_rotation_op",
     "user_index_attrs",
     "user_item",
     "user_key",
     "user_of",
+    "user_role_status_op",
     "users_listing",
 ]
 
@@ -183,6 +205,60 @@ def user_item(
     }
 
 
+def login_op(user: Mapping[str, Any], changes: Mapping[str, Any]) -> Update:
+    """Record a login on ``user`` (as read): only if it is still active, with the same
+    password hash and session epoch (a deactivation or password change in between
+    makes the login fail)."""
+    epoch_unchanged = (
+        AttrEquals("session_epoch", user["session_epoch"])
+        if "session_epoch" in user
+        else AttrNotExists("session_epoch")
+    )
+    return Update(
+        USERS,
+        user_key(user["org_id"], user["id"]),
+        UpdateSpec(set=dict(changes)),
+        condition=All(
+            AttrEquals("status", UserStatus.ACTIVE.value),
+            AttrEquals("password_hash", user["password_hash"]),
+            epoch_unchanged,
+        ),
+    )
+
+
+def user_role_status_op(
+    user: Mapping[str, Any], *, role: Role, status: UserStatus, now: str, bump_epoch: bool
+) -> Update:
+    """Move ``user`` (as read, at its version) to ``role``/``status``, moving its index
+    entries; ``bump_epoch`` ends every session it has."""
+    org_id, user_id = user["org_id"], user["id"]
+    version = int(user["version"])
+    return Update(
+        USERS,
+        user_key(org_id, user_id),
+        UpdateSpec(
+            set={
+                "role": role.value,
+                "status": status.value,
+                "updated_at": now,
+                "version": version + 1,
+                **user_index_attrs(org_id, user_id, role=role, status=status),
+            },
+            add={"session_epoch": 1} if bump_epoch else {},
+        ),
+        condition=All(ItemExists(), version_equals(version)),
+    )
+
+
+def owner_count_op(org_id: str, delta: int) -> Update:
+    """Change the organization's count of active owners; a decrease needs another
+    owner left (the count stays at least 1)."""
+    condition = AttrGreaterThan("active_owners", 1) if delta < 0 else ItemExists()
+    return Update(
+        ORGS, org_key(org_id), UpdateSpec(add={"active_owners": delta}), condition=condition
+    )
+
+
 def email_guard_item(*, email: str, org_id: str, user_id: str) -> Item:
     return {**email_guard_key(email), "type": "email", "org_id": org_id, "user_id": user_id}
 
@@ -297,6 +373,35 @@ def invitation_item(
     }
 
 
+def invitation_acceptance_op(invitation: Mapping[str, Any], *, user_id: str, now: str) -> Update:
+    """Use up a pending invitation (as read) for the new member ``user_id``."""
+    return Update(
+        ORGS,
+        invitation_key(invitation["org_id"], invitation["id"]),
+        UpdateSpec(
+            set={
+                "status": InvitationStatus.ACCEPTED.value,
+                "accepted_by": user_id,
+                "accepted_at": now,
+            }
+        ),
+        condition=All(
+            AttrEquals("status", InvitationStatus.PENDING.value),
+            AttrEquals("token_hash", invitation["token_hash"]),
+        ),
+    )
+
+
+def invitation_revocation_op(org_id: str, invitation_id: str) -> Update:
+    """Revoke an invitation if it is still pending."""
+    return Update(
+        ORGS,
+        invitation_key(org_id, invitation_id),
+        UpdateSpec(set={"status": InvitationStatus.REVOKED.value}),
+        condition=AttrEquals("status", InvitationStatus.PENDING.value),
+    )
+
+
 def is_invitation(item: Mapping[str, Any] | None) -> bool:
     return item is not None and item.get("type") == "invitation"
 
@@ -349,6 +454,51 @@ def session_item(
         "user_agent": user_agent(ctx),
         "expires_at": expires_at,
     }
+
+
+def session_rotation_op(
+    session_id: str,
+    *,
+    presented_hash: str,
+    new_hash: str,
+    remembered: list[str],
+    now: float,
+    expires_at: int,
+) -> Update:
+    """Replace an active session's refresh-token hash, if it is still ``presented_hash``;
+    ``remembered`` are the replaced hashes kept for reuse detection."""
+    return Update(
+        SESSIONS,
+        session_key(session_id),
+        UpdateSpec(
+            set={
+                "refresh_hash": new_hash,
+                "prev_refresh_hashes": remembered,
+                "refreshed_at": iso(now),
+                "expires_at": expires_at,
+            }
+        ),
+        condition=All(
+            AttrEquals("status", SessionStatus.ACTIVE.value),
+            AttrEquals("refresh_hash", presented_hash),
+        ),
+    )
+
+
+def session_revocation_op(session_id: str, *, reason: str, now: float) -> Update:
+    """Revoke a session if it is still active."""
+    return Update(
+        SESSIONS,
+        session_key(session_id),
+        UpdateSpec(
+            set={
+                "status": SessionStatus.REVOKED.value,
+                "revoked_at": iso(now),
+                "revoked_reason": reason,
+            }
+        ),
+        condition=All(ItemExists(), AttrEquals("status", SessionStatus.ACTIVE.value)),
+    )
 
 
 def is_session(item: Mapping[str, Any] | None) -> bool:

@@ -40,16 +40,11 @@ from prework.identity.tokens import (
     secrets_match,
 )
 from prework.store.base import (
-    All,
-    AttrEquals,
-    AttrNotExists,
-    ItemExists,
     ItemNotExists,
     Put,
     Store,
     TransactOp,
     Update,
-    UpdateSpec,
 )
 
 __all__ = [
@@ -102,6 +97,10 @@ def _invalid_credentials() -> Unauthenticated:
 
 def _invalid_refresh_token() -> Unauthenticated:
     return Unauthenticated("The refresh token is not valid.", code="invalid_token")
+
+
+def _busy() -> WriteConflict:
+    return WriteConflict("The session is being changed by another request; try again.")
 
 
 def _reused() -> Unauthenticated:
@@ -215,23 +214,8 @@ class SessionService:
             details["password_rehashed"] = True
             if check.scheme is not Scheme.ARGON2ID:
                 changes["password_scheme"] = {"old": check.scheme.value, "new": "argon2id"}
-        epoch_unchanged = (
-            AttrEquals("session_epoch", user["session_epoch"])
-            if "session_epoch" in user
-            else AttrNotExists("session_epoch")
-        )
-        user_update = Update(
-            repo.USERS,
-            repo.user_key(user["org_id"], user["id"]),
-            UpdateSpec(set=user_set),
-            condition=All(
-                AttrEquals("status", UserStatus.ACTIVE.value),
-                AttrEquals("password_hash", user["password_hash"]),
-                epoch_unchanged,
-            ),
-        )
         ops: list[TransactOp] = [
-            user_update,
+            repo.login_op(user, user_set),
             session_put,
             RateLimiter.reset_op(account_hit),
             RateLimiter.undo_op(address_hit),
@@ -327,21 +311,13 @@ class SessionService:
             try:
                 await self.store.transact_write(
                     [
-                        Update(
-                            repo.SESSIONS,
-                            repo.session_key(session["id"]),
-                            UpdateSpec(
-                                set={
-                                    "refresh_hash": hash_secret(secret),
-                                    "prev_refresh_hashes": remembered[:REMEMBERED_REFRESH_HASHES],
-                                    "refreshed_at": iso(now),
-                                    "expires_at": int(now) + self.refresh_ttl,
-                                }
-                            ),
-                            condition=All(
-                                AttrEquals("status", SessionStatus.ACTIVE.value),
-                                AttrEquals("refresh_hash", presented),
-                            ),
+                        repo.session_rotation_op(
+                            session["id"],
+                            presented_hash=presented,
+                            new_hash=hash_secret(secret),
+                            remembered=remembered[:REMEMBERED_REFRESH_HASHES],
+                            now=now,
+                            expires_at=int(now) + self.refresh_ttl,
                         ),
                         self._event(
                             org_id=session["org_id"],
@@ -358,6 +334,15 @@ class SessionService:
             except TransactionCanceled as exc:
                 await self._lost_race(ctx, session["id"], exc)
             return self._issued(user, session["id"], secret)
+        # every attempt met another write: lost to a racing refresh of this token, or
+        # (if nobody rotated it) merely crowded out, and the client may try again
+        fresh = await self.store.get(repo.SESSIONS, repo.session_key(session["id"]))
+        if (
+            fresh is not None
+            and fresh["status"] == SessionStatus.ACTIVE.value
+            and fresh["refresh_hash"] == presented
+        ):
+            raise _busy()
         await self._lost_race(ctx, session["id"], None)
 
     async def _lost_race(
@@ -396,21 +381,14 @@ class SessionService:
             except WriteConflict:
                 continue  # a racing rotation or revocation was writing it: again
             break
+        else:
+            fresh = await self.store.get(repo.SESSIONS, repo.session_key(session["id"]))
+            if fresh is not None and fresh["status"] == SessionStatus.ACTIVE.value:
+                raise _busy()  # never "revoked" while the session still lives
         raise _reused()
 
     def _revoke_op(self, session_id: str, reason: str) -> Update:
-        return Update(
-            repo.SESSIONS,
-            repo.session_key(session_id),
-            UpdateSpec(
-                set={
-                    "status": SessionStatus.REVOKED.value,
-                    "revoked_at": iso(self.clock()),
-                    "revoked_reason": reason,
-                }
-            ),
-            condition=All(ItemExists(), AttrEquals("status", SessionStatus.ACTIVE.value)),
-        )
+        return repo.session_revocation_op(session_id, reason=reason, now=self.clock())
 
     # ------------------------------------------------------------------ logout
     async def logout(self, *, principal: Principal, ctx: RequestContext) -> None:

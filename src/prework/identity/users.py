@@ -22,19 +22,13 @@ from prework.core.clock import Clock, iso, system_clock
 from prework.core.paging import Paged, clamp_limit
 from prework.core.principal import Principal, RequestContext, Role
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, check_version, keeps_changing, stale
-from prework.errors import Conflict, NotFound, TransactionCanceled
+from prework.errors import Conflict, NotFound, TransactionCanceled, WriteConflict
 from prework.identity import repository as repo
 from prework.identity.models import User, UserStatus
 from prework.identity.permissions import IdentityAction as Action
 from prework.store.base import (
-    All,
-    AttrGreaterThan,
-    ItemExists,
     Store,
     TransactOp,
-    Update,
-    UpdateSpec,
-    version_equals,
 )
 
 __all__ = ["UserService"]
@@ -56,39 +50,6 @@ def _last_owner() -> Conflict:
 
 class _Raced(Exception):
     """Another change to the user landed between our read and our write."""
-
-
-def _owner_count_op(org_id: str, delta: int) -> Update:
-    # removing an owner needs another one left; adding one needs only the org
-    condition = AttrGreaterThan("active_owners", 1) if delta < 0 else ItemExists()
-    return Update(
-        repo.ORGS,
-        repo.org_key(org_id),
-        UpdateSpec(add={"active_owners": delta}),
-        condition=condition,
-    )
-
-
-def _user_update(
-    item: dict[str, Any], *, role: Role, status: UserStatus, now: str, bump_epoch: bool
-) -> Update:
-    org_id, user_id = item["org_id"], item["id"]
-    version = int(item["version"])
-    return Update(
-        repo.USERS,
-        repo.user_key(org_id, user_id),
-        UpdateSpec(
-            set={
-                "role": role.value,
-                "status": status.value,
-                "updated_at": now,
-                "version": version + 1,
-                **repo.user_index_attrs(org_id, user_id, role=role, status=status),
-            },
-            add={"session_epoch": 1} if bump_epoch else {},
-        ),
-        condition=All(ItemExists(), version_equals(version)),
-    )
 
 
 class UserService:
@@ -153,7 +114,9 @@ class UserService:
         now = iso(self.clock())
         deactivating = status is UserStatus.DEACTIVATED and old_status is UserStatus.ACTIVE
         ops: builtins.list[TransactOp] = [
-            _user_update(item, role=role, status=status, now=now, bump_epoch=deactivating),
+            repo.user_role_status_op(
+                item, role=role, status=status, now=now, bump_epoch=deactivating
+            ),
             audit.event_op(
                 org_id=principal.org_id,
                 action=action,
@@ -171,9 +134,11 @@ class UserService:
         owner_index: int | None = None
         if was_owner != is_owner:
             owner_index = len(ops)
-            ops.append(_owner_count_op(principal.org_id, -1 if was_owner else 1))
+            ops.append(repo.owner_count_op(principal.org_id, -1 if was_owner else 1))
         try:
             await self.store.transact_write(ops)
+        except WriteConflict as exc:
+            raise _Raced from exc  # nothing written: read and judge again
         except TransactionCanceled as exc:
             # the user changed first: the owner count was judged on a stale read
             if 0 in exc.failed_indexes:

@@ -205,7 +205,7 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def test_reader_skips_the_unread_rest_of_a_part() -> None:
-    """The upload route reads every part it is given; the reader (api.multipart)
+    """The upload route reads every part it is given; the reader (http.multipart)
     also lets a caller pass a part by, reading and dropping its body."""
     skipped = Counter(300_000)
     body = form_body({"a": "1"}, skipped.chunks(), after={"b": "2"})

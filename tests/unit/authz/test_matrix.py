@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import pkgutil
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+import prework
 from prework.audit.permissions import AuditAction
 from prework.authz.matrix import (
     ACTIONS,
+    AREAS,
     MATRIX,
     allowed_actions,
     is_allowed,
@@ -26,6 +32,31 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
 
 def principal(role: Role) -> Principal:
     return Principal(user_id="u", org_id="o", role=role, session_id="s", email="e@example.com")
+
+
+def _declared_areas() -> dict[str, ModuleType]:
+    """Every ``prework.<area>.permissions`` module there is."""
+    found = {}
+    for info in pkgutil.iter_modules(prework.__path__):
+        if info.ispkg and importlib.util.find_spec(f"prework.{info.name}.permissions"):
+            found[info.name] = importlib.import_module(f"prework.{info.name}.permissions")
+    return found
+
+
+def test_every_area_s_declared_actions_are_in_the_matrix() -> None:
+    declared = _declared_areas()
+    assert {"identity", "audit"} <= set(declared)
+    assert {name for name, _ in AREAS} == set(declared), "add the area's GRANTS to AREAS"
+    for name, module in declared.items():
+        enums = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, StrEnum) and v.__module__ == module.__name__
+        ]
+        assert enums, f"{name}: permissions.py declares no actions"
+        for enum in enums:
+            assert set(enum) <= set(module.GRANTS), f"{name}: an action without a grant"
+            assert set(enum) <= set(MATRIX)
 
 
 def test_every_action_of_every_area_has_a_row() -> None:
