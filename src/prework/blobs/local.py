@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -39,19 +38,25 @@ import json
 import math
 import os
 import re
-import struct
-import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar, TypeVarTuple
+from typing import TypeVar, TypeVarTuple
 from urllib.parse import quote, urlencode
 
 import anyio
 import anyio.to_thread
 
+from prework.blobs._files import (
+    CHUNK_SIZE,
+    STALE_TEMP_SECONDS,
+    LocalBlobStream,
+    PendingFile,
+    now,
+    open_object,
+    remove_stale_temp_files,
+)
 from prework.blobs._keys import (
     content_disposition,
     physical_bucket,
@@ -60,24 +65,17 @@ from prework.blobs._keys import (
     validate_key,
     validate_size_range,
 )
-from prework.blobs.base import BlobInfo, BlobStore, BlobStream, PresignedUpload
+from prework.blobs.base import BlobInfo, BlobStore, PresignedUpload
 from prework.errors import (
     Forbidden,
-    Internal,
     NotFound,
     TooLarge,
     Unavailable,
     ValidationFailed,
 )
 
-__all__ = ["STALE_TEMP_SECONDS", "LocalBlobStore", "LocalBlobStream", "UploadPolicy"]
+__all__ = ["LocalBlobStore", "UploadPolicy"]
 
-CHUNK_SIZE = 64 * 1024
-HEADER_SIZE = 4096
-STALE_TEMP_SECONDS = 3600
-_MAGIC = b"PWB1"
-_PREFIX = struct.Struct(">4sI")
-_TMP_PREFIX = ".tmp-"
 _KEY_CONTEXT = b"prework.blobs.v1"
 _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
 
@@ -95,213 +93,6 @@ class UploadPolicy:
     min_size: int
     max_size: int
     expires: int
-
-
-def _now() -> float:
-    return time.time()
-
-
-def _etag_hasher() -> Any:
-    return hashlib.md5(usedforsecurity=False)
-
-
-def _encode_header(meta: Mapping[str, Any]) -> bytes:
-    body = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if len(body) > HEADER_SIZE - _PREFIX.size:
-        raise ValidationFailed("Blob metadata too long.", code="invalid_key")
-    return _PREFIX.pack(_MAGIC, len(body)) + body + b"\0" * (HEADER_SIZE - _PREFIX.size - len(body))
-
-
-def _decode_header(raw: bytes, path: Path) -> BlobInfo:
-    try:
-        magic, length = _PREFIX.unpack_from(raw)
-        if magic != _MAGIC:
-            raise ValueError("bad magic")
-        meta = json.loads(raw[_PREFIX.size : _PREFIX.size + length])
-        return BlobInfo(
-            key=meta["key"],
-            size=int(meta["size"]),
-            content_type=meta["content_type"],
-            etag=meta["etag"],
-            last_modified=datetime.fromtimestamp(meta["mtime"], UTC),
-        )
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
-        raise Internal(f"Corrupt blob file {path.name}.") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the entries of directory ``path`` (a rename, a new file) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temp_files(bucket_dirs: Sequence[Path], older_than: float) -> int:
-    """Delete ``.tmp-*`` files modified before ``older_than`` in the object
-    directories (``<bucket>/<h[:2]>/``); return how many. Blocks."""
-    removed = 0
-    for bucket_dir in bucket_dirs:
-        try:
-            subdirs = [e for e in os.scandir(bucket_dir) if e.is_dir(follow_symlinks=False)]
-        except FileNotFoundError:
-            continue
-        for subdir in subdirs:
-            with os.scandir(subdir.path) as entries:
-                for entry in entries:
-                    if not entry.name.startswith(_TMP_PREFIX) or not entry.is_file(
-                        follow_symlinks=False
-                    ):
-                        continue
-                    try:
-                        if entry.stat(follow_symlinks=False).st_mtime < older_than:
-                            os.unlink(entry.path)
-                            removed += 1
-                    except FileNotFoundError:
-                        pass  # its writer finished or another init got there first
-    return removed
-
-
-class _PendingFile:
-    """A temp file being filled; committed with ``os.replace`` or discarded.
-
-    Every method blocks: call them from a worker thread.
-    """
-
-    def __init__(self, final_path: Path) -> None:
-        self.final_path = final_path
-        self.size = 0
-        self._hash = _etag_hasher()
-        self._fh: IO[bytes] | None = None
-        self._tmp: str | None = None
-        self._made_dir = False
-
-    def open(self) -> None:
-        directory = self.final_path.parent
-        try:
-            directory.mkdir()
-            self._made_dir = True
-        except FileExistsError:
-            pass
-        except FileNotFoundError as exc:
-            raise Unavailable(
-                f"Blob directory {directory.parent} is missing; run `prework init`.",
-                code="bucket_missing",
-            ) from exc
-        fd, self._tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
-        self._fh = os.fdopen(fd, "wb")
-        self._fh.seek(HEADER_SIZE)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        assert self._fh is not None
-        self._fh.write(data)
-        self._hash.update(data)
-        self.size += len(data)
-
-    def commit(self, key: str, content_type: str) -> BlobInfo:
-        assert self._fh is not None
-        assert self._tmp is not None
-        mtime = _now()
-        etag = self._hash.hexdigest()
-        header = _encode_header(
-            {
-                "key": key,
-                "size": self.size,
-                "content_type": content_type,
-                "etag": etag,
-                "mtime": mtime,
-            }
-        )
-        self._fh.seek(0)
-        self._fh.write(header)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())  # the data is on disk before the name points at it
-        self._fh.close()
-        os.replace(self._tmp, self.final_path)
-        self._tmp = None
-        _fsync_dir(self.final_path.parent)  # ...and so is the rename
-        if self._made_dir:
-            _fsync_dir(self.final_path.parent.parent)
-        return BlobInfo(
-            key=key,
-            size=self.size,
-            content_type=content_type,
-            etag=etag,
-            last_modified=datetime.fromtimestamp(mtime, UTC),
-        )
-
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        if self._tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._tmp)
-            self._tmp = None
-
-
-class LocalBlobStream(BlobStream):
-    """An object file being read (from :meth:`LocalBlobStore.get`)."""
-
-    def __init__(self, fh: IO[bytes], info: BlobInfo) -> None:
-        self.info = info
-        self._fh = fh
-        self._offset = 0
-        self._remaining = info.size
-        self._started = False
-        self._closed = False
-
-    def restrict(self, start: int, stop: int) -> None:
-        """Read only bytes ``start`` (inclusive) to ``stop`` (exclusive) of the
-        body. Call before iterating; ``0 <= start <= stop <= info.size``."""
-        if self._started:
-            raise RuntimeError("restrict() must come before reading")
-        if not 0 <= start <= stop <= self.info.size:
-            raise ValueError(f"range {start}..{stop} outside 0..{self.info.size}")
-        self._offset, self._remaining = start, stop - start
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
-
-    def _read(self, size: int, seek: int | None) -> bytes:
-        if seek is not None:
-            self._fh.seek(HEADER_SIZE + seek)
-        return self._fh.read(size)
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        try:
-            while not self._closed and self._remaining > 0:
-                seek = None if self._started else self._offset
-                self._started = True
-                size = min(CHUNK_SIZE, self._remaining)
-                try:
-                    chunk = await anyio.to_thread.run_sync(self._read, size, seek)
-                except OSError as exc:
-                    raise Unavailable(f"Blob storage I/O failed: {exc.strerror or exc}.") from exc
-                if not chunk:
-                    break
-                self._remaining -= len(chunk)
-                yield chunk
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._fh.close()  # a read-only close does not block
-
-
-def _open_object(path: Path, key: str) -> tuple[IO[bytes], BlobInfo]:
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError as exc:
-        raise NotFound("No such blob.", details={"key": key}) from exc
-    try:
-        info = _decode_header(fh.read(HEADER_SIZE), path)
-    except BaseException:
-        fh.close()
-        raise
-    return fh, info
 
 
 class LocalBlobStore(BlobStore):
@@ -349,7 +140,7 @@ class LocalBlobStore(BlobStore):
         def make() -> None:
             for directory in bucket_dirs:
                 directory.mkdir(parents=True, exist_ok=True)
-            _remove_stale_temp_files(bucket_dirs, _now() - STALE_TEMP_SECONDS)
+            remove_stale_temp_files(bucket_dirs, now() - STALE_TEMP_SECONDS)
 
         try:
             await anyio.to_thread.run_sync(make)
@@ -400,7 +191,7 @@ class LocalBlobStore(BlobStore):
     ) -> BlobInfo:
         path = self._object_path(bucket, key)
         validate_content_type(content_type)
-        pending = _PendingFile(path)
+        pending = PendingFile(path)
 
         def too_large() -> TooLarge:
             return TooLarge(
@@ -464,12 +255,12 @@ class LocalBlobStore(BlobStore):
 
     async def get(self, bucket: str, key: str) -> LocalBlobStream:
         path = self._object_path(bucket, key)
-        fh, info = await self._io(_open_object, path, key)
+        fh, info = await self._io(open_object, path, key)
         return LocalBlobStream(fh, info)
 
     async def head(self, bucket: str, key: str) -> BlobInfo:
         path = self._object_path(bucket, key)
-        fh, info = await self._io(_open_object, path, key)
+        fh, info = await self._io(open_object, path, key)
         fh.close()
         return info
 
@@ -492,7 +283,7 @@ class LocalBlobStore(BlobStore):
 
     @staticmethod
     def _expiry(expires_in: int) -> int:
-        return math.ceil(_now() + validate_expires_in(expires_in))
+        return math.ceil(now() + validate_expires_in(expires_in))
 
     # -- presigned upload --------------------------------------------------
 
@@ -559,7 +350,7 @@ class LocalBlobStore(BlobStore):
             )
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise Forbidden("The upload policy is not valid.", code="signature_invalid") from exc
-        if _now() > policy.expires:
+        if now() > policy.expires:
             raise Forbidden("The upload form has expired.", code="expired")
         if policy.bucket not in self._bucket_names:
             raise Forbidden("The upload policy names an unknown bucket.", code="policy_violation")
@@ -637,7 +428,7 @@ class LocalBlobStore(BlobStore):
         message = self._download_message(bucket, key, expires_at, filename)
         if not self._signature_ok(message, signature):
             raise Forbidden("The download signature is not valid.", code="signature_invalid")
-        if _now() > expires_at:
+        if now() > expires_at:
             raise Forbidden("The download link has expired.", code="expired")
         if bucket not in self._bucket_names:
             raise NotFound("No such bucket.", details={"bucket": bucket})

@@ -34,9 +34,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from prework.blobs._files import LocalBlobStream
 from prework.blobs._keys import content_disposition
 from prework.blobs.base import BlobInfo
-from prework.blobs.local import LocalBlobStore, LocalBlobStream
+from prework.blobs.local import LocalBlobStore
 from prework.errors import BadRequest, NotFound, RangeNotSatisfiable
 from prework.http.multipart import MultipartForm, invalid_multipart
 
