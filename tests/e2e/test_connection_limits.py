@@ -29,7 +29,7 @@ LONG = "60"  # every other limit
 SLACK = 3.0  # how late a close may come on a loaded machine
 READ_LIMIT = 1 << 20
 
-Server = Callable[..., AbstractAsyncContextManager[int]]
+Server = Callable[..., AbstractAsyncContextManager["Peer"]]
 
 
 @pytest.fixture(params=["httptools", "h11"])
@@ -39,10 +39,10 @@ def parser(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path, parser: str) -> Server:
-    """Start `prework serve` with these settings; yields its port."""
+    """Start `prework serve` with these settings; yields a :class:`Peer` of it."""
 
     @asynccontextmanager
-    async def start(**settings: str) -> AsyncIterator[int]:
+    async def start(**settings: str) -> AsyncIterator[Peer]:
         env = _env(
             {
                 "PREWORK_HTTP_PARSER": parser,
@@ -82,13 +82,31 @@ def server(tmp_path: Path, parser: str) -> Server:
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("prework serve did not become ready")
-            yield port
+            peer = Peer(port)
+            try:
+                yield peer
+            finally:
+                for conn in peer.opened:
+                    await conn.close()
         finally:
             if proc.returncode is None:
                 os.killpg(proc.pid, signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), timeout=15)
 
     return start
+
+
+class Peer:
+    """The server under test: its port, and the connections opened to it (closed at the end)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.opened: list[Conn] = []
+
+    async def connect(self) -> Conn:
+        conn = await Conn.open(self.port)
+        self.opened.append(conn)
+        return conn
 
 
 class Conn:
@@ -181,8 +199,8 @@ def _split(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 async def test_a_header_trickled_a_byte_at_a_time_gets_408_within_the_header_timeout(
     server: Server,
 ) -> None:
-    async with server(PREWORK_HEADER_TIMEOUT_SECONDS=str(SHORT)) as port:
-        conn = await Conn.open(port)
+    async with server(PREWORK_HEADER_TIMEOUT_SECONDS=str(SHORT)) as peer:
+        conn = await peer.connect()
         started = time.monotonic()
         await conn.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
         # a byte every 50 ms for 10 s: every byte is "activity" to uvicorn's keep-alive
@@ -199,8 +217,8 @@ async def test_a_header_trickled_a_byte_at_a_time_gets_408_within_the_header_tim
 
 
 async def test_a_half_sent_body_gets_408_within_the_body_timeout(server: Server) -> None:
-    async with server(PREWORK_BODY_TIMEOUT_SECONDS=str(SHORT)) as port:
-        conn = await Conn.open(port)
+    async with server(PREWORK_BODY_TIMEOUT_SECONDS=str(SHORT)) as peer:
+        conn = await peer.connect()
         await conn.send(
             b"POST /api/auth/login HTTP/1.1\r\nHost: t\r\n"
             b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
@@ -222,10 +240,10 @@ async def test_a_body_that_keeps_coming_at_the_minimum_rate_outlives_the_body_ti
 ) -> None:
     async with server(
         PREWORK_BODY_TIMEOUT_SECONDS=str(SHORT), PREWORK_BODY_MIN_BYTES_PER_SECOND="1000"
-    ) as port:
+    ) as peer:
         body = b'{"email": "olive@acme.example.com", "password": "wrong password"}'
         body = body.ljust(4000)  # four windows' worth at 1000 B/s; sent at 2000 B/s
-        conn = await Conn.open(port)
+        conn = await peer.connect()
         await conn.send(
             b"POST /api/auth/login HTTP/1.1\r\nHost: t\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
@@ -243,14 +261,14 @@ async def test_a_body_that_keeps_coming_at_the_minimum_rate_outlives_the_body_ti
 
 
 async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server: Server) -> None:
-    async with server(PREWORK_KEEP_ALIVE_SECONDS=str(SHORT)) as port:
+    async with server(PREWORK_KEEP_ALIVE_SECONDS=str(SHORT)) as peer:
         # idle after a request
-        used = await Conn.open(port)
+        used = await peer.connect()
         await used.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         status, _, _ = await used.response()
         assert status == 200
         # idle from the start: never sends a byte
-        silent = await Conn.open(port)
+        silent = await peer.connect()
         started = time.monotonic()
         sent_after_response, sent_to_silent = await asyncio.gather(
             used.closed_within(SHORT + SLACK), silent.closed_within(SHORT + SLACK)
@@ -265,8 +283,8 @@ async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server:
 
 
 async def test_a_request_head_past_the_header_limit_gets_431(server: Server) -> None:
-    async with server(PREWORK_MAX_HEADER_BYTES="4096") as port:
-        conn = await Conn.open(port)
+    async with server(PREWORK_MAX_HEADER_BYTES="4096") as peer:
+        conn = await peer.connect()
         await conn.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
         big = [b"X-Big: " + b"a" * 1015 + b"\r\n"] * 64  # 64 KiB of headers, 1 KiB a read
         raw = await conn.trickle_until_closed(big, 0.01, SLACK)
@@ -281,13 +299,13 @@ async def test_a_connection_past_the_limit_gets_503_and_the_others_are_still_ser
     server: Server,
 ) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
-    async with server(PREWORK_MAX_CONNECTIONS="3") as port:
-        held = [await Conn.open(port) for _ in range(3)]
+    async with server(PREWORK_MAX_CONNECTIONS="3") as peer:
+        held = [await peer.connect() for _ in range(3)]
         for conn in held:
             await conn.send(request)
             assert (await conn.response())[0] == 200
 
-        extra = await Conn.open(port)  # the kernel accepts it; the server refuses it
+        extra = await peer.connect()  # the kernel accepts it; the server refuses it
         await extra.send(request)
         status, headers, body = await extra.response()
         assert status == 503
@@ -304,7 +322,7 @@ async def test_a_connection_past_the_limit_gets_503_and_the_others_are_still_ser
         # a freed place is taken by the next connection
         await held.pop().close()
         for _ in range(50):
-            status, _, _ = await _exchange(port, request)
+            status, _, _ = await _exchange(peer.port, request)
             if status == 200:
                 break
             await asyncio.sleep(0.1)
