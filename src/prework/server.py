@@ -27,7 +27,8 @@ client:
   the app reading the body sees the client disconnect.
 
 While the app works on a request, no deadline runs (that time is the
-server's). A pipelined request's deadlines start when the request before it is
+server's); a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
+protocol owns it from then on). A pipelined request's deadlines start when the request before it is
 answered. At most ``max_connections`` connections are served at once: one
 accepted past that is answered ``503 unavailable`` (with ``Retry-After``) at
 once, without reading its request, and closed.
@@ -143,6 +144,7 @@ class _Deadlines:
     _body_bytes: int = 0  # received in the current body window
     _refused: bool = False  # past max_connections: never handed to uvicorn
     _draining: bool = False  # answered by us: what the client still sends is dropped
+    _handed_off: bool = False  # upgraded to a WebSocket: its protocol owns the connection
     _linger: asyncio.TimerHandle | None = None
 
     def _idle(self) -> bool:
@@ -190,7 +192,11 @@ class _Deadlines:
 
     def _done(self) -> bool:
         """Closing, or answered and draining: no more deadlines, no more parsing."""
-        return self._draining or self.transport.is_closing()
+        return self._draining or self._handed_off or self.transport.is_closing()
+
+    def _hand_off(self) -> None:
+        self._handed_off = True
+        self._cancel_deadlines()
 
     def _before_data(self) -> bool:
         return self._idle()
@@ -354,6 +360,10 @@ class _H11(_Deadlines, H11Protocol):
         super().on_response_complete()
         self._sync()
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._hand_off()
+        super().handle_websocket_upgrade(event)
+
 
 class _HttpTools(_Deadlines, HttpToolsProtocol):
     """uvicorn's httptools protocol with :class:`_Deadlines`."""
@@ -382,7 +392,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         return self._in_head
 
     def _body_pending(self) -> bool:
-        return self._in_body and self.cycle is self._active
+        return self._in_body and self._active is not None and self.cycle is self._active
 
     def _response_started(self) -> bool:
         return self.cycle is not None and self.cycle.response_started
@@ -431,6 +441,10 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._sync()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._hand_off()
+        super().handle_websocket_upgrade()
 
 
 def protocol_class(parser: HttpParser, limits: ConnectionLimits) -> type[asyncio.Protocol]:
