@@ -7,6 +7,7 @@ the server; see :mod:`prework.config`.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Annotated
 
 import typer
@@ -62,6 +63,8 @@ def serve(
     """Run the HTTP server (uvicorn)."""
     import uvicorn
 
+    from prework.server import READ_SLACK_BYTES, ConnectionLimits, protocol_class
+
     settings = _settings()
     configure_logging(settings)
     try:
@@ -73,11 +76,18 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    limits = ConnectionLimits.from_settings(settings)
     uvicorn.run(
         "prework.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port if port is not None else settings.port,
+        # uvicorn's HTTP/1.1 protocol on the chosen parser, with our deadlines and
+        # connection limit (prework.server); uvicorn's limit_concurrency stays off
+        http=protocol_class(settings.http_parser, limits),
+        timeout_keep_alive=math.ceil(limits.keep_alive),  # the protocol uses the exact value
+        # h11 bounds the head it buffers too; above ours (plus one read), so ours answers
+        h11_max_incomplete_event_size=limits.max_header_bytes + READ_SLACK_BYTES,
         log_config=None,  # keep ours (prework.logging)
         access_log=False,  # RequestContextMiddleware logs each request
         server_header=False,

@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     # (comma-separated addresses or networks, "*" for any); empty: none, the
     # peer address is the client's
     trusted_proxies: str = ""
+    # what a client may hold of `prework serve` (see prework.server): the request
+    # line and headers within HEADER_TIMEOUT of their first byte and at most
+    # MAX_HEADER_BYTES; the body at BODY_MIN_BYTES_PER_SECOND or more over each
+    # BODY_TIMEOUT window; an idle connection for KEEP_ALIVE; MAX_CONNECTIONS at once
+    http_parser: Literal["httptools", "h11"] = "httptools"
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    body_min_bytes_per_second: int = Field(default=1024, ge=1)
+    keep_alive_seconds: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True

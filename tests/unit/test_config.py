@@ -99,3 +99,25 @@ def test_readme_links_every_doc() -> None:
     docs = sorted(p.name for p in (repo / "docs").glob("*.md"))
     assert docs
     assert [name for name in docs if f"](docs/{name})" not in section] == []
+
+
+def test_connection_limits_default_to_bounds_and_refuse_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = Settings()
+    assert (s.http_parser, s.header_timeout_seconds, s.body_timeout_seconds) == (
+        "httptools",
+        10.0,
+        30.0,
+    )
+    assert (s.keep_alive_seconds, s.max_connections, s.max_header_bytes) == (5.0, 1000, 16384)
+    for name, value in [
+        ("PREWORK_HEADER_TIMEOUT_SECONDS", "0"),
+        ("PREWORK_KEEP_ALIVE_SECONDS", "-1"),
+        ("PREWORK_MAX_CONNECTIONS", "0"),
+        ("PREWORK_HTTP_PARSER", "wsgi"),
+    ]:
+        with monkeypatch.context() as m:
+            m.setenv(name, value)
+            with pytest.raises(ValueError, match=name.removeprefix("PREWORK_").lower()):
+                Settings()

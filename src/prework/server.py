@@ -1,0 +1,464 @@
+"""The HTTP/1.1 protocol ``prework serve`` runs: uvicorn's, with deadlines on the client.
+
+uvicorn bounds none of what a client sends: a connection that never sends a byte
+is held until it closes, its keep-alive timer is cancelled by every byte that
+arrives (a header trickled a byte every few seconds holds the connection
+forever), nothing bounds the time to receive a whole request, httptools buffers a
+request head of any size, and ``limit_concurrency`` counts the connection asking
+(so N allows N-1), sheds the requests of *every* connection once over and still
+holds the extra connections. :func:`protocol_class` subclasses either of
+uvicorn's HTTP/1.1 protocols (``httptools`` or ``h11``, chosen explicitly) so that
+a connection is always under exactly one deadline while the server waits on the
+client:
+
+* **idle** (no request in progress, none begun): closed after ``keep_alive``
+  seconds, silently; this holds before the first request too.
+* **head** (the first byte of a request has arrived, its head has not ended):
+  the whole request line and headers within ``header_timeout`` seconds of that
+  first byte, however the bytes are spread (the deadline is not reset by
+  later bytes), and at most ``max_header_bytes`` of them; else ``408
+  request_timeout`` or ``431 headers_too_large`` and the connection is closed.
+* **body** (the head is in, the body is not): in every window of
+  ``body_timeout`` seconds from the end of the head, at least
+  ``body_min_rate * body_timeout`` bytes of it (a stalled body is cut after one
+  window, a large upload at a steady rate is not), unless the server itself has
+  stopped reading (the app is not consuming the body); else ``408
+  request_timeout`` (when no response has begun) and the connection is closed;
+  the app reading the body sees the client disconnect.
+
+While the app works on a request, no deadline runs (that time is the
+server's); a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
+protocol owns it from then on). A pipelined request's deadlines start when the request before it is
+answered. At most ``max_connections`` connections are served at once: one
+accepted past that is answered ``503 unavailable`` (with ``Retry-After``) at
+once, without reading its request, and closed.
+
+Every answer written here is the JSON error envelope of :mod:`prework.http.errors`
+with ``Connection: close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import h11
+import structlog
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from prework.config import Settings
+
+__all__ = ["READ_SLACK_BYTES", "ConnectionLimits", "HttpParser", "protocol_class"]
+
+log = structlog.get_logger("prework.server")
+
+HttpParser = Literal["httptools", "h11"]
+
+# how long a connection we answered (408, 431, 503) may keep sending before it is
+# closed: the answer is written and our side shut at once; reading on for a moment
+# (and dropping it) lets the client read the answer instead of a reset
+_LINGER_SECONDS: Final = 1.0
+# the most one read of a socket hands a protocol (asyncio's and uvloop's buffer):
+# a head may pass the header limit by up to this before it is counted
+READ_SLACK_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What a client may take of a connection; see the module docstring."""
+
+    header_timeout: float
+    body_timeout: float
+    body_min_rate: int
+    keep_alive: float
+    max_header_bytes: int
+    max_connections: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            body_min_rate=settings.body_min_bytes_per_second,
+            keep_alive=settings.keep_alive_seconds,
+            max_header_bytes=settings.max_header_bytes,
+            max_connections=settings.max_connections,
+        )
+
+
+def _answer(status: int, reason: str, code: str, message: str, *extra: str) -> bytes:
+    body = json.dumps(
+        {"error": {"code": code, "message": message, "details": {}}}, separators=(",", ":")
+    ).encode()
+    head = [
+        f"HTTP/1.1 {status} {reason}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+        *extra,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+REQUEST_TIMEOUT: Final = _answer(
+    408, "Request Timeout", "request_timeout", "The request was not received in time."
+)
+HEADERS_TOO_LARGE: Final = _answer(
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "The request line and headers are too large.",
+)
+TOO_MANY_CONNECTIONS: Final = _answer(
+    503,
+    "Service Unavailable",
+    "unavailable",
+    "The server has too many connections; try again shortly.",
+    "retry-after: 1",
+)
+
+
+class _Deadlines:
+    """The deadlines of one connection, for a uvicorn HTTP/1.1 protocol.
+
+    A subclass says what state the parser is in (:meth:`_idle`,
+    :meth:`_head_buffered`, :meth:`_body_pending`, :meth:`_response_started`);
+    this class keeps exactly one timer armed for the phase the client is in.
+    """
+
+    limits: ConnectionLimits
+    # uvicorn's, set by the protocol this is mixed into
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    connections: set[Any]
+    timeout_keep_alive_task: asyncio.TimerHandle | None
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _head_bytes: int = 0
+    _body_bytes: int = 0  # received in the current body window
+    _refused: bool = False  # past max_connections: never handed to uvicorn
+    _draining: bool = False  # answered by us: what the client still sends is dropped
+    _handed_off: bool = False  # upgraded to a WebSocket: its protocol owns the connection
+    _linger: asyncio.TimerHandle | None = None
+
+    def _idle(self) -> bool:
+        """No request is in progress on this connection (between requests)."""
+        raise NotImplementedError
+
+    def _head_buffered(self) -> bool:
+        """Part of the next request's head has been received."""
+        raise NotImplementedError
+
+    def _body_pending(self) -> bool:
+        """The current request's head is in, its body is still arriving."""
+        raise NotImplementedError
+
+    def _response_started(self) -> bool:
+        """The current request's response has begun (an answer can no longer be sent)."""
+        raise NotImplementedError
+
+    def _disconnect_app(self) -> None:
+        """Tell the app working on the current request that the client is gone (as
+        uvicorn does when the connection is lost): its reads end, its writes are dropped."""
+        raise NotImplementedError
+
+    # called by the protocol's overrides
+
+    def _over_capacity(self) -> bool:
+        return len(self.connections) >= self.limits.max_connections
+
+    def _refuse(self, transport: asyncio.Transport) -> None:
+        self._refused = True
+        self.transport = transport
+        log.warning(
+            "connection.refused", reason="max_connections", limit=self.limits.max_connections
+        )
+        self._answer_and_close(TOO_MANY_CONNECTIONS)
+
+    def _answer_and_close(self, answer: bytes) -> None:
+        """Write ``answer``, shut our side, drop what the client still sends for a
+        moment (so that it reads the answer, not a reset), then close."""
+        self._draining = True
+        self.transport.write(answer)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+
+    def _done(self) -> bool:
+        """Closing, or answered and draining: no more deadlines, no more parsing."""
+        return self._draining or self._handed_off or self.transport.is_closing()
+
+    def _hand_off(self) -> None:
+        self._handed_off = True
+        self._cancel_deadlines()
+
+    def _before_data(self) -> bool:
+        return self._idle()
+
+    def _after_data(self, data: bytes, was_idle: bool) -> None:
+        if self._done():
+            return
+        if self._body_pending():
+            self._body_bytes += len(data)
+        if self._idle() and (was_idle or self._head_buffered()):
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._fail("head", HEADERS_TOO_LARGE)
+                return
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(
+                    self.limits.header_timeout, self._head_timed_out
+                )
+        self._sync()
+
+    def _sync(self) -> None:
+        """Arm the timer of the phase the connection is in; cancel the others'."""
+        if self._done():
+            return
+        idle = self._idle()
+        if not idle:
+            self._head_bytes = 0
+            self._cancel_head()
+        elif self._head_timer is None and self._head_buffered():
+            self._head_timer = self.loop.call_later(
+                self.limits.header_timeout, self._head_timed_out
+            )
+        if self._body_pending():
+            if self._body_timer is None:
+                self._arm_body()
+        elif self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        if idle and self._head_timer is None and self.timeout_keep_alive_task is None:
+            # idle again without uvicorn's timer (before the first request, or a
+            # body that ended after its response): the keep-alive deadline
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.limits.keep_alive, self._keep_alive_expired
+            )
+
+    def _arm_body(self) -> None:
+        self._body_bytes = 0
+        self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_window_ended)
+
+    def _body_window_ended(self) -> None:
+        self._body_timer = None
+        if self._done():
+            return
+        wanted = self.limits.body_min_rate * self.limits.body_timeout
+        if self._body_bytes >= wanted or self._reading_paused():
+            # the body keeps coming (or the app is not reading it: the server's
+            # time, not the client's): another window
+            self._arm_body()
+            return
+        self._fail("body", REQUEST_TIMEOUT)
+
+    def _reading_paused(self) -> bool:
+        flow = getattr(self, "flow", None)
+        return bool(flow is not None and flow.read_paused)
+
+    def _keep_alive_expired(self) -> None:
+        self.timeout_keep_alive_task = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _cancel_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _cancel_deadlines(self) -> None:
+        self._cancel_head()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        self._fail("head", REQUEST_TIMEOUT)
+
+    def _fail(self, phase: str, answer: bytes) -> None:
+        if self._done():
+            return
+        reason = "timeout" if answer is REQUEST_TIMEOUT else "too_large"
+        log.info("connection.closed", phase=phase, reason=reason, client=_peer(self.transport))
+        self._cancel_deadlines()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        if phase == "head" or not self._response_started():
+            self._disconnect_app()
+            self._answer_and_close(answer)
+        else:
+            self.transport.close()
+
+
+def _peer(transport: asyncio.Transport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+class _H11(_Deadlines, H11Protocol):
+    """uvicorn's h11 protocol with :class:`_Deadlines`."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        # uvicorn arms its keep-alive timer with this: the exact value, not config's int
+        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+
+    def _idle(self) -> bool:
+        return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
+
+    def _head_buffered(self) -> bool:
+        return bool(self.conn.trailing_data[0])
+
+    def _body_pending(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
+
+    def _response_started(self) -> bool:
+        return self.cycle is not None and self.cycle.response_started
+
+    def _disconnect_app(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self._over_capacity():
+            self._refuse(transport)
+            return
+        super().connection_made(transport)
+        self._sync()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadlines()
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
+        was_idle = self._before_data()
+        super().data_received(data)
+        self._after_data(data, was_idle)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._sync()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._hand_off()
+        super().handle_websocket_upgrade(event)
+
+
+class _HttpTools(_Deadlines, HttpToolsProtocol):
+    """uvicorn's httptools protocol with :class:`_Deadlines`."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        # uvicorn arms its keep-alive timer with this: the exact value, not config's int
+        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self._in_head = False  # a request's first byte is parsed, its head has not ended
+        self._in_body = False  # the latest request's head has ended, its body has not
+        self._active: Any = None  # the cycle whose ASGI task was started last
+
+    def _busy(self) -> bool:
+        return self._active is not None and not self._active.response_complete
+
+    def _idle(self) -> bool:
+        return not self._busy() and not self._in_body
+
+    def _head_buffered(self) -> bool:
+        return self._in_head
+
+    def _body_pending(self) -> bool:
+        return self._in_body and self._active is not None and self.cycle is self._active
+
+    def _response_started(self) -> bool:
+        return self.cycle is not None and self.cycle.response_started
+
+    def _disconnect_app(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self._over_capacity():
+            self._refuse(transport)
+            return
+        super().connection_made(transport)
+        self._sync()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadlines()
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
+        was_idle = self._before_data()
+        super().data_received(data)
+        self._after_data(data, was_idle)
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._in_body = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        super().on_message_complete()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._active = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._sync()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._hand_off()
+        super().handle_websocket_upgrade()
+
+
+def protocol_class(parser: HttpParser, limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol on ``parser``, under ``limits`` (uvicorn's ``http=``)."""
+    if parser == "httptools":
+
+        class HttpToolsWithDeadlines(_HttpTools):
+            pass
+
+        HttpToolsWithDeadlines.limits = limits
+        return HttpToolsWithDeadlines
+
+    class H11WithDeadlines(_H11):
+        pass
+
+    H11WithDeadlines.limits = limits
+    return H11WithDeadlines
