@@ -72,6 +72,7 @@ __all__ = [
     "build_services",
     "derive_key",
     "engine_summary",
+    "ensure_private_dir",
     "ensure_secret_key_file",
     "hash_params",
     "open_blobs",
@@ -348,6 +349,23 @@ def _check_secret(value: str, source: str) -> bytes:
     return value.encode()
 
 
+def ensure_private_dir(path: Path) -> str:
+    """Make the data directory ``path`` (and its parents) if absent, mode 0700:
+    it holds the secret key, the SQLite database and the local blobs. An
+    existing one that others may read (an older release made it 0755) is
+    tightened to 0700. Says what it did: ``created``, ``exists`` or ``tightened
+    to 0700``."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return "created"
+    if mode & 0o077 and path.is_dir() and path.stat().st_uid == os.geteuid():
+        path.chmod(0o700)
+        return "tightened to 0700"
+    return "exists"
+
+
 def ensure_secret_key_file(path: Path) -> tuple[bytes, bool]:
     """Read the secret key kept in ``path``, creating it first if absent.
 
@@ -360,7 +378,7 @@ def ensure_secret_key_file(path: Path) -> tuple[bytes, bool]:
         return _check_secret(path.read_text(encoding="ascii"), str(path)), False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -17,6 +17,7 @@ import prework
 from prework.bootstrap import (
     SECRET_KEY_FILE,
     ConfigError,
+    ensure_private_dir,
     ensure_secret_key_file,
     open_blobs,
     open_store,
@@ -105,11 +106,10 @@ async def _init(settings: Settings) -> list[str]:
     blobs_spec = parse_blobs_url(settings.blobs)
 
     if store_spec.embedded or blobs_spec.embedded:
-        existed = settings.data_dir.is_dir()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        done.append(f"data dir {settings.data_dir}: {'exists' if existed else 'created'}")
+        state = ensure_private_dir(settings.data_dir)  # 0700
+        done.append(f"data dir {settings.data_dir}: {state}")
     if store_spec.path is not None:
-        store_spec.path.parent.mkdir(parents=True, exist_ok=True)
+        store_spec.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     if settings.secret_key is None and settings.is_embedded:
         path = settings.data_dir / SECRET_KEY_FILE

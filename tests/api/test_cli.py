@@ -59,6 +59,7 @@ def test_init_creates_everything_once_and_is_idempotent(tmp_path: Path) -> None:
     key = (var / "secret.key").read_bytes()
     assert (var / "secret.key").stat().st_mode & 0o777 == 0o600
     assert (var / "prework.db").is_file()
+    assert _modes(var) == {"var": 0o700, "prework.db": 0o600, "secret.key": 0o600}
     with sqlite3.connect(var / "prework.db") as db:
         tables_before = sorted(db.execute("select name from sqlite_master").fetchall())
     blob_dirs = sorted(p.name for p in (var / "blobs").iterdir())
@@ -74,6 +75,27 @@ def test_init_creates_everything_once_and_is_idempotent(tmp_path: Path) -> None:
     with sqlite3.connect(var / "prework.db") as db:
         assert sorted(db.execute("select name from sqlite_master").fetchall()) == tables_before
     assert sorted(p.name for p in (var / "blobs").iterdir()) == blob_dirs
+
+
+def _modes(var: Path) -> dict[str, int]:
+    """The permission bits of the data directory and its private files that exist."""
+    names = ("prework.db", "prework.db-wal", "prework.db-shm", "secret.key")
+    modes = {"var": var.stat().st_mode & 0o777}
+    modes.update({n: (var / n).stat().st_mode & 0o777 for n in names if (var / n).exists()})
+    return modes
+
+
+def test_init_tightens_a_data_dir_an_older_release_left_readable(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    var.chmod(0o755)
+    with sqlite3.connect(var / "prework.db") as db:
+        db.execute("PRAGMA journal_mode = WAL")
+    (var / "prework.db").chmod(0o644)
+    result = _prework("init", cwd=tmp_path, env=_env())
+    assert result.returncode == 0, result.stderr
+    assert "data dir var: tightened to 0700" in result.stdout
+    assert _modes(var) == {"var": 0o700, "prework.db": 0o600, "secret.key": 0o600}
 
 
 def test_init_on_aws_engines_without_a_secret_key_fails_clearly(tmp_path: Path) -> None:
@@ -150,6 +172,14 @@ def test_serve_answers_and_logs_json(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
         assert response.status_code == 200  # init ran at startup (embedded engines)
+        # the embedded start made them private: the database is open, so -wal and -shm exist
+        assert _modes(tmp_path / "var") == {
+            "var": 0o700,
+            "prework.db": 0o600,
+            "prework.db-wal": 0o600,
+            "prework.db-shm": 0o600,
+            "secret.key": 0o600,
+        }
         assert response.headers["X-Request-ID"] == "serve-1"
         assert "server" not in response.headers
     finally:

@@ -1,25 +1,82 @@
 """The permission check services make: the matrix's answer, with a denial audited.
 
-A denied request is recorded as an ``access.denied`` event (outcome
-``denied``) naming the action, the role and the target, then refused with
-403 ``forbidden``.
+A denied request is refused with 403 ``forbidden`` and audited as an
+``access.denied`` event (outcome ``denied``) naming the action, the role and
+the target; but repeats are coalesced, so a client hammering a forbidden
+route cannot grow the audit log at its request rate. Per organization,
+actor, action and target, a counter item in the ``sessions`` table (TTL, like
+the rate-limit counters) counts the denials of each window of
+:data:`DENIAL_WINDOW_SECONDS`: the first denial of a window writes the event,
+later ones only add to the counter, and the first event of the next window
+says in ``details.coalesced`` how many denials the previous window did not
+record one by one. Audit events are never updated. A window's count is kept
+one window longer than the window, so only a denial in the very next window
+reports it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 from prework.authz import matrix
 from prework.core import audit
 from prework.core.audit import Actor
+from prework.core.clock import Clock, system_clock
 from prework.core.principal import Principal, RequestContext, Role
 from prework.errors import Forbidden
-from prework.store.base import Store
+from prework.store.base import Key, Store, UpdateSpec
 
-__all__ = ["authorize", "authorize_manage"]
+__all__ = [
+    "DENIAL_WINDOW_SECONDS",
+    "audit_denial",
+    "authorize",
+    "authorize_manage",
+    "denial_counter_key",
+]
+
+DENIAL_WINDOW_SECONDS = 60
+# the counters live with the sessions and rate-limit counters (a TTL table)
+_COUNTERS = "sessions"
+_KIND = "denials"
 
 
-async def _denied(
+def denial_counter_key(
+    org_id: str, actor_id: str, action: str, target: str, window_start: int
+) -> Key:
+    """The denial counter of one actor, action and target (hashed) in one window."""
+    subject = "\x1f".join((org_id, actor_id, action, target))
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return {"pk": f"DENY#{digest}", "sk": f"W#{window_start}"}
+
+
+async def _count_denial(
+    store: Store, principal: Principal, action: str, target: str, clock: Clock
+) -> tuple[int, int]:
+    """Count one denial: (its number in this window, denials coalesced in the previous one)."""
+    start = int(clock() // DENIAL_WINDOW_SECONDS) * DENIAL_WINDOW_SECONDS
+    key = denial_counter_key(principal.org_id, principal.user_id, action, target, start)
+    item = await store.update(
+        _COUNTERS,
+        key,
+        UpdateSpec(
+            set={"kind": _KIND, "expires_at": start + 2 * DENIAL_WINDOW_SECONDS + 60},
+            add={"count": 1},
+        ),
+    )
+    count = int(item["count"])
+    if count > 1:
+        return count, 0
+    previous = await store.get(
+        _COUNTERS,
+        denial_counter_key(
+            principal.org_id, principal.user_id, action, target, start - DENIAL_WINDOW_SECONDS
+        ),
+    )
+    return count, max(0, int(previous["count"]) - 1) if previous else 0
+
+
+async def audit_denial(
     store: Store,
     principal: Principal,
     ctx: RequestContext,
@@ -27,7 +84,20 @@ async def _denied(
     exc: Forbidden,
     target_type: str | None,
     target_id: str | None,
+    clock: Clock = system_clock,
 ) -> None:
+    """Audit one denial: the window's first writes ``access.denied``, repeats count."""
+    target = f"{target_type}#{target_id}" if target_type is not None else "-"
+    count, coalesced = await _count_denial(store, principal, action.value, target, clock)
+    if count > 1:
+        return  # this window's event is written: the counter holds the repeats
+    details: dict[str, object] = {
+        "permission": action.value,
+        "role": principal.role.value,
+        "reason": exc.message,
+    }
+    if coalesced:
+        details["coalesced"] = coalesced
     await audit.record(
         store,
         org_id=principal.org_id,
@@ -37,7 +107,8 @@ async def _denied(
         target_type=target_type,
         target_id=target_id,
         outcome="denied",
-        details={"permission": action.value, "role": principal.role.value, "reason": exc.message},
+        details=details,
+        clock=clock,
     )
 
 
@@ -50,11 +121,12 @@ async def authorize(
     target_type: str | None = None,
     target_id: str | None = None,
 ) -> None:
-    """:func:`prework.authz.matrix.require`, auditing a denial (``access.denied``)."""
+    """:func:`prework.authz.matrix.require`, auditing a denial (``access.denied``,
+    repeats coalesced)."""
     try:
         matrix.require(principal, action)
     except Forbidden as exc:
-        await _denied(store, principal, ctx, action, exc, target_type, target_id)
+        await audit_denial(store, principal, ctx, action, exc, target_type, target_id)
         raise
 
 
@@ -69,9 +141,9 @@ async def authorize_manage(
     target_type: str | None = None,
     target_id: str | None = None,
 ) -> None:
-    """:func:`prework.authz.matrix.require_manage`, auditing a denial."""
+    """:func:`prework.authz.matrix.require_manage`, auditing a denial (coalesced)."""
     try:
         matrix.require_manage(principal, action, target_role=target_role, new_role=new_role)
     except Forbidden as exc:
-        await _denied(store, principal, ctx, action, exc, target_type, target_id)
+        await audit_denial(store, principal, ctx, action, exc, target_type, target_id)
         raise

@@ -2,20 +2,20 @@
 
 Every request model derives from :class:`Strict` (unknown fields are a 422,
 never silently ignored). Numbers are strict (``true`` or ``"3"`` is not a
-version), names hold no control characters, and every string has a maximum
-length. Validation errors carry only the location and the reason, never the
-rejected input.
+version), names hold no control or invisible characters (one rule,
+:mod:`prework.core.text`), and every string has a maximum length. Validation
+errors carry only the location and the reason, never the rejected input.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from prework.core.paging import MAX_PAGE_SIZE
+from prework.core.text import text_problem
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -32,26 +32,26 @@ __all__ = [
 
 T = TypeVar("T")
 
-# C0 and C1 control characters and DEL: never part of a name, and trouble for
-# every consumer of one (terminals, CSV and PDF exports, logs)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+def _plain_text(value: str) -> str:
+    """The one free-text rule (:func:`prework.core.text.text_problem`): no control,
+    bidirectional, zero-width or tag characters, separators or noncharacters;
+    every script and emoji (ZWJ sequences too) are fine. Never echoes the value."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_characters),
+    AfterValidator(_plain_text),
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
-    AfterValidator(_no_control_characters),
+    AfterValidator(_plain_text),
 ]
 # an optimistic lock: a JSON integer, nothing coerced into one
 Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]

@@ -228,10 +228,11 @@ class InvitationService:
             raise _invalid_invitation() from exc
         # the token names the item's key: one strongly consistent read, no index
         invitation = await self._pending(org_id, invitation_id, secret)
-        address = invitation["email"]
+        # stored by the first releases' normalisation, maybe: new_member re-normalises
+        address = normalize_email(invitation["email"])
         role = Role(invitation["role"])
         check_password_policy(password, email=address)
-        if await self.registration.email_taken(address):
+        if await self.registration.email_taken(invitation["email"]):
             # an acceptance racing this one may have just taken the invitation
             await self._pending(org_id, invitation_id, secret)
             raise user_exists()
@@ -240,7 +241,7 @@ class InvitationService:
         member = self.registration.new_member(
             ctx=ctx,
             org_id=org_id,
-            address=address,
+            address=invitation["email"],
             role=role,
             password_hash=password_hash,
             display_name=display_name,
@@ -271,7 +272,7 @@ class InvitationService:
             # used up (by a racing acceptance) before "the email exists"
             if taken in exc.failed_indexes:
                 raise _invalid_invitation() from exc
-            if 0 in exc.failed_indexes:
+            if member.taken(exc):
                 raise user_exists() from exc
             raise Conflict("The invitation could not be accepted; try again.") from exc
         org = await self.store.get(repo.ORGS, repo.org_key(org_id))

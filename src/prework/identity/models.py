@@ -30,6 +30,8 @@ __all__ = [
     "User",
     "UserStatus",
     "check_password_policy",
+    "legacy_email_form",
+    "legacy_email_forms",
     "normalize_email",
 ]
 
@@ -48,25 +50,64 @@ class SessionStatus(StrEnum):
     REVOKED = "revoked"
 
 
-def normalize_email(raw: str) -> str:
-    """The canonical form of an email address: trimmed, NFKC-normalised, case-folded.
+def legacy_email_form(raw: str) -> str:
+    """How the first releases normalised an address (and keyed its guard):
+    trimmed, NFKC-normalised and case-folded, domain included, nothing else."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    return unicodedata.normalize("NFKC", text.casefold())
 
-    Two addresses that differ only in case, surrounding blanks or Unicode
-    compatibility forms (full-width letters, ligatures) normalise to the same
-    string, so they are the same account. Raises :class:`ValidationFailed`
-    (code ``invalid_email``) if the result is not a syntactically valid address.
+
+def _invalid_email(exc: EmailNotValidError | None = None) -> ValidationFailed:
+    details = {"reason": str(exc)} if exc is not None else None
+    return ValidationFailed("Not a valid email address.", code="invalid_email", details=details)
+
+
+def normalize_email(raw: str) -> str:
+    """The canonical form of an email address: the one spelling of one mailbox.
+
+    The local part is NFKC-normalised and case-folded (accounts are
+    case-insensitive, as every mail provider in practice is); the domain is
+    email-validator's normalised form: IDNA 2008 (UTS #46) U-labels in lower
+    case, with ideographic and full-width dots as ``.``. So ``x@example。com``
+    is ``x@example.com``, and ``p@xn--bcher-kva.example`` and
+    ``P@BÜCHER.example`` are ``p@bücher.example``. Raises
+    :class:`ValidationFailed` (code ``invalid_email``) if the text is not a
+    syntactically valid address. Idempotent.
     """
     text = unicodedata.normalize("NFKC", raw).strip()
-    text = unicodedata.normalize("NFKC", text.casefold())
     if not text or len(text) > MAX_EMAIL_LENGTH:
-        raise ValidationFailed("Not a valid email address.", code="invalid_email")
+        raise _invalid_email()
     try:
-        validate_email(text, check_deliverability=False)
+        parsed = validate_email(text, check_deliverability=False)
+        local = unicodedata.normalize("NFKC", parsed.local_part.casefold())
+        address = f"{local}@{parsed.domain}"
+        # case folding may lengthen the local part or make it invalid: check the result
+        if validate_email(address, check_deliverability=False).normalized != address:
+            raise _invalid_email()  # pragma: no cover - a fixed point for every valid input
     except EmailNotValidError as exc:
-        raise ValidationFailed(
-            "Not a valid email address.", code="invalid_email", details={"reason": str(exc)}
-        ) from exc
-    return text
+        raise _invalid_email(exc) from exc
+    if len(address) > MAX_EMAIL_LENGTH:
+        raise _invalid_email()
+    return address
+
+
+def legacy_email_forms(raw: str) -> tuple[str, ...]:
+    """The other spellings under which the first releases may have keyed this
+    mailbox's email guard, most specific first: the address as typed (with the
+    old normalisation), then its Unicode and ASCII (punycode) domain forms.
+
+    Empty for an address whose every form is canonical (any plain ASCII one).
+    ``raw`` must be valid (:func:`normalize_email` accepts it).
+    """
+    canonical = normalize_email(raw)
+    local = canonical.rpartition("@")[0]
+    ascii_domain = validate_email(canonical, check_deliverability=False).ascii_domain
+    forms: list[str] = []
+    for spelling in (raw, canonical, f"{local}@{ascii_domain}"):
+        form = legacy_email_form(spelling)
+        if form != canonical and form not in forms:
+            forms.append(form)
+    return tuple(forms)
 
 
 def check_password_policy(password: str, *, email: str) -> None:

@@ -18,6 +18,7 @@ from prework.core.ids import new_id
 from prework.core.principal import RequestContext, Role
 from prework.errors import AlreadyExists, TransactionCanceled
 from prework.identity import repository as repo
+from prework.identity.emails import guards_absent, mailbox_taken
 from prework.identity.models import check_password_policy, normalize_email
 from prework.identity.passwords import Passwords
 from prework.identity.ratelimit import Limit, RateLimiter, address_subject
@@ -33,12 +34,17 @@ def user_exists() -> AlreadyExists:
 
 @dataclass(frozen=True, slots=True)
 class NewMember:
-    """A new user's items, signed in. ``ops[0]`` is always the email guard, so a
-    transaction that fails at index 0 means "the email is taken"."""
+    """A new user's items, signed in. ``ops[0]`` is always the email guard and
+    ``ops[1:taken_upto]`` check that no legacy guard of the mailbox exists, so a
+    transaction that fails at an index below ``taken_upto`` means "the email is taken"."""
 
     user: Item
     ops: list[TransactOp]
     tokens: IssuedTokens
+    taken_upto: int = 1
+
+    def taken(self, exc: TransactionCanceled) -> bool:
+        return any(i < self.taken_upto for i in exc.failed_indexes)
 
 
 class RegistrationService:
@@ -64,7 +70,9 @@ class RegistrationService:
         await self.limiter.hit(self.per_address, address_subject(ctx.client_ip))
 
     async def email_taken(self, address: str) -> bool:
-        return await self.store.get(repo.USERS, repo.email_guard_key(address)) is not None
+        """Whether an account exists for ``address``'s mailbox, under its canonical
+        guard or a guard of the first releases' normalisation."""
+        return await mailbox_taken(self.store, address)
 
     def new_member(
         self,
@@ -79,7 +87,13 @@ class RegistrationService:
         now: str,
     ) -> NewMember:
         """The items of a new member of ``org_id``, signed in, with their audit events;
-        ``now`` (:func:`~prework.core.clock.iso`) stamps every item of the operation."""
+        ``now`` (:func:`~prework.core.clock.iso`) stamps every item of the operation.
+
+        ``address`` is the address as given (typed, or stored on an invitation):
+        its canonical form keys the guard, its legacy forms must have none.
+        """
+        absent = guards_absent(address)
+        address = normalize_email(address)
         user_id = new_id()
         user = repo.user_item(
             org_id=org_id,
@@ -97,6 +111,7 @@ class RegistrationService:
                 repo.email_guard_item(email=address, org_id=org_id, user_id=user_id),
                 condition=ItemNotExists(),
             ),
+            *absent,
             Put(repo.USERS, user, condition=ItemNotExists()),
             Put(
                 repo.PROFILES,
@@ -131,7 +146,7 @@ class RegistrationService:
                 clock=self.clock,
             ),
         ]
-        return NewMember(user=user, ops=ops, tokens=tokens)
+        return NewMember(user=user, ops=ops, tokens=tokens, taken_upto=1 + len(absent))
 
     async def register(
         self,
@@ -146,7 +161,7 @@ class RegistrationService:
         address = normalize_email(email)
         check_password_policy(password, email=address)
         await self.throttle(ctx)
-        if await self.email_taken(address):
+        if await self.email_taken(email):
             raise user_exists()  # the transaction below checks again, atomically
         password_hash = await self.passwords.hash(password)
         org_id = new_id()
@@ -155,7 +170,7 @@ class RegistrationService:
         member = self.new_member(
             ctx=ctx,
             org_id=org_id,
-            address=address,
+            address=email,
             role=Role.OWNER,
             password_hash=password_hash,
             display_name=display_name,
@@ -179,7 +194,7 @@ class RegistrationService:
         try:
             await self.store.transact_write(ops)
         except TransactionCanceled as exc:
-            if 0 in exc.failed_indexes:
+            if member.taken(exc):
                 raise user_exists() from exc
             raise
         return AuthResult(

@@ -29,6 +29,7 @@ from prework.core.ids import new_id
 from prework.core.principal import SYSTEM_ORG, Principal, RequestContext, Role
 from prework.errors import RateLimited, TransactionCanceled, Unauthenticated, WriteConflict
 from prework.identity import repository as repo
+from prework.identity.emails import find_email_guard
 from prework.identity.models import Organization, SessionStatus, User, UserStatus, normalize_email
 from prework.identity.passwords import Passwords, Scheme
 from prework.identity.ratelimit import Hit, Limit, RateLimiter, address_subject
@@ -166,11 +167,12 @@ class SessionService:
     async def login(self, *, ctx: RequestContext, email: str, password: str) -> AuthResult:
         address = normalize_email(email)
         client = address_subject(ctx.client_ip)
-        account_hit, address_hit, guard = await asyncio.gather(
+        account_hit, address_hit, found = await asyncio.gather(
             self.limiter.count(self.login_limits.per_account, address),
             self.limiter.count(self.login_limits.per_address, client),
-            self.store.get(repo.USERS, repo.email_guard_key(address)),
+            find_email_guard(self.store, email),  # legacy guards move on success
         )
+        guard = found.guard
         org_id = guard["org_id"] if guard else SYSTEM_ORG
         target = ("user", guard["user_id"]) if guard else ("email", address)
         if account_hit.exceeded or address_hit.exceeded:
@@ -205,8 +207,8 @@ class SessionService:
 
         now = iso(self.clock())
         session_put, tokens = self.open(user, ctx)
-        user_set: dict[str, Any] = {"last_login_at": now}
-        changes: dict[str, dict[str, Any]] = {}
+        user_set: dict[str, Any] = {"last_login_at": now, **found.user_set()}
+        changes: dict[str, dict[str, Any]] = found.changes()
         details: dict[str, Any] = {"session_id": tokens.session_id}
         if check.needs_rehash:
             # bcrypt from the seed, or argon2id with other parameters: upgrade now
@@ -229,6 +231,7 @@ class SessionService:
                 changes=changes,
                 details=details,
             ),
+            *found.migration_ops(),
         ]
         try:
             await self.store.transact_write(ops)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -251,6 +252,24 @@ def _translate(exc: BaseException) -> PreworkError:
     return Unavailable(f"SQLite is unavailable: {exc}")
 
 
+def _private_files(path: Path) -> None:
+    """Make the database file (created here if absent) and its ``-wal``/``-shm``
+    readable by the owner only (0600), as ``secret.key`` is: it holds password
+    hashes and every tenant's data. SQLite creates its ``-wal`` and ``-shm``
+    files with the database file's mode, so a new database is private from the
+    start; an existing one with a wider mode (an older release) is tightened."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no directory, or not writable: sqlite3 reports it as it connects
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+
+
 class SqliteStore(StoreAdapter):
     """The store port over one SQLite file (see the module docstring)."""
 
@@ -292,6 +311,7 @@ class SqliteStore(StoreAdapter):
             return self._writer, self._readers
 
     def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        _private_files(self.path)
         conn = sqlite3.connect(
             self.path,
             timeout=self._busy_timeout,
@@ -403,7 +423,7 @@ class SqliteStore(StoreAdapter):
 
     def _init_sync(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise Unavailable(f"cannot create {self.path.parent}: {exc}") from exc
 

@@ -5,16 +5,21 @@ area, see ``coverage.py``) calls it successfully and the named events must
 appear, with the right action and target, in the right organization; then
 calls it so that it fails, and the organization's stored data must be
 unchanged except for the failure events the case names (``access.denied``,
-``auth.login_failed``), exactly those. Each case is a test of its own; a route
+``auth.login_failed``), exactly those; a failure that is a denial, repeated,
+adds nothing (repeats within a window are coalesced into a counter). Each case
+is a test of its own; a route
 with no case fails ``test_every_mutating_route_has_a_case``. The tests share
 one world per engine (``walk_world``): every case makes the objects it changes.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
+
+from prework.authz.authorize import DENIAL_WINDOW_SECONDS
 
 from .coverage import Call, RouteKey, World, load
 from .helpers import audit_items, route_table, snapshot
@@ -75,6 +80,7 @@ async def test_mutating_route_audits_success_and_only_the_failure(
     call = Call.of(spec)
     org_id = spec["org"]
     before = await snapshot(world.store, org_id)
+    window = time.time() // DENIAL_WINDOW_SECONDS
     r = await world.client.request(
         method,
         call.url(path),
@@ -96,4 +102,20 @@ async def test_mutating_route_audits_success_and_only_the_failure(
     for table in ("organizations", "users", "profiles"):
         if after[table] != before[table]:
             problems.append(f"{where}: failure changed {table}")
+
+    # a denial repeated within the window is coalesced: counted, not a new event
+    if "access.denied" in spec["events"]:
+        r = await world.client.request(
+            method,
+            call.url(path),
+            headers=spec.get("headers", {}),
+            json=call.json,
+            params=call.params,
+        )
+        if r.status_code != 403:
+            problems.append(f"{where}: the repeated denial answered {r.status_code}")
+        again = await snapshot(world.store, org_id)
+        same_window = time.time() // DENIAL_WINDOW_SECONDS == window  # else a new window's event
+        if same_window and again != after:
+            problems.append(f"{where}: a repeated denial changed storage or wrote an event")
     assert not problems, "\n".join(problems)

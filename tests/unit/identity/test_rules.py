@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prework.errors import ValidationFailed
-from prework.identity.models import check_password_policy, normalize_email
+from prework.identity.models import check_password_policy, legacy_email_forms, normalize_email
 
 
 def _fullwidth(text: str) -> str:
@@ -22,10 +22,39 @@ def _fullwidth(text: str) -> str:
         ("STRASSE@example.com", "strasse@example.com"),
         ("Straße@example.com", "strasse@example.com"),  # case folding, not lower()
         ("ﬁnn@example.com", "finn@example.com"),  # ligature (NFKC)
+        ("x@example\u3002com", "x@example.com"),  # ideographic full stop
+        ("x@example\uff61com", "x@example.com"),  # half-width ideographic full stop
+        ("p@xn--bcher-kva.example", "p@bücher.example"),  # IDNA: U-labels
+        ("P@BÜCHER.Example", "p@bücher.example"),
+        ("u@Straße.de", "u@straße.de"),  # IDNA 2008 keeps ß in a domain
     ],
 )
 def test_normalize_email(raw: str, normal: str) -> None:
     assert normalize_email(raw) == normal
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["alice@example.com", "x@example\u3002com", "p@xn--bcher-kva.example", "u@Straße.de"],
+)
+def test_normalize_email_is_idempotent(raw: str) -> None:
+    assert normalize_email(normalize_email(raw)) == normalize_email(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "forms"),
+    [
+        ("alice@example.com", ()),
+        ("Alice@EXAMPLE.com", ()),
+        ("x@example\u3002com", ("x@example\u3002com",)),
+        ("p@bücher.example", ("p@xn--bcher-kva.example",)),
+        ("p@XN--BCHER-KVA.example", ("p@xn--bcher-kva.example",)),
+        ("u@straße.de", ("u@strasse.de", "u@xn--strae-oqa.de")),
+    ],
+)
+def test_legacy_email_forms(raw: str, forms: tuple[str, ...]) -> None:
+    """The guard keys the first releases may have used for this mailbox."""
+    assert legacy_email_forms(raw) == forms
 
 
 @pytest.mark.parametrize(
