@@ -6,12 +6,12 @@ the target; but repeats are coalesced, so a client hammering a forbidden
 route cannot grow the audit log at its request rate. Per organization,
 actor, action and target, a counter item in the ``sessions`` table (TTL, like
 the rate-limit counters) counts the denials of each window of
-:data:`DENIAL_WINDOW_SECONDS`: the first denial of a window writes the event,
-later ones only add to the counter, and the first event of the next window
-says in ``details.coalesced`` how many denials the previous window did not
-record one by one. Audit events are never updated. A window's count is kept
-one window longer than the window, so only a denial in the very next window
-reports it.
+:data:`DENIAL_WINDOW_SECONDS`: the first denial of a window writes the event
+and creates the counter in one transaction, later ones only add to the
+counter, and the first event of the next window says in ``details.coalesced``
+how many denials the previous window did not record one by one. Audit events
+are never updated. A window's count is kept one window longer than the window,
+so only a denial in the very next window reports it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from prework.core import audit
 from prework.core.audit import Actor
 from prework.core.clock import Clock, system_clock
 from prework.core.principal import Principal, RequestContext, Role
-from prework.errors import Forbidden
-from prework.store.base import Key, Store, UpdateSpec
+from prework.errors import Forbidden, TransactionCanceled, WriteConflict
+from prework.store.base import ItemExists, ItemNotExists, Key, Put, Store, UpdateSpec
 
 __all__ = [
     "DENIAL_WINDOW_SECONDS",
@@ -50,30 +50,8 @@ def denial_counter_key(
     return {"pk": f"DENY#{digest}", "sk": f"W#{window_start}"}
 
 
-async def _count_denial(
-    store: Store, principal: Principal, action: str, target: str, clock: Clock
-) -> tuple[int, int]:
-    """Count one denial: (its number in this window, denials coalesced in the previous one)."""
-    start = int(clock() // DENIAL_WINDOW_SECONDS) * DENIAL_WINDOW_SECONDS
-    key = denial_counter_key(principal.org_id, principal.user_id, action, target, start)
-    item = await store.update(
-        _COUNTERS,
-        key,
-        UpdateSpec(
-            set={"kind": _KIND, "expires_at": start + 2 * DENIAL_WINDOW_SECONDS + 60},
-            add={"count": 1},
-        ),
-    )
-    count = int(item["count"])
-    if count > 1:
-        return count, 0
-    previous = await store.get(
-        _COUNTERS,
-        denial_counter_key(
-            principal.org_id, principal.user_id, action, target, start - DENIAL_WINDOW_SECONDS
-        ),
-    )
-    return count, max(0, int(previous["count"]) - 1) if previous else 0
+def _window(clock: Clock) -> int:
+    return int(clock() // DENIAL_WINDOW_SECONDS) * DENIAL_WINDOW_SECONDS
 
 
 async def audit_denial(
@@ -86,11 +64,17 @@ async def audit_denial(
     target_id: str | None,
     clock: Clock = system_clock,
 ) -> None:
-    """Audit one denial: the window's first writes ``access.denied``, repeats count."""
+    """Audit one denial: the window's first writes ``access.denied`` together with the
+    window's counter (one transaction); repeats only add to the counter."""
     target = f"{target_type}#{target_id}" if target_type is not None else "-"
-    count, coalesced = await _count_denial(store, principal, action.value, target, clock)
-    if count > 1:
-        return  # this window's event is written: the counter holds the repeats
+    org, actor = principal.org_id, principal.user_id
+    start = _window(clock)
+    key = denial_counter_key(org, actor, action.value, target, start)
+    previous = await store.get(
+        _COUNTERS,
+        denial_counter_key(org, actor, action.value, target, start - DENIAL_WINDOW_SECONDS),
+    )
+    coalesced = max(0, int(previous["count"]) - 1) if previous else 0
     details: dict[str, object] = {
         "permission": action.value,
         "role": principal.role.value,
@@ -98,18 +82,32 @@ async def audit_denial(
     }
     if coalesced:
         details["coalesced"] = coalesced
-    await audit.record(
-        store,
-        org_id=principal.org_id,
-        action="access.denied",
-        actor=Actor.of(principal),
-        ctx=ctx,
-        target_type=target_type,
-        target_id=target_id,
-        outcome="denied",
-        details=details,
-        clock=clock,
-    )
+    counter = {
+        **key,
+        "kind": _KIND,
+        "count": 1,
+        "expires_at": start + 2 * DENIAL_WINDOW_SECONDS + 60,
+    }
+    try:
+        await store.transact_write(
+            [
+                Put(_COUNTERS, counter, condition=ItemNotExists()),
+                audit.event_op(
+                    org_id=org,
+                    action="access.denied",
+                    actor=Actor.of(principal),
+                    ctx=ctx,
+                    target_type=target_type,
+                    target_id=target_id,
+                    outcome="denied",
+                    details=details,
+                    clock=clock,
+                ),
+            ]
+        )
+    except (TransactionCanceled, WriteConflict):
+        # this window's event is written (or being written): count the repeat
+        await store.update(_COUNTERS, key, UpdateSpec(add={"count": 1}), condition=ItemExists())
 
 
 async def authorize(
