@@ -49,11 +49,18 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """Where a call comes from; recorded with every audit event."""
+    """Where a call comes from; recorded with every audit event.
+
+    ``idempotency_key`` is the request's ``Idempotency-Key`` (a creating POST the
+    client may send again): a service whose creation takes several writes derives
+    the new object's id from it (:func:`prework.core.ids.derived_id`), so a retry
+    after a crash finds and finishes the same object instead of making another.
+    """
 
     request_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    idempotency_key: str | None = None
 
 
 @runtime_checkable
