@@ -46,6 +46,7 @@ from prework.http.middleware import (
     InternalErrorMiddleware,
     RequestContextMiddleware,
 )
+from prework.http.openapi import install_openapi
 from prework.identity import routes as identity_routes
 from prework.store.base import Store
 
@@ -144,6 +145,7 @@ def create_app(
     app.state.blobs = blobs
     app.state.build_services = lambda: build_services(settings, store)
     install_error_handlers(app)
+    install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)
     if blobs.serves_through_app:

@@ -13,7 +13,14 @@ import re
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from prework.core.paging import MAX_PAGE_SIZE
 
@@ -28,6 +35,7 @@ __all__ = [
     "Strict",
     "Version",
     "VersionBody",
+    "json_integer",
 ]
 
 T = TypeVar("T")
@@ -43,18 +51,37 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+# the rule above, stated for the OpenAPI document: not blank, no control character
+_TEXT_SCHEMA = Field(
+    json_schema_extra={"pattern": r"^\s*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"}
+)
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
+    _TEXT_SCHEMA,
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
     AfterValidator(_no_control_characters),
+    _TEXT_SCHEMA,
 ]
 # an optimistic lock: a JSON integer, nothing coerced into one
-Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]
+
+
+def json_integer(value: object) -> object:
+    """A JSON number with no fraction (``3.0``) is an integer, as JSON Schema says;
+    ``true`` and ``"3"`` stay refused by the strict integer after this."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Version = Annotated[
+    Annotated[int, Field(strict=True, ge=0, le=2**53 - 1), BeforeValidator(json_integer)] | None,
+    Field(description="Optimistic lock (or If-Match)."),
+]
 # identifiers in paths: ours are 32 hex digits; anything far longer is refused
 # before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
 MAX_ID_LENGTH = 64
