@@ -106,7 +106,7 @@ def test_every_route_with_a_json_body_reads_it_through_the_bounded_route(
         if not isinstance(route, APIRoute) or route.body_field is None:
             continue
         if not isinstance(route, BoundedJSONRoute):
-            unbounded.append(f"{sorted(route.methods)} {ctx.path}")
+            unbounded.append(f"{sorted(route.methods or ())} {ctx.path}")
     assert not unbounded, f"build these routers with prework.http.bodies.APIRouter: {unbounded}"
 
 
