@@ -43,6 +43,24 @@ async def test_fifty_thousand_unknown_keys_are_refused_before_validation(
     assert len(r.content) < 1_000
 
 
+async def test_keys_are_counted_also_in_a_pretty_printed_body(
+    module_client: httpx.AsyncClient,
+) -> None:
+    body = orjson.dumps(
+        {**CREDENTIALS, **{f"k{i}": i for i in range(5_000)}}, option=orjson.OPT_INDENT_2
+    ).replace(b'": ', b'" :  ')
+    r = await module_client.post(LOGIN, content=body, headers=JSON)
+    _error(r, 400, "malformed_body")
+
+
+async def test_colons_in_strings_are_not_taken_for_keys(module_client: httpx.AsyncClient) -> None:
+    # thousands of '":'-like byte runs inside strings, few keys: validated, not refused
+    values = [":x", '":', '{":', "12:00:00", '\\":'] * 1_000
+    r = await module_client.post(LOGIN, json={**CREDENTIALS, "x": values})
+    (field,) = _error(r, 422, "validation_failed")["details"]["fields"]
+    assert field["loc"] == ["body", "x"]
+
+
 async def test_validation_errors_are_capped_and_say_how_many_were_left_out(
     module_client: httpx.AsyncClient,
 ) -> None:

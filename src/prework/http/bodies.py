@@ -67,8 +67,35 @@ def body_shape_error(value: Any) -> str | None:
     return None
 
 
+_WHITESPACE: Final = b" \t\n\r"
+_PREFIX: Final = 64 * 1024
+# a '":' whose quote does not close a key: an escaped quote, or one opening a string
+_NOT_KEY_ENDS: Final = (b'\\":', b'[":', b',":', b'{":', b':":')
+
+
+def _keys_at_least(body: bytes) -> int:
+    """A lower bound of the number of object keys in ``body`` (if it is valid JSON),
+    from byte counts alone (no parse): each '":' is a key's end unless its quote
+    is escaped or opens a string, which the subtracted patterns cover (a key
+    ending in one of them is not counted: a lower bound)."""
+    return body.count(b'":') - sum(body.count(p) for p in _NOT_KEY_ENDS)
+
+
+def _too_many_keys(body: bytes) -> bool:
+    """Whether ``body`` surely has more than :data:`MAX_KEYS` keys, known without
+    parsing it (a body of 50,000 keys costs orjson ~10 ms, this ~1 ms)."""
+    if body.count(b":") <= MAX_KEYS:
+        return False  # every key has its colon: the common case ends here
+    # a prefix's keys are a lower bound too: most hostile bodies are caught early
+    if _keys_at_least(body[:_PREFIX]) > MAX_KEYS or _keys_at_least(body) > MAX_KEYS:
+        return True
+    return _keys_at_least(body.translate(None, _WHITESPACE)) > MAX_KEYS
+
+
 def parse_json_body(body: bytes) -> Any:
     """``body`` parsed as JSON, within the bounds; else :class:`json.JSONDecodeError`."""
+    if _too_many_keys(body):
+        raise json.JSONDecodeError(f"more than {MAX_KEYS} object keys", _text(body), 0)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
