@@ -10,7 +10,7 @@ rejected input.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
 from pydantic import (
@@ -51,21 +51,43 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-# the rule above, stated for the OpenAPI document: not blank, no control character
-_TEXT_SCHEMA = Field(
-    json_schema_extra={"pattern": r"^\s*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"}
-)
+# The rules above, stated for the OpenAPI document as one pattern (and no
+# minLength/maxLength: the server strips first, so padding is not counted): the
+# whitespace pydantic strips (Unicode White_Space), then 1..n characters that begin and end with
+# neither whitespace nor a control character and hold no control character.
+_STRIPPED = r"\t-\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+
+
+def _text_schema(max_length: int) -> Any:
+    pattern = (
+        f"^[{_STRIPPED}]*[^{_CONTROLS}{_STRIPPED}]"
+        f"(?:[^{_CONTROLS}]{{0,{max_length - 2}}}[^{_CONTROLS}{_STRIPPED}])?[{_STRIPPED}]*$"
+    )
+
+    def state(schema: dict[str, Any]) -> None:
+        schema.pop("minLength", None)
+        schema.pop("maxLength", None)
+        schema["pattern"] = pattern
+        schema["description"] = (
+            f"1..{max_length} characters once surrounding whitespace is stripped; "
+            "no control characters."
+        )
+
+    return Field(json_schema_extra=state)
+
+
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
-    _TEXT_SCHEMA,
+    _text_schema(200),
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
     AfterValidator(_no_control_characters),
-    _TEXT_SCHEMA,
+    _text_schema(120),
 ]
 # an optimistic lock: a JSON integer, nothing coerced into one
 
