@@ -50,6 +50,7 @@ from prework.http.middleware import (
     InternalErrorMiddleware,
     RequestContextMiddleware,
 )
+from prework.http.openapi import install_openapi
 from prework.identity import routes as identity_routes
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
@@ -155,6 +156,7 @@ def create_app(
     app.state.pubsub = pubsub
     app.state.build_services = lambda: build_services(app.state.settings, app.state.store)
     install_error_handlers(app)
+    install_openapi(app)
     for router in ROUTERS:
         app.include_router(router)
     if blobs.serves_through_app:

@@ -29,10 +29,11 @@ tables are unassigned to it. Pure; :mod:`prework.http.schemas` applies it to
 from __future__ import annotations
 
 import unicodedata
+from typing import Final
 
 import regex
 
-__all__ = ["text_problem"]
+__all__ = ["REFUSED_RANGES", "refused_ranges", "text_problem"]
 
 _ZWJ = "\u200d"
 _ZWNJ = "\u200c"
@@ -101,3 +102,65 @@ def text_problem(text: str) -> str | None:
             if not _allowed_format(text, i, tags):
                 return _INVISIBLE
     return None
+
+
+def refused_ranges() -> list[tuple[int, int]]:
+    """The code points :func:`text_problem` refuses wherever they stand, as inclusive
+    ranges, plus the format characters it allows only in context (ZWJ, ZWNJ, tags):
+    a character class outside which text is certainly fine (for a schema pattern).
+    Computed from this Python's Unicode tables (slow: :data:`REFUSED_RANGES` holds
+    the result, and a test checks that they agree)."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x110000):
+        category = unicodedata.category(chr(cp))
+        if category in _REFUSED or category == "Cf" or _noncharacter(cp):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return ranges
+
+
+# refused_ranges(), for Python 3.11's Unicode 14 tables
+REFUSED_RANGES: Final[tuple[tuple[int, int], ...]] = (
+    (0x0, 0x1F),
+    (0x7F, 0x9F),
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xD800, 0xF8FF),
+    (0xFDD0, 0xFDEF),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0xFFFE, 0xFFFF),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0x1FFFE, 0x1FFFF),
+    (0x2FFFE, 0x2FFFF),
+    (0x3FFFE, 0x3FFFF),
+    (0x4FFFE, 0x4FFFF),
+    (0x5FFFE, 0x5FFFF),
+    (0x6FFFE, 0x6FFFF),
+    (0x7FFFE, 0x7FFFF),
+    (0x8FFFE, 0x8FFFF),
+    (0x9FFFE, 0x9FFFF),
+    (0xAFFFE, 0xAFFFF),
+    (0xBFFFE, 0xBFFFF),
+    (0xCFFFE, 0xCFFFF),
+    (0xDFFFE, 0xDFFFF),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+    (0xEFFFE, 0x10FFFF),
+)

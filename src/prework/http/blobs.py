@@ -40,6 +40,7 @@ from prework.blobs.base import BlobInfo
 from prework.blobs.local import LocalBlobStore
 from prework.errors import BadRequest, NotFound, RangeNotSatisfiable
 from prework.http.multipart import MultipartForm, invalid_multipart
+from prework.http.openapi import answers
 
 __all__ = ["UPLOAD_PATH", "byte_range", "router"]
 
@@ -58,7 +59,12 @@ def _local_store(request: Request) -> LocalBlobStore:
     return store
 
 
-@router.post(UPLOAD_PATH, status_code=204, response_class=Response)
+@router.post(
+    UPLOAD_PATH,
+    status_code=204,
+    response_class=Response,
+    responses=answers(400, 403, 404, 413, 422),
+)
 async def upload_blob(request: Request) -> Response:
     """Store a presigned upload (S3 browser-POST compatible form)."""
     store = _local_store(request)
@@ -184,7 +190,7 @@ _DOWNLOAD_PATH: Final = "/api/blobs/{bucket}/{key:path}"
 @router.get(
     _DOWNLOAD_PATH,
     response_class=StreamingResponse,
-    responses={206: {"description": "Partial content (one byte range)"}},
+    responses={206: {"description": "Partial content (one byte range)"}, **answers(403, 416)},
 )
 async def download_blob(
     request: Request,

@@ -12,8 +12,11 @@ Every error response has the same JSON envelope::
   name hosts, paths or vendor errors).
 * FastAPI's ``RequestValidationError`` -> 422 ``validation_failed`` with
   ``details.fields`` = ``[{loc, message, type}]`` (the rejected input is never
-  echoed: it may be a password); a body that is not JSON -> 400
-  ``malformed_body``.
+  echoed: it may be a password), at most :data:`MAX_FIELD_ERRORS` of them
+  (``details.omitted`` says how many more there were), each location part
+  cut to :data:`MAX_LOC_PART` characters (key names are the client's) and
+  each message to :data:`MAX_MESSAGE`; a body that is not acceptable JSON
+  (:mod:`prework.http.bodies`) -> 400 ``malformed_body``, ``details.reason``.
 * Starlette's ``HTTPException`` (the router's 404/405, the body limit's 413)
   -> the code for its status (``not_found``, ``method_not_allowed``,
   ``too_large``, ...), its headers kept.
@@ -27,6 +30,8 @@ code as the close reason.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final, cast
@@ -34,9 +39,11 @@ from typing import Any, Final, cast
 import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
+from starlette.routing import compile_path
 from starlette.types import ExceptionHandler, Scope
 from starlette.websockets import WebSocket, WebSocketState
 
@@ -51,6 +58,9 @@ from prework.errors import (
 )
 
 __all__ = [
+    "MAX_FIELD_ERRORS",
+    "MAX_LOC_PART",
+    "MAX_MESSAGE",
     "REQUEST_ID_HEADER",
     "REQUEST_ID_SCOPE_KEY",
     "error_response",
@@ -65,6 +75,13 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"
 REQUEST_ID_SCOPE_KEY: Final = "prework.request_id"
 
 log = structlog.get_logger("prework.http")
+
+# bounds of a 422's details.fields: a body of many bad keys gets a small answer
+MAX_FIELD_ERRORS: Final = 50
+MAX_LOC_PART: Final = 40  # characters of one location part (a key name, say)
+MAX_LOC_PARTS: Final = 12
+MAX_MESSAGE: Final = 200
+_PARSE_ERROR_DETAIL: Final = "There was an error parsing the body"  # FastAPI's 400
 
 # status -> code for HTTPExceptions raised by the framework (routing, body limits)
 _HTTP_CODES: Final[Mapping[int, str]] = {
@@ -172,14 +189,23 @@ async def _close_websocket(ws: WebSocket, code: int, reason: str) -> None:
     await ws.close(code=code, reason=reason[:120])
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _loc_part(part: object) -> int | str:
+    return part if isinstance(part, int) else _cut(str(part), MAX_LOC_PART)
+
+
 def _validation_fields(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    fields = []
-    for err in errors:
-        loc = [part if isinstance(part, int) else str(part) for part in err.get("loc", ())]
-        fields.append(
-            {"loc": loc, "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
-        )
-    return fields
+    return [
+        {
+            "loc": [_loc_part(part) for part in tuple(err.get("loc", ()))[:MAX_LOC_PARTS]],
+            "message": _cut(str(err.get("msg", "")), MAX_MESSAGE),
+            "type": _cut(str(err.get("type", "")), MAX_LOC_PART),
+        }
+        for err in errors[:MAX_FIELD_ERRORS]
+    ]
 
 
 def _from_validation_error(exc: RequestValidationError) -> PreworkError:
@@ -187,11 +213,14 @@ def _from_validation_error(exc: RequestValidationError) -> PreworkError:
     for err in errors:
         if err.get("type") == "json_invalid":
             reason = (err.get("ctx") or {}).get("error")
-            details = {"reason": str(reason)} if reason else {}
+            details = {"reason": _cut(str(reason), MAX_MESSAGE)} if reason else {}
             return MalformedBody(details=details)
     return ValidationFailed(
         "The request is not valid; see details.fields.",
-        details={"fields": _validation_fields(errors)},
+        details={
+            "fields": _validation_fields(errors),
+            "omitted": max(0, len(errors) - MAX_FIELD_ERRORS),
+        },
     )
 
 
@@ -239,7 +268,18 @@ async def _ws_validation_error_handler(conn: HTTPConnection, exc: Exception) -> 
 
 async def _http_exception_handler(conn: HTTPConnection, exc: Exception) -> Response | None:
     assert isinstance(exc, HTTPException)
+    if (
+        exc.status_code == 400
+        and exc.detail == _PARSE_ERROR_DETAIL
+        and conn.scope["type"] == "http"
+    ):
+        # FastAPI's own body reader failed (a route not reading through
+        # prework.http.bodies): the body is malformed, whatever the reason
+        return error_response(MalformedBody(), request_id=request_id_of(conn.scope))
     code, message = _http_exception_parts(exc)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(conn))}
     if isinstance(conn, WebSocket):
         await _close_websocket(conn, ws_close_code(exc), code)
         return None
@@ -247,9 +287,31 @@ async def _http_exception_handler(conn: HTTPConnection, exc: Exception) -> Respo
         exc.status_code,
         code,
         message,
-        headers=exc.headers,
+        headers=headers,
         request_id=request_id_of(conn.scope),
     )
+
+
+def _allowed_methods(conn: HTTPConnection) -> list[str]:
+    """Every method the path's route template serves (Starlette's 405 names only
+    those of the first route that matched the path, not of all its routes)."""
+    path = conn.scope.get("path", "")
+    template: str | None = None
+    methods: set[str] = set()
+    for ctx in iter_route_contexts(conn.app.routes):
+        if ctx.path is None or not ctx.methods:
+            continue
+        if template is None and _path_regex(ctx.path).match(path):
+            template = ctx.path
+        if ctx.path == template:
+            methods |= set(ctx.methods)
+    return sorted(methods)
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_regex(template: str) -> re.Pattern[str]:
+    regex, _, _ = compile_path(template)
+    return regex
 
 
 async def _unhandled_exception_handler(conn: HTTPConnection, exc: Exception) -> Response | None:

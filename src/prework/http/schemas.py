@@ -9,13 +9,20 @@ errors carry only the location and the reason, never the rejected input.
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from prework.core.paging import MAX_PAGE_SIZE
-from prework.core.text import text_problem
+from prework.core.text import REFUSED_RANGES, text_problem
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -28,6 +35,7 @@ __all__ = [
     "Strict",
     "Version",
     "VersionBody",
+    "json_integer",
 ]
 
 T = TypeVar("T")
@@ -43,18 +51,73 @@ def _plain_text(value: str) -> str:
     return value
 
 
+# The rules above, stated for the OpenAPI document as one pattern (and no
+# minLength/maxLength: the server strips first, so padding is not counted): the
+# whitespace pydantic strips (Unicode White_Space), then 1..n characters that begin and end with
+# neither whitespace nor a control character and hold no control character.
+_STRIPPED = r"\t-\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _escape(cp: int) -> str:
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
+
+
+# every code point the text rule refuses (controls, separators, surrogates,
+# private use, noncharacters, format characters: the schema leaves out even the
+# ZWJ/ZWNJ/tag uses the server allows in context)
+_CONTROLS = "".join(
+    _escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in REFUSED_RANGES
+)
+
+
+def _text_schema(max_length: int) -> Any:
+    pattern = (
+        f"^[{_STRIPPED}]*[^{_CONTROLS}{_STRIPPED}]"
+        f"(?:[^{_CONTROLS}]{{0,{max_length - 2}}}[^{_CONTROLS}{_STRIPPED}])?[{_STRIPPED}]*$"
+    )
+
+    def state(schema: dict[str, Any]) -> None:
+        schema.pop("minLength", None)
+        schema.pop("maxLength", None)
+        schema["pattern"] = pattern
+        schema["description"] = (
+            f"1..{max_length} characters once surrounding whitespace is stripped; "
+            "any script and emoji, but no control, invisible formatting (bidirectional, "
+            "zero-width, tag), separator, private-use or noncharacter code points "
+            "(ZWJ is allowed between two emoji, ZWNJ inside Arabic, Syriac and Indic "
+            "words, tags in an emoji flag)."
+        )
+
+    return Field(json_schema_extra=state)
+
+
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_plain_text),
+    _text_schema(200),
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
     AfterValidator(_plain_text),
+    _text_schema(120),
 ]
 # an optimistic lock: a JSON integer, nothing coerced into one
-Version = Annotated[int | None, Field(strict=True, description="Optimistic lock (or If-Match).")]
+
+
+def json_integer(value: object) -> object:
+    """A JSON number with no fraction (``3.0``) is an integer, as JSON Schema says;
+    ``true`` and ``"3"`` stay refused by the strict integer after this."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Version = Annotated[
+    Annotated[int, Field(strict=True, ge=0, le=2**53 - 1), BeforeValidator(json_integer)] | None,
+    Field(description="Optimistic lock (or If-Match)."),
+]
 # identifiers in paths: ours are 32 hex digits; anything far longer is refused
 # before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
 MAX_ID_LENGTH = 64

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 
 from prework.authz.matrix import allowed_actions
 from prework.core.principal import Role
+from prework.http.bodies import APIRouter
 from prework.http.deps import area_services
+from prework.http.openapi import answers
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
 from prework.http.versioning import expected_version, patch_changes, set_etag
@@ -70,6 +72,7 @@ def _auth_read(result: AuthResult) -> AuthRead:
     "/register",
     status_code=status.HTTP_201_CREATED,
     summary="Create an organization and its first user (owner); logs in",
+    responses=answers(429),
 )
 async def register(body: RegisterCreate, identity: IdentityDep, ctx: Ctx) -> AuthRead:
     result = await identity.registration.register(
@@ -82,13 +85,17 @@ async def register(body: RegisterCreate, identity: IdentityDep, ctx: Ctx) -> Aut
     return _auth_read(result)
 
 
-@auth.post("/login", summary="Exchange email and password for tokens")
+@auth.post("/login", summary="Exchange email and password for tokens", responses=answers(401, 429))
 async def login(body: LoginCreate, identity: IdentityDep, ctx: Ctx) -> AuthRead:
     result = await identity.sessions.login(ctx=ctx, email=body.email, password=body.password)
     return _auth_read(result)
 
 
-@auth.post("/refresh", summary="Rotate the refresh token; get a new access token")
+@auth.post(
+    "/refresh",
+    summary="Rotate the refresh token; get a new access token",
+    responses=answers(401),
+)
 async def refresh(body: RefreshCreate, identity: IdentityDep, ctx: Ctx) -> TokenRead:
     tokens = await identity.sessions.refresh(ctx=ctx, refresh_token=body.refresh_token)
     return TokenRead(**_tokens(tokens))
@@ -118,6 +125,7 @@ async def me(principal: CurrentPrincipal, identity: IdentityDep) -> MeRead:
     "/accept-invitation",
     status_code=status.HTTP_201_CREATED,
     summary="Accept an invitation: set a password, join the organization; logs in",
+    responses=answers(404, 429),
 )
 async def accept_invitation(body: InvitationAccept, identity: IdentityDep, ctx: Ctx) -> AuthRead:
     result = await identity.invitations.accept(

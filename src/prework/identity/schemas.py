@@ -21,9 +21,10 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from prework.core.principal import Role
-from prework.http.schemas import Name, ShortText, Strict, Version
+from prework.http.schemas import Name, ShortText, Strict, Version, json_integer
 from prework.identity.invitations import INVITATION_DAYS_DEFAULT, INVITATION_DAYS_MAX
 from prework.identity.models import (
     Certification,
@@ -59,14 +60,40 @@ def _date_text(value: object) -> object:
     return value
 
 
-EmailText = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+# the address itself is judged by the domain (email-validator; 422 invalid_email):
+# the schema states it as JSON Schema's "email" format
+EmailText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=320),
+    Field(json_schema_extra={"format": "email"}),
+]
 # the policy (12 chars .. 1,024 bytes) is checked by the domain with its own codes;
 # this only keeps absurd inputs out of the hasher
 Password = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+# a password being set: the schema states the policy (the domain enforces it, with
+# password_too_short / password_too_long / password_is_email)
+NewPassword = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4096),
+    Field(
+        json_schema_extra={"minLength": 12, "maxLength": 1024},
+        description="At least 12 characters, at most 1,024 bytes (UTF-8), not the email.",
+    ),
+]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
-Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_locale)]
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+Locale = Annotated[
+    str,
+    StringConstraints(max_length=35),
+    AfterValidator(_locale),
+    Field(json_schema_extra={"pattern": _LOCALE.pattern}),
+]
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_time_zone),
+    Field(json_schema_extra={"enum": sorted(_TIME_ZONES)}),
+]
 MediaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 IsoDate = Annotated[date, BeforeValidator(_date_text)]
 
@@ -161,7 +188,7 @@ class InvitationCreated(InvitationRead):
 class RegisterCreate(Strict):
     organization_name: Name
     email: EmailText
-    password: Password
+    password: NewPassword
     display_name: Name
 
 
@@ -176,7 +203,7 @@ class RefreshCreate(Strict):
 
 class InvitationAccept(Strict):
     token: Token
-    password: Password
+    password: NewPassword
     display_name: Name
 
 
@@ -210,7 +237,7 @@ class UserUpdate(Strict):
 class InvitationCreate(Strict):
     email: EmailText
     role: Role
-    expires_in_days: int = Field(
+    expires_in_days: Annotated[int, Field(strict=True), BeforeValidator(json_integer)] = Field(
         default=INVITATION_DAYS_DEFAULT, ge=1, le=INVITATION_DAYS_MAX, strict=True
     )
 
@@ -234,7 +261,8 @@ class CertificationIn(Strict):
 class ProfileUpdate(Strict):
     """Fields to change; a field sent as null is cleared (``display_name`` cannot be)."""
 
-    display_name: Name | None = None
+    # not nullable in the schema: null is refused (it cannot be cleared)
+    display_name: Name | SkipJsonSchema[None] = None
     phone: Phone | None = None
     job_title: ShortText | None = None
     certifications: list[CertificationIn] | None = Field(default=None, max_length=50)
@@ -246,7 +274,7 @@ class ProfileUpdate(Strict):
 
 # --------------------------------------------------------------------------- orgs
 class OrganizationUpdate(Strict):
-    name: Name | None = None
+    name: Name | SkipJsonSchema[None] = None  # not nullable: it cannot be cleared
     locale: Locale | None = None
     time_zone: TimeZone | None = None
     version: Version = None

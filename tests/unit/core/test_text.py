@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prework.core.text import text_problem
+from prework.core.text import REFUSED_RANGES, refused_ranges, text_problem
 
 ZWJ, ZWNJ = "\u200d", "\u200c"
 SCOTLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
@@ -73,3 +73,12 @@ def test_invisible_and_reordering_characters_are_refused(text: str, reason: str)
     assert problem is not None
     assert reason in problem
     assert text not in problem
+
+
+def test_the_refused_ranges_table_is_this_python_s() -> None:
+    assert list(REFUSED_RANGES) == refused_ranges(), (
+        "regenerate prework.core.text.REFUSED_RANGES from refused_ranges()"
+    )
+    for lo, hi in REFUSED_RANGES[:: max(1, len(REFUSED_RANGES) // 10)]:
+        assert text_problem(f"a{chr(lo)}b") is not None
+        assert text_problem(f"a{chr(hi)}b") is not None

@@ -1,0 +1,200 @@
+"""Hostile and malformed JSON bodies, bounded 422s, the declared error answers.
+
+Through HTTP on the real app (``module_client``: one app per engine); the
+time such bodies cost the event loop is measured in
+``bench/bench_hostile_bodies.py``, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+LOGIN = "/api/auth/login"
+JSON = {"content-type": "application/json"}
+# the documented bounds (prework.http.bodies, prework.http.errors)
+MAX_DEPTH = 32
+MAX_KEYS = 1_000
+MAX_FIELD_ERRORS = 50
+MAX_LOC_PART = 40
+CREDENTIALS = {"email": "nobody@example.com", "password": "correct horse battery staple"}
+
+
+def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text[:500]
+    error: dict[str, Any] = r.json()["error"]
+    assert error["code"] == code, error
+    return error
+
+
+# ------------------------------------------------------------------ hostile bodies
+async def test_fifty_thousand_unknown_keys_are_refused_before_validation(
+    module_client: httpx.AsyncClient,
+) -> None:
+    body = orjson.dumps({**CREDENTIALS, **{f"k{i}": i for i in range(50_000)}})
+    r = await module_client.post(LOGIN, content=body, headers=JSON)
+    error = _error(r, 400, "malformed_body")
+    assert str(MAX_KEYS) in error["details"]["reason"]
+    assert len(r.content) < 1_000
+
+
+async def test_keys_are_counted_also_in_a_pretty_printed_body(
+    module_client: httpx.AsyncClient,
+) -> None:
+    body = orjson.dumps(
+        {**CREDENTIALS, **{f"k{i}": i for i in range(5_000)}}, option=orjson.OPT_INDENT_2
+    ).replace(b'": ', b'" :  ')
+    r = await module_client.post(LOGIN, content=body, headers=JSON)
+    _error(r, 400, "malformed_body")
+
+
+async def test_colons_in_strings_are_not_taken_for_keys(module_client: httpx.AsyncClient) -> None:
+    # thousands of '":'-like byte runs inside strings, few keys: validated, not refused
+    values = [":x", '":', '{":', "12:00:00", '\\":'] * 1_000
+    r = await module_client.post(LOGIN, json={**CREDENTIALS, "x": values})
+    (field,) = _error(r, 422, "validation_failed")["details"]["fields"]
+    assert field["loc"] == ["body", "x"]
+
+
+async def test_validation_errors_are_capped_and_say_how_many_were_left_out(
+    module_client: httpx.AsyncClient,
+) -> None:
+    extra = MAX_KEYS - len(CREDENTIALS)
+    body = {**CREDENTIALS, **{f"unknown{i}": i for i in range(extra)}}
+    r = await module_client.post(LOGIN, json=body)
+    error = _error(r, 422, "validation_failed")
+    assert len(error["details"]["fields"]) == MAX_FIELD_ERRORS
+    assert error["details"]["omitted"] == extra - MAX_FIELD_ERRORS
+    assert len(r.content) < 20_000
+
+
+async def test_a_long_key_name_is_never_echoed_whole(module_client: httpx.AsyncClient) -> None:
+    key = "k" * 900_000
+    r = await module_client.post(LOGIN, json={**CREDENTIALS, key: 1})
+    error = _error(r, 422, "validation_failed")
+    (field,) = error["details"]["fields"]
+    assert field["type"] == "extra_forbidden"
+    assert all(len(str(part)) <= MAX_LOC_PART for part in field["loc"])
+    assert len(r.content) < 1_000
+
+
+async def test_nesting_past_the_depth_bound_is_malformed(module_client: httpx.AsyncClient) -> None:
+    deep: Any = 1
+    for _ in range(MAX_DEPTH + 1):
+        deep = [deep]
+    r = await module_client.post(LOGIN, json={**CREDENTIALS, "x": deep})
+    error = _error(r, 400, "malformed_body")
+    assert "deeper" in error["details"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"email": "\xff\xfe", "password": "x"}', id="not-utf8"),
+        pytest.param(
+            b'{"email": "a@b.example", "password": 1' + b"1" * 4_300 + b"}", id="4300-digits"
+        ),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="100k-deep"),
+        pytest.param(b'{"email": "\\ud800", "password": "x"}', id="lone-surrogate"),
+        pytest.param(b'{"email": NaN}', id="nan"),
+        pytest.param(b"{", id="truncated"),
+    ],
+)
+async def test_every_malformed_json_body_is_malformed_body(
+    module_client: httpx.AsyncClient, body: bytes
+) -> None:
+    r = await module_client.post(LOGIN, content=body, headers=JSON)
+    error = _error(r, 400, "malformed_body")
+    assert len(error["details"].get("reason", "")) <= 200
+
+
+def test_every_route_with_a_json_body_reads_it_through_the_bounded_route(
+    module_app: FastAPI,
+) -> None:
+    from prework.http.bodies import BoundedJSONRoute
+
+    unbounded = []
+    for ctx in iter_route_contexts(module_app.routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute) or route.body_field is None:
+            continue
+        if not isinstance(route, BoundedJSONRoute):
+            unbounded.append(f"{sorted(route.methods or ())} {ctx.path}")
+    assert not unbounded, f"build these routers with prework.http.bodies.APIRouter: {unbounded}"
+
+
+async def test_method_not_allowed_names_every_method_of_the_path(
+    module_client: httpx.AsyncClient,
+) -> None:
+    r = await module_client.request("OPTIONS", "/api/users/invitations")
+    _error(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "GET, POST"
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+@pytest.fixture
+async def document(module_client: httpx.AsyncClient) -> dict[str, Any]:
+    r = await module_client.get("/openapi.json")
+    assert r.status_code == 200
+    doc: dict[str, Any] = r.json()
+    return doc
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def test_every_error_answer_is_the_envelope(document: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for method, path, op in _operations(document):
+        for status, answer in op["responses"].items():
+            if int(status) >= 400:
+                ref = answer["content"]["application/json"]["schema"]["$ref"]
+                want = "ValidationFailed" if status == "422" else "Error"
+                assert ref == f"#/components/schemas/{want}", (method, path, status)
+    envelope = document["components"]["schemas"]["Error"]
+    assert envelope["required"] == ["error"]
+    assert envelope["properties"]["error"]["required"] == ["code", "message", "details"]
+
+
+def test_each_operation_declares_the_errors_it_can_answer(document: dict[str, Any]) -> None:
+    for method, path, op in _operations(document):
+        statuses = set(op["responses"])
+        if op.get("security"):
+            assert {"401", "403"} <= statuses, (method, path)
+        if any(p["in"] == "path" for p in op.get("parameters", [])):
+            assert "404" in statuses, (method, path)
+        if "requestBody" in op:
+            assert {"400", "413", "422"} <= statuses, (method, path)
+        if method != "GET":
+            assert "409" in statuses, (method, path)
+    paths = document["paths"]
+    assert {"401", "429"} <= set(paths[LOGIN]["post"]["responses"])
+    assert "429" in paths["/api/auth/register"]["post"]["responses"]
+    assert "Retry-After" in paths[LOGIN]["post"]["responses"]["429"]["headers"]
+
+
+def test_the_field_rules_are_in_the_schema(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    register = schemas["RegisterCreate"]["properties"]
+    assert register["email"]["format"] == "email"
+    assert register["password"]["minLength"] == 12
+    assert register["password"]["maxLength"] == 1024
+    assert "{0,198}" in register["display_name"]["pattern"]  # 1..200 once stripped
+    params = {p["name"]: p["schema"] for p in document["paths"]["/api/users"]["get"]["parameters"]}
+    cursor = params["cursor"]["anyOf"][0]
+    assert cursor["maxLength"] == 2048
+    limit = params["limit"]["anyOf"][0]
+    assert (limit["minimum"], limit["maximum"]) == (1, 200)
+    audit = {p["name"]: p["schema"] for p in document["paths"]["/api/audit"]["get"]["parameters"]}
+    assert audit["since"]["anyOf"][0]["format"] == "date-time"
