@@ -113,19 +113,20 @@ async def test_every_malformed_json_body_is_malformed_body(
     assert len(error["details"].get("reason", "")) <= 200
 
 
-def test_every_route_with_a_json_body_reads_it_through_the_bounded_route(
+def test_every_route_with_a_json_body_or_creating_uses_the_shared_route(
     module_app: FastAPI,
 ) -> None:
-    from prework.http.bodies import BoundedJSONRoute
+    from prework.http.idempotency import creates
+    from prework.http.routing import Route
 
     unbounded = []
     for ctx in iter_route_contexts(module_app.routes):
         route = ctx.original_route
-        if not isinstance(route, APIRoute) or route.body_field is None:
+        if not isinstance(route, APIRoute) or (route.body_field is None and not creates(route)):
             continue
-        if not isinstance(route, BoundedJSONRoute):
+        if not isinstance(route, Route):
             unbounded.append(f"{sorted(route.methods or ())} {ctx.path}")
-    assert not unbounded, f"build these routers with prework.http.bodies.APIRouter: {unbounded}"
+    assert not unbounded, f"build these routers with prework.http.routing.APIRouter: {unbounded}"
 
 
 async def test_method_not_allowed_names_every_method_of_the_path(

@@ -14,8 +14,8 @@ from pydantic import BeforeValidator
 
 from prework.audit.schemas import AuditEventRead
 from prework.audit.service import AuditFilter, AuditService
-from prework.http.bodies import APIRouter
 from prework.http.deps import area_services
+from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page
 from prework.http.security import Ctx, CurrentPrincipal
 

@@ -1,7 +1,8 @@
 """JSON request bodies: parsed once, with orjson, and bounded before validation.
 
 Every JSON body a route declares is read through :class:`BoundedJSONRoute`
-(the route class of :class:`APIRouter`, which every area's routes use): the
+(a base of the route class of :class:`prework.http.routing.APIRouter`, which
+every area's routes use): the
 body is parsed with orjson, then its shape is checked against
 :data:`MAX_DEPTH`, :data:`MAX_KEYS` and :data:`MAX_ITEMS` before pydantic
 sees it, so a hostile body (50,000 unknown keys, deep nesting) costs one fast
@@ -21,7 +22,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import orjson
-from fastapi import APIRouter as FastAPIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +30,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ITEMS",
     "MAX_KEYS",
-    "APIRouter",
     "BoundedJSONRequest",
     "BoundedJSONRoute",
     "body_shape_error",
@@ -133,14 +132,3 @@ class BoundedJSONRoute(APIRoute):
             return await handler(bounded)
 
         return bounded_handler
-
-
-class APIRouter(FastAPIRouter):
-    """FastAPI's ``APIRouter`` with :class:`BoundedJSONRoute` as its route class.
-
-    Every area builds its routers with this one (a test walks the app's routes
-    and fails for a route with a JSON body that does not use it)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("route_class", BoundedJSONRoute)
-        super().__init__(**kwargs)

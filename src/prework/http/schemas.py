@@ -58,15 +58,15 @@ def _plain_text(value: str) -> str:
 _STRIPPED = r"\t-\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def _escape(cp: int) -> str:
-    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
-
-
-# every code point the text rule refuses (controls, separators, surrogates,
+# every BMP code point the text rule refuses (controls, separators, surrogates,
 # private use, noncharacters, format characters: the schema leaves out even the
-# ZWJ/ZWNJ/tag uses the server allows in context)
+# ZWJ/ZWNJ/tag uses the server allows in context). Astral ones (tags, private-use
+# planes, their noncharacters) cannot be written in a pattern that both ECMA-262
+# without the u flag and Python read, so the schema leaves them to the server.
 _CONTROLS = "".join(
-    _escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in REFUSED_RANGES
+    f"\\u{lo:04x}" if lo == hi else f"\\u{lo:04x}-\\u{min(hi, 0xFFFF):04x}"
+    for lo, hi in REFUSED_RANGES
+    if lo <= 0xFFFF
 )
 
 

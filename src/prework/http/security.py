@@ -17,6 +17,7 @@ malformed headers with Prework's own error codes.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Security
@@ -24,20 +25,40 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from prework.core.principal import Principal, RequestContext
-from prework.errors import Unauthenticated
+from prework.errors import BadRequest, Unauthenticated
 from prework.http.deps import authenticator
 from prework.http.errors import request_id_of
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
     "Ctx",
     "CurrentPrincipal",
     "bearer_scheme",
     "bearer_token",
     "current_principal",
+    "idempotency_key_of",
     "request_context",
 ]
 
 _MAX_AUTHORIZATION = 8192
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}", re.ASCII)
+
+
+def idempotency_key_of(conn: HTTPConnection) -> str | None:
+    """The request's ``Idempotency-Key`` (1..255 visible ASCII); None without one.
+    Raises 400 ``invalid_idempotency_key`` for a malformed one."""
+    key = conn.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest(
+            f"{IDEMPOTENCY_HEADER} must be 1..255 visible ASCII characters (a UUID, say).",
+            code="invalid_idempotency_key",
+        )
+    return key
 
 
 async def request_context(conn: HTTPConnection) -> RequestContext:
@@ -45,6 +66,7 @@ async def request_context(conn: HTTPConnection) -> RequestContext:
         request_id=request_id_of(conn.scope),
         client_ip=conn.client.host if conn.client else None,
         user_agent=conn.headers.get("user-agent"),
+        idempotency_key=idempotency_key_of(conn),
     )
 
 

@@ -11,9 +11,9 @@ from fastapi import Depends, Request, Response, status
 
 from prework.authz.matrix import allowed_actions
 from prework.core.principal import Role
-from prework.http.bodies import APIRouter
 from prework.http.deps import area_services
 from prework.http.openapi import answers
+from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
 from prework.http.versioning import expected_version, patch_changes, set_etag
