@@ -20,7 +20,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
 .PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api \
         test-integration test-e2e test-all \
-        system-deps bench clean
+        system-deps bench bench-deps clean
 
 help:
 	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
@@ -95,7 +95,12 @@ test-e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # ---------------------------------------------------------------- benchmarks
-bench: venv system-deps
+# bench/bench_http.py drives the servers with wrk (Debian package wrk)
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing: wrk"; \
+	  $(APT_GET) update && $(APT_GET) install --no-install-recommends wrk; }
+
+bench: venv system-deps bench-deps
 	@shopt -s nullglob; for script in bench/bench_*.py; do \
 	  echo "== $$script"; \
 	  $(BIN)/python "$$script"; \

@@ -68,6 +68,14 @@ ROUTERS: Final[Sequence[APIRouter]] = (
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
+    if not settings.cors_origins:  # one layer does it all (see prework.http.middleware)
+        return [
+            Middleware(
+                RequestContextMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                exempt_paths=[BLOB_UPLOAD_PATH],
+            )
+        ]
     stack = [Middleware(RequestContextMiddleware)]
     if settings.cors_origins:
         stack.append(

@@ -92,6 +92,7 @@ def serve(
         log_config=None,  # keep ours (prework.logging)
         access_log=False,  # RequestContextMiddleware logs each request
         server_header=False,
+        loop="uvloop",  # explicit: fail at start rather than serve slower (docs/architecture.md)
         reload=False,
         # forwarded headers are believed only from the configured proxies: the
         # client address feeds login throttling and the audit log

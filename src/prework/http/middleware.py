@@ -8,12 +8,20 @@ Order, outermost first (see :func:`prework.app.create_app`)::
     BodyLimitMiddleware        413 too_large past PREWORK_MAX_BODY_BYTES
     (FastAPI: exception handlers from prework.http.errors, routing)
 
+Without CORS nothing sits between the first two, whose answer to an exception
+is the same, so the app installs :class:`RequestContextMiddleware` alone with
+``max_body_bytes``: one layer that also enforces the body limit. A request
+whose body is framed by a ``Content-Length`` within the limit (the server
+delivers no more than that) or that has no body is passed through untouched;
+only a chunked body is counted as it streams (by :class:`BodyLimitMiddleware`).
+
 Pure ASGI (not ``BaseHTTPMiddleware``): bodies stream through untouched and
 contextvars bound here are seen by the endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -21,7 +29,7 @@ from collections.abc import Collection
 from typing import Final
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +42,7 @@ from prework.http.errors import (
     log_unhandled,
     request_id_of,
 )
+from prework.logging import log_request
 
 __all__ = [
     "BLOB_UPLOAD_PATH",
@@ -48,8 +57,7 @@ BLOB_UPLOAD_PATH: Final = "/api/blobs/upload"
 
 _REQUEST_ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _DIGITS_RE: Final = re.compile(r"[0-9]{1,19}")
-
-access_log = structlog.get_logger("prework.access")
+_ID_HEADER: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
 
 
 def accept_request_id(value: str | None) -> str | None:
@@ -75,39 +83,94 @@ class RequestContextMiddleware:
     the scope (``prework.request_id``) and sent back on every response. An
     exception escaping the app (normally :class:`InternalErrorMiddleware`
     answers them further in) is logged with its traceback and answered with
-    the 500 ``internal`` envelope.
+    the 500 ``internal`` envelope. With ``max_body_bytes`` it also does what
+    :class:`BodyLimitMiddleware` does (``exempt_paths`` likewise), in the same
+    layer.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int | None = None,
+        exempt_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
+        self._limit: BodyLimitMiddleware | None = None
+        if max_body_bytes is not None:
+            self._limit = BodyLimitMiddleware(
+                app, max_body_bytes=max_body_bytes, exempt_paths=exempt_paths
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
-        request_id = request_id or uuid.uuid4().hex
+        raw_id: bytes | None = None
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == _ID_HEADER:
+                raw_id = value if raw_id is None else raw_id
+            elif name == b"content-length":
+                length = value if length is None else length
+            elif name == b"transfer-encoding":
+                chunked = True
+        request_id = (
+            accept_request_id(raw_id.decode("latin-1")) if raw_id is not None else None
+        ) or uuid.uuid4().hex
         scope[REQUEST_ID_SCOPE_KEY] = request_id
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            if scope["type"] == "websocket":
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if kind == "websocket":
                 await self.app(scope, receive, send)
             else:
-                await self._http(scope, receive, send, request_id)
+                await self._http(
+                    scope, receive, send, request_id, self._inner(scope, length, chunked)
+                )
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    def _inner(self, scope: Scope, length: bytes | None, chunked: bool) -> ASGIApp:
+        """What this request goes through: the app, or the body limit first."""
+        limit = self._limit
+        if limit is None or _path(scope) in limit.exempt_paths:
+            return self.app
+        if not chunked and (
+            length is None
+            or (
+                _DIGITS_RE.fullmatch(length.decode("latin-1"))
+                and int(length) <= limit.max_body_bytes
+            )
+        ):
+            return self.app  # no body, or one the server stops at its declared length
+        return limit
+
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, app: ASGIApp
+    ) -> None:
         status: int | None = None
+        id_header = (_ID_HEADER, request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message.setdefault("headers", [])  # optional in ASGI
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = message.get("headers") or ()  # optional in ASGI
+                message["headers"] = [
+                    *(h for h in headers if h[0] != _ID_HEADER),
+                    id_header,
+                ]
             await send(message)
 
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            # one turn of the loop first: a request that never waits on
+            # anything (cached auth, inline reads) would otherwise run before
+            # the loop reads other connections, and their latency tail grows
+            await asyncio.sleep(0)
+            await app(scope, receive, send_with_id)
         except Exception as exc:
             log_unhandled(exc, scope=scope)
             if status is not None:
@@ -115,8 +178,7 @@ class RequestContextMiddleware:
             await internal_error_response(request_id=request_id)(scope, receive, send_with_id)
         finally:
             client = scope.get("client")
-            access_log.info(
-                "request",
+            log_request(
                 request_id=request_id,
                 method=scope.get("method"),
                 path=scope.get("path"),

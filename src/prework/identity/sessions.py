@@ -4,8 +4,9 @@ Sessions live in the ``sessions`` table with a TTL. A session holds the
 SHA-256 of its current refresh token and of the ones it replaced; every
 refresh rotates the token, and presenting a replaced one revokes the whole
 session (``session.reuse_detected``). Access tokens are checked against the
-stored session and user on every request, so a logout, a revocation or a
-deactivation takes effect on the very next request.
+stored session and user: a logout, a revocation, a deactivation or a role
+change takes effect on the very next request on this node, and within
+:data:`AUTH_CACHE_SECONDS` on every other node (see :class:`_AuthCache`).
 
 Brute force is throttled per account (normalised email) and per client
 address with store-kept counters (:mod:`prework.identity.ratelimit`); the
@@ -18,6 +19,8 @@ same ``invalid_credentials``.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -62,6 +65,12 @@ REMEMBERED_REFRESH_HASHES = 32
 # TransactionConflict) is sent again at most this often
 _WRITE_ATTEMPTS = 3
 _REUSED = "refresh_token_reused"
+# how long an authenticated request may reuse the session and user (and the
+# organization for /me) read for an earlier one: the bound, on OTHER nodes, for
+# a logout, revocation, deactivation or role change to take effect (this node
+# forgets what it changes at once)
+AUTH_CACHE_SECONDS = 2.0
+AUTH_CACHE_SIZE = 10_000  # sessions (and as many organizations) remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +138,8 @@ class SessionService:
         self.login_limits = login_limits
         self.refresh_ttl = refresh_ttl
         self.clock = clock
+        self._cache = _AuthCache(AUTH_CACHE_SECONDS, AUTH_CACHE_SIZE)
+        store.watch_writes(self._cache.forget)
 
     # ------------------------------------------------------------------ issuing
     def _issued(self, user: Mapping[str, Any], session_id: str, secret: str) -> IssuedTokens:
@@ -428,24 +439,35 @@ class SessionService:
     async def authenticate(self, access_token: str) -> Principal:
         """The principal of a valid access token whose session and user are still active.
 
-        One read of the session and one of the user (concurrently) per call:
-        no cache, so revocation and deactivation apply to the next request.
-        The role is the user's current role, not the token's.
+        The session and the user are read (concurrently), or taken from what
+        this node read for an earlier request less than :data:`AUTH_CACHE_SECONDS`
+        ago and has not written since (any write to either through this store
+        forgets them at once). The role is the user's current role, not the token's.
         """
         claims = self.tokens.decode_access(access_token)
-        session, user = await asyncio.gather(
-            self.store.get(repo.SESSIONS, repo.session_key(claims.session_id)),
-            self.store.get(repo.USERS, repo.user_key(claims.org_id, claims.user_id)),
-        )
+        cache = self._cache
+        cached = cache.session(claims.session_id)
+        if cached is None:
+            generation = cache.generation
+            session, user = await asyncio.gather(
+                self.store.get(repo.SESSIONS, repo.session_key(claims.session_id)),
+                self.store.get(repo.USERS, repo.user_key(claims.org_id, claims.user_id)),
+            )
+        else:
+            session, user = cached
         if (
             not repo.is_session(session)
             or session is None
             or session["status"] != SessionStatus.ACTIVE.value
             or session["user_id"] != claims.user_id
             or session["org_id"] != claims.org_id
+            # a kept session expires on time too (the store hides expired items)
+            or (cached is not None and session["expires_at"] <= time.time())
         ):
             raise session_revoked()
         user = self._check_user(session, user)
+        if cached is None:
+            cache.keep_session(claims.session_id, session, user, generation)
         return Principal(
             user_id=user["id"],
             org_id=user["org_id"],
@@ -455,11 +477,127 @@ class SessionService:
         )
 
     async def me(self, *, principal: Principal) -> tuple[User, Organization]:
-        """The principal's account and organization as stored now."""
-        user, org = await asyncio.gather(
-            self.store.get(repo.USERS, repo.user_key(principal.org_id, principal.user_id)),
-            self.store.get(repo.ORGS, repo.org_key(principal.org_id)),
-        )
+        """The principal's account and organization, as read for this request
+        (or as :meth:`authenticate` may reuse them)."""
+        cache = self._cache
+        generation = cache.generation
+        cached = cache.session(principal.session_id)
+        user = cached[1] if cached is not None else None
+        if user is not None and user["id"] != principal.user_id:
+            user = None
+        org = cache.organization(principal.org_id)
+        if user is None or org is None:
+            user, org = await asyncio.gather(
+                self._read_if_missing(
+                    user, repo.USERS, repo.user_key(principal.org_id, principal.user_id)
+                ),
+                self._read_if_missing(org, repo.ORGS, repo.org_key(principal.org_id)),
+            )
+            if org is not None:
+                cache.keep_organization(principal.org_id, org, generation)
         if user is None or org is None:
             raise session_revoked()
         return repo.user_of(user), repo.org_of(org)
+
+    async def _read_if_missing(
+        self, item: dict[str, Any] | None, table: str, key: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        return item if item is not None else await self.store.get(table, key)
+
+
+class _AuthCache:
+    """Sessions with their users, and organizations, as read recently.
+
+    An entry lives ``ttl`` seconds at most (the bound for other nodes' changes)
+    and is forgotten as soon as this process writes the item through the store
+    (:meth:`forget`, a write listener). A read that started before such a
+    write is not kept (:attr:`generation` moved on in between), so a stale
+    read can never outlive the write that changed it. Both maps are bounded.
+    """
+
+    _WATCHED = frozenset({repo.SESSIONS, repo.USERS, repo.ORGS})
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl = ttl
+        self.size = size
+        self.generation = 0  # moved on by every write to a watched table
+        # session id -> (kept until, session, user)
+        self._sessions: OrderedDict[str, tuple[float, dict[str, Any], dict[str, Any]]] = (
+            OrderedDict()
+        )
+        self._orgs: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # (table, pk, sk) of a cached item -> the entries that hold it
+        self._holders: dict[tuple[str, str, str], set[str]] = {}
+
+    def session(self, session_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._drop_session(session_id)
+            return None
+        return entry[1], entry[2]
+
+    def organization(self, org_id: str) -> dict[str, Any] | None:
+        entry = self._orgs.get(org_id)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._drop_org(org_id)
+            return None
+        return entry[1]
+
+    def keep_session(
+        self, session_id: str, session: dict[str, Any], user: dict[str, Any], generation: int
+    ) -> None:
+        if generation != self.generation:
+            return  # a watched item was written while it was being read
+        self._drop_session(session_id)
+        self._sessions[session_id] = (time.monotonic() + self.ttl, session, user)
+        self._hold((repo.SESSIONS, session["pk"], session["sk"]), session_id)
+        self._hold((repo.USERS, user["pk"], user["sk"]), session_id)
+        while len(self._sessions) > self.size:
+            self._drop_session(next(iter(self._sessions)))
+
+    def keep_organization(self, org_id: str, org: dict[str, Any], generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._drop_org(org_id)
+        self._orgs[org_id] = (time.monotonic() + self.ttl, org)
+        self._hold((repo.ORGS, org["pk"], org["sk"]), "org:" + org_id)
+        while len(self._orgs) > self.size:
+            self._drop_org(next(iter(self._orgs)))
+
+    def forget(self, table: str, pk: str, sk: str) -> None:
+        """A write listener: the item ``(table, pk, sk)`` may have changed."""
+        if table not in self._WATCHED:
+            return
+        self.generation += 1
+        for holder in self._holders.pop((table, pk, sk), ()):
+            if holder.startswith("org:"):
+                self._drop_org(holder[4:])
+            else:
+                self._drop_session(holder)
+
+    def _hold(self, item: tuple[str, str, str], holder: str) -> None:
+        self._holders.setdefault(item, set()).add(holder)
+
+    def _release(self, item: tuple[str, str, str], holder: str) -> None:
+        holders = self._holders.get(item)
+        if holders is not None:
+            holders.discard(holder)
+            if not holders:
+                del self._holders[item]
+
+    def _drop_session(self, session_id: str) -> None:
+        entry = self._sessions.pop(session_id, None)
+        if entry is not None:
+            _, session, user = entry
+            self._release((repo.SESSIONS, session["pk"], session["sk"]), session_id)
+            self._release((repo.USERS, user["pk"], user["sk"]), session_id)
+
+    def _drop_org(self, org_id: str) -> None:
+        entry = self._orgs.pop(org_id, None)
+        if entry is not None:
+            org = entry[1]
+            self._release((repo.ORGS, org["pk"], org["sk"]), "org:" + org_id)

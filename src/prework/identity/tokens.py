@@ -15,6 +15,12 @@ Refresh tokens are ``<session id>.<secret>`` and invitation tokens
 key, so it is found with one strongly consistent read (never through an
 index, which may lag), and the 256-bit random secret is kept only as its
 SHA-256 digest and compared in constant time. Clients treat both as opaque.
+
+A verified access token's claims are kept in a bounded LRU (by the token's
+exact text), so a client sending the same token again costs a dictionary
+look-up instead of a signature check: only tokens that passed every check are
+kept, and the times (issued-at, expiry) are checked against the clock on every
+call, so a kept token still expires on time.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +60,13 @@ ACCESS_TOKEN_PURPOSE = "access-token/v1"  # noqa: S105 - a label, not a secret
 _CLOCK_SKEW = 30  # seconds an issuing node's clock may run ahead of ours
 _OPAQUE = re.compile(r"^([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 _INVITATION = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
+# verified access tokens remembered (about 1 KB each with their claims)
+VERIFIED_CACHE_SIZE = 8192
+_MAX_TOKEN = 4096  # longer tokens are never remembered
+
+
+def _invalid() -> Unauthenticated:
+    return Unauthenticated("The access token is not valid.", code="invalid_token")
 
 
 def _kid(key: bytes) -> str:
@@ -85,10 +99,19 @@ class AccessClaims:
 
 
 class TokenService:
-    def __init__(self, keys: KeyRing, *, access_ttl: int, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        access_ttl: int,
+        clock: Clock = system_clock,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+    ) -> None:
         self.keys = keys
         self.access_ttl = access_ttl
         self.clock = clock
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue_access(self, *, user_id: str, org_id: str, role: Role, session_id: str) -> str:
         now = int(self.clock())
@@ -116,7 +139,26 @@ class TokenService:
         Codes: ``token_expired`` (signature fine, past ``exp``), ``invalid_token``
         (anything else: malformed, unknown key id, bad signature, wrong claims).
         """
-        invalid = Unauthenticated("The access token is not valid.", code="invalid_token")
+        verified = self._verified
+        result = verified.get(token)
+        if result is None:
+            result = self._verify(token)
+            if len(token) <= _MAX_TOKEN and self._cache_size > 0:
+                verified[token] = result
+                if len(verified) > self._cache_size:
+                    verified.popitem(last=False)
+        else:
+            verified.move_to_end(token)
+        now = self.clock()
+        if result.issued_at > now + _CLOCK_SKEW:
+            raise _invalid()
+        if result.expires_at <= now:
+            raise Unauthenticated("The access token has expired.", code="token_expired")
+        return result
+
+    def _verify(self, token: str) -> AccessClaims:
+        """The claims of a well-signed token with the right claims (times unchecked)."""
+        invalid = _invalid()
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -132,7 +174,7 @@ class TokenService:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                # the times are checked against our clock below (tests move it)
+                # the times are checked against our clock by decode_access (tests move it)
                 options={
                     "require": ["exp", "iat", "sub", "org", "role", "sid", "aud", "iss"],
                     "verify_exp": False,
@@ -143,7 +185,7 @@ class TokenService:
         except jwt.InvalidTokenError as exc:
             raise invalid from exc
         try:
-            result = AccessClaims(
+            return AccessClaims(
                 user_id=str(claims["sub"]),
                 org_id=str(claims["org"]),
                 role=Role(claims["role"]),
@@ -153,12 +195,6 @@ class TokenService:
             )
         except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: inf
             raise invalid from exc
-        now = self.clock()
-        if result.issued_at > now + _CLOCK_SKEW:
-            raise invalid
-        if result.expires_at <= now:
-            raise Unauthenticated("The access token has expired.", code="token_expired")
-        return result
 
 
 def new_secret() -> str:

@@ -9,14 +9,24 @@ engine method of the same name with a leading underscore (``_get``, ``_put``,
 those engine methods (and ``init``, ``ping``, ``close``); it never sees a call
 that failed validation, so every backend rejects the same call with the same
 error and message before anything is read or sent.
+
+Write calls tell the listeners of :meth:`~StoreAdapter.watch_writes` which
+items they touched, and :meth:`~StoreAdapter.modify_item` is implemented here
+optimistically (read, plan, conditional transaction, again on a lost race);
+engines that can run it atomically (SQLite's writer, the memory lock) override
+``_modify_item``.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import asyncio
+import random
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, TypeVar
 
-from prework.errors import LimitExceeded, ValidationFailed
+from prework.errors import LimitExceeded, TransactionCanceled, ValidationFailed, WriteConflict
 from prework.store._conditions import check_condition
 from prework.store._items import Stored, check_key, encode_item, table_def
 from prework.store._queries import QuerySpec, decode_cursor, prepare_query
@@ -24,21 +34,60 @@ from prework.store._updates import PreparedUpdate, prepare_update
 from prework.store._writes import ResolvedOp, prepare_batch_write, resolve_transaction
 from prework.store.base import (
     MAX_BATCH_GET,
+    Check,
     Condition,
     Item,
     Key,
     Page,
+    Plan,
     Store,
     TransactOp,
     UpdateSpec,
+    WriteListener,
 )
 from prework.store.schema import TableDef
 
-__all__ = ["StoreAdapter"]
+__all__ = ["MODIFY_ATTEMPTS", "ResolvedPlan", "StoreAdapter"]
+
+T = TypeVar("T")
+# an optimistic modify_item (DynamoDB) reads and plans again this often at most
+MODIFY_ATTEMPTS = 8
+_MODIFY_BACKOFF = 0.005  # seconds, doubled per lost race, full jitter
+# plan, its ops validated and encoded
+ResolvedPlan: TypeAlias = Callable[[Item | None], tuple[list[ResolvedOp], T]]
+_Ref: TypeAlias = Callable[[], WriteListener | None]
 
 
 class StoreAdapter(Store):
     """A :class:`Store` whose public methods validate, then call the engine's."""
+
+    _listeners: tuple[_Ref, ...] = ()
+
+    # -- write listeners
+    def watch_writes(self, listener: WriteListener) -> None:
+        ref: _Ref
+        if hasattr(listener, "__self__") and hasattr(listener, "__func__"):
+            ref = weakref.WeakMethod(listener)
+        else:
+            ref = lambda: listener  # noqa: E731
+        self._listeners = (*self._listeners, ref)
+
+    def _written(self, table: str, keys: Sequence[tuple[str, str]]) -> None:
+        dead = False
+        for ref in self._listeners:
+            listener = ref()
+            if listener is None:
+                dead = True
+                continue
+            for pk, sk in keys:
+                listener(table, pk, sk)
+        if dead:
+            self._listeners = tuple(r for r in self._listeners if r() is not None)
+
+    def _written_ops(self, ops: Sequence[ResolvedOp]) -> None:
+        for rop in ops:
+            if not isinstance(rop.op, Check):
+                self._written(rop.table.name, [(rop.pk, rop.sk)])
 
     # -- single items
     async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
@@ -50,7 +99,11 @@ class StoreAdapter(Store):
         tdef = table_def(self.tables, table)
         encoded = encode_item(tdef, item)
         check_condition(condition)
-        await self._put(tdef, item, encoded, condition)
+        try:
+            await self._put(tdef, item, encoded, condition)
+        finally:
+            if self._listeners:
+                self._written(tdef.name, [encoded[:2]])
 
     async def update(
         self,
@@ -64,13 +117,21 @@ class StoreAdapter(Store):
         pk, sk = check_key(key)
         prepared = prepare_update(tdef, spec)
         check_condition(condition)
-        return await self._update(tdef, pk, sk, spec, prepared, condition)
+        try:
+            return await self._update(tdef, pk, sk, spec, prepared, condition)
+        finally:
+            if self._listeners:
+                self._written(tdef.name, [(pk, sk)])
 
     async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
         tdef = table_def(self.tables, table)
         pk, sk = check_key(key)
         check_condition(condition)
-        await self._delete(tdef, pk, sk, condition)
+        try:
+            await self._delete(tdef, pk, sk, condition)
+        finally:
+            if self._listeners:
+                self._written(tdef.name, [(pk, sk)])
 
     # -- many items
     async def query(
@@ -121,10 +182,55 @@ class StoreAdapter(Store):
     ) -> None:
         tdef = table_def(self.tables, table)
         writes = prepare_batch_write(tdef, puts, deletes)
-        await self._batch_write(tdef, puts, writes)
+        try:
+            await self._batch_write(tdef, puts, writes)
+        finally:
+            if self._listeners:
+                self._written(tdef.name, [(pk, sk) for pk, sk, _ in writes])
 
     async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        await self._transact_write(resolve_transaction(self.tables, ops))
+        resolved = resolve_transaction(self.tables, ops)
+        try:
+            await self._transact_write(resolved)
+        finally:
+            if self._listeners:
+                self._written_ops(resolved)
+
+    async def modify_item(self, table: str, key: Key, plan: Plan[T]) -> T:
+        tdef = table_def(self.tables, table)
+        pk, sk = check_key(key)
+        planned: list[list[ResolvedOp]] = []
+
+        def resolved_plan(current: Item | None) -> tuple[list[ResolvedOp], T]:
+            ops, result = plan(current)
+            resolved = resolve_transaction(self.tables, ops)
+            planned.append(resolved)
+            return resolved, result
+
+        try:
+            return await self._modify_item(tdef, pk, sk, resolved_plan)
+        finally:
+            if self._listeners:
+                for resolved in planned:
+                    self._written_ops(resolved)
+
+    async def _modify_item(self, table: TableDef, pk: str, sk: str, plan: ResolvedPlan[T]) -> T:
+        """Optimistic: read (strongly consistent), plan, write with the plan's
+        conditions; on a lost race read and plan again (backoff with jitter)."""
+        delay = _MODIFY_BACKOFF
+        for attempt in range(MODIFY_ATTEMPTS):
+            current = await self._get(table, pk, sk, True)
+            ops, result = plan(current)
+            try:
+                await self._transact_write(ops)
+            except (TransactionCanceled, WriteConflict):
+                if attempt == MODIFY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0, delay))
+                delay *= 2
+                continue
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- what an engine implements: the calls above, validated
     @abc.abstractmethod

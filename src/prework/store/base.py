@@ -53,9 +53,9 @@ on AWS (the contract suite in ``tests/contract`` checks each one):
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from prework.store.schema import TableDef
 
@@ -217,6 +217,12 @@ class Check:
 
 TransactOp: TypeAlias = Put | Update | Delete | Check
 
+T = TypeVar("T")
+# what modify_item hands the current item to: the ops to write and a result
+Plan: TypeAlias = Callable[[Item | None], tuple[Sequence[TransactOp], T]]
+# told (logical table, pk, sk) after every write call that may have changed the item
+WriteListener: TypeAlias = Callable[[str, str, str], None]
+
 
 # --------------------------------------------------------------------------- queries
 @dataclass(frozen=True, slots=True)
@@ -318,3 +324,26 @@ class Store(abc.ABC):
     async def transact_write(self, ops: Sequence[TransactOp]) -> None:
         """All of ``ops`` (at most 100, each on a distinct item) or none.
         A failed condition raises TransactionCanceled naming the positions."""
+
+    @abc.abstractmethod
+    async def modify_item(self, table: str, key: Key, plan: Plan[T]) -> T:
+        """Read-check-write of one item: ``plan(current)`` (the item at ``key``,
+        or None) returns the ops to write as one ``transact_write`` (maybe none)
+        and a result, which is returned once they are written.
+
+        ``plan`` is pure and quick (it may run on a store thread, under a lock)
+        and may raise (nothing is written). On SQLite and in memory the read,
+        ``plan`` and the write are one atomic step: no other write lands in
+        between, so conditions on what ``plan`` read always hold. On DynamoDB
+        the read is strongly consistent and the ops carry ``plan``'s
+        conditions; when one fails (another write landed in between) or the
+        write conflicts, the item is read and planned again, a few times with
+        backoff, then TransactionCanceled / WriteConflict is raised."""
+
+    @abc.abstractmethod
+    def watch_writes(self, listener: WriteListener) -> None:
+        """Call ``listener(table, pk, sk)`` (logical table name) after each write
+        call of this store object that may have changed that item (also when the
+        call failed: it may have committed). Kept by weak reference when it is a
+        bound method, so a watcher that goes away is dropped. For caches of this
+        process; other processes' writes are never seen."""

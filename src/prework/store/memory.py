@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from prework.errors import Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
@@ -27,11 +28,13 @@ from prework.store._writes import (
     transact_flow,
     update_flow,
 )
-from prework.store.adapter import StoreAdapter
+from prework.store.adapter import ResolvedPlan, StoreAdapter
 from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import TABLES, TableDef
 
 __all__ = ["MemoryStore"]
+
+T = TypeVar("T")
 
 
 _Row = Stored  # immutable: kept as the write flows made it
@@ -214,3 +217,13 @@ class MemoryStore(StoreAdapter):
         with self._lock:
             self._check_open()
             transact_flow(self._rows, ops, time.time())
+
+    async def _modify_item(self, table: TableDef, pk: str, sk: str, plan: ResolvedPlan[T]) -> T:
+        with self._lock:  # the read, the plan and the write: one atomic step
+            self._check_open()
+            now = time.time()
+            data = self._rows.read(table, pk, sk, now)
+            ops, result = plan(None if data is None else decode_stored(data))
+            if ops:
+                transact_flow(self._rows, ops, now)
+        return result

@@ -13,13 +13,20 @@ what makes the indexes sparse). ``PRAGMA user_version`` holds the format
 (:data:`FORMAT`); a file of another format is refused, not misread. The file
 runs in WAL mode with ``synchronous=NORMAL``.
 
-No sqlite3 call runs on the event loop. Every port call is one hop to a
-thread: writes go to ONE writer thread with its own connection, which
-serializes them; a write runs its read-check-write inside one
-``BEGIN IMMEDIATE`` transaction, so conditions and transactions are atomic
-(also against other processes using the file). Reads go to a few reader
-threads, each with its own connection: the first idle one, so that calls one
-after another keep to one warm thread. sqlite3 errors surface as
+Writes go to ONE writer thread with its own connection, which serializes
+them; a write runs its read-check-write inside one ``BEGIN IMMEDIATE``
+transaction, so conditions, transactions and :meth:`modify_item` are atomic
+(also against other processes using the file). Reads (get, query, batch_get,
+ping) run inline on the event loop's thread, on a connection of its own that
+never waits: WAL readers take no lock a writer holds, its busy timeout is 0,
+and a progress handler aborts a statement past ``inline_budget`` seconds
+(:data:`INLINE_BUDGET`);
+a read that is refused either way (busy, aborted) runs again on one of a few
+reader threads (the first idle one, so that calls one after another keep to
+one warm thread). Why inline, with the figures: docs/architecture.md,
+"Request flow". ``inline_reads=False`` sends every read to the reader
+threads. No sqlite3 call that can wait on a lock or run long runs on the
+loop; the connections themselves are opened in the threads. sqlite3 errors surface as
 :class:`~prework.errors.Unavailable` (or :class:`~prework.errors.Internal`
 for misuse), with the sqlite3 error as ``__cause__``.
 """
@@ -35,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored
@@ -49,11 +56,11 @@ from prework.store._writes import (
     transact_flow,
     update_flow,
 )
-from prework.store.adapter import StoreAdapter
+from prework.store.adapter import ResolvedPlan, StoreAdapter
 from prework.store.base import Condition, Item, Page, UpdateSpec
 from prework.store.schema import INDEX_NAMES, TABLES, TableDef
 
-__all__ = ["FORMAT", "SqliteStore"]
+__all__ = ["FORMAT", "INLINE_BUDGET", "SqliteStore"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,6 +69,25 @@ FORMAT = 2  # the file format (user_version); 0: a new file; 1: typed JSON text
 _COLUMNS = ("pk", "sk", *(f"{i}{part}" for i in INDEX_NAMES for part in ("pk", "sk")))
 _PURGE_EVERY = 300.0  # seconds between sweeps of expired rows
 _VISIBLE = "(expires_at IS NULL OR expires_at > ?)"
+# an inline read is aborted (and sent to a reader thread) past this many seconds
+INLINE_BUDGET: Final = 0.002
+_INLINE_STEPS = 1000  # SQLite VM steps between two looks at the clock
+# refused inline reads: sent again to a reader thread
+_RETRY_ELSEWHERE = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT})
+
+
+class _Inline:
+    """A reader connection for one event loop thread, and its deadline."""
+
+    __slots__ = ("conn", "deadline")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.deadline = 0.0
+        conn.set_progress_handler(self._past_deadline, _INLINE_STEPS)
+
+    def _past_deadline(self) -> bool:
+        return time.perf_counter() > self.deadline
 
 
 def _quote(name: str) -> str:
@@ -280,6 +306,8 @@ class SqliteStore(StoreAdapter):
         *,
         readers: int = 3,
         busy_timeout: float = 5.0,
+        inline_reads: bool = True,
+        inline_budget: float = INLINE_BUDGET,
     ) -> None:
         self.path = Path(path)
         self.tables = tables
@@ -295,6 +323,9 @@ class SqliteStore(StoreAdapter):
         self._conns: list[sqlite3.Connection] = []
         self._closed = False
         self._last_purge = 0.0
+        self._inline_reads = inline_reads
+        self._inline_budget = inline_budget
+        self._inline: dict[int, _Inline] = {}  # by thread id
 
     # ------------------------------------------------------------------ threads
     def _executors(self) -> tuple[_Lane, list[_Lane]]:
@@ -392,6 +423,40 @@ class SqliteStore(StoreAdapter):
         self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
         _, readers = self._executors()
+        if self._inline_reads:
+            inline = self._inline.get(threading.get_ident())
+            if inline is None:
+                inline = await self._open_inline(readers[0])
+            inline.deadline = time.perf_counter() + self._inline_budget
+            try:
+                return fn(inline.conn, *args, **kw)
+            except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _RETRY_ELSEWHERE:
+                    raise _translate(exc) from exc
+        return await self._read_in_thread(readers, fn, *args, **kw)
+
+    async def _open_inline(self, lane: _Lane) -> _Inline:
+        """This thread's inline connection, opened in a reader thread (opening
+        may wait on the file)."""
+
+        def connect() -> _Inline:
+            try:
+                conn = self._connect(writer=False)
+                conn.execute("PRAGMA busy_timeout = 0")  # never wait: a reader thread will
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            return _Inline(conn)
+
+        inline = await lane.run(connect)
+        return self._inline.setdefault(threading.get_ident(), inline)
+
+    async def _read_in_thread(
+        self,
+        readers: list[_Lane],
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kw: P.kwargs,
+    ) -> T:
         # the first idle reader thread, else the least busy: calls one after
         # another keep to one warm thread (a shared pool hands them round its
         # idle threads, which costs about a third more per call)
@@ -464,6 +529,7 @@ class SqliteStore(StoreAdapter):
             self._closed = True
             lanes = [*([self._writer] if self._writer else []), *(self._readers or [])]
             self._writer, self._readers = None, None
+            self._inline = {}
         if lanes:
             await asyncio.to_thread(self._shutdown, lanes)
 
@@ -579,3 +645,15 @@ class SqliteStore(StoreAdapter):
             transact_flow(rows, ops, time.time())
 
         await self._write(run)
+
+    async def _modify_item(self, table: TableDef, pk: str, sk: str, plan: ResolvedPlan[T]) -> T:
+        def run(rows: _Rows) -> T:
+            # one writer transaction: the read, the plan and the write
+            now = time.time()
+            data = rows.read(table, pk, sk, now)
+            ops, result = plan(None if data is None else decode_stored(data))
+            if ops:
+                transact_flow(rows, ops, now)
+            return result
+
+        return await self._write(run)

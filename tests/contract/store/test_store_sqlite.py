@@ -166,3 +166,24 @@ async def test_tables_have_the_documented_columns(sqlite_store: SqliteStore) -> 
         "expires_at",
         "data",
     ]
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "threads"])
+async def test_reads_past_the_inline_budget_run_in_a_reader_thread(
+    tmp_path: Path, inline: bool
+) -> None:
+    """Budget 0: every inline statement longer than a few SQLite steps is
+    aborted and read again in a thread; the answers are the same."""
+    store = SqliteStore(tmp_path / "s.db", inline_reads=inline, inline_budget=0.0)
+    await store.init()
+    try:
+        rows = [{"pk": "P", "sk": f"{i:04d}", "n": i} for i in range(300)]
+        await store.batch_write(T, puts=rows)
+        page = await store.query(T, pk="P")
+        assert [item["n"] for item in page.items] == list(range(300))
+        assert await store.get(T, {"pk": "P", "sk": "0007"}) == rows[7]
+        found = await store.batch_get(T, [{"pk": "P", "sk": f"{i:04d}"} for i in range(100)])
+        assert sorted(item["n"] for item in found) == list(range(100))
+        await store.ping()
+    finally:
+        await store.close()

@@ -154,3 +154,37 @@ def test_invitation_tokens_name_the_organization() -> None:
     ):
         with pytest.raises(Unauthenticated):
             parse_invitation_token(bad)
+
+
+# --------------------------------------------------------------------------- verified tokens kept
+def test_a_token_verified_before_still_expires_on_time() -> None:
+    now = [time.time()]
+    service = TokenService(KeyRing(KEY_1), access_ttl=900, clock=lambda: now[0])
+    token = issue(service)
+    assert service.decode_access(token) == service.decode_access(token)  # the second: kept
+    now[0] += 900
+    with pytest.raises(Unauthenticated) as info:
+        service.decode_access(token)
+    assert info.value.code == "token_expired"
+    now[0] -= 900 + 31 + 900  # the clock went back past issued-at + skew
+    with pytest.raises(Unauthenticated) as info:
+        service.decode_access(token)
+    assert info.value.code == "invalid_token"
+
+
+def test_tokens_failing_a_check_are_refused_every_time() -> None:
+    service = TokenService(KeyRing(KEY_1), access_ttl=900, cache_size=2)
+    token = issue(service)
+    head, payload, signature = token.split(".")
+    tampered = f"{head}.{payload}.{signature[:-2]}AA"
+    for _ in range(3):
+        with pytest.raises(Unauthenticated) as info:
+            service.decode_access(tampered)
+        assert info.value.code == "invalid_token"
+    others = [
+        service.issue_access(user_id=f"u{i}", org_id="o1", role=Role.WORKER, session_id="s")
+        for i in range(5)
+    ]
+    for other in others:  # more than the cache holds: the oldest are verified again
+        assert service.decode_access(other).user_id.startswith("u")
+    assert service.decode_access(token).user_id == "u1"
