@@ -8,8 +8,9 @@ The store here is the memory store with conflicts injected at its port.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,11 +21,12 @@ from prework.errors import Unauthenticated, WriteConflict
 from prework.identity import repository as repo
 from prework.identity.services import Identity
 from prework.identity.sessions import AuthResult
-from prework.store.base import Store, TransactOp
+from prework.store.base import Key, Plan, Store, TransactOp
 from prework.store.memory import MemoryStore
 
 CTX = RequestContext(request_id="r", client_ip="10.0.0.9", user_agent="t")
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
 
 
 class CrowdedStore(MemoryStore):
@@ -37,12 +39,20 @@ class CrowdedStore(MemoryStore):
         self.table = ""
         self.refused = 0
 
-    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        if self.conflicts and any(op.table == self.table for op in ops):
+    def _meet_a_conflict(self, tables: Iterable[str]) -> None:
+        if self.conflicts and self.table in tables:
             self.conflicts -= 1
             self.refused += 1
             raise WriteConflict()
+
+    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
+        self._meet_a_conflict(op.table for op in ops)
         await super().transact_write(ops)
+
+    async def modify_item(self, table: str, key: Key, plan: Plan[T]) -> T:
+        # as DynamoDB's would, after its own attempts: the whole read-plan-write met one
+        self._meet_a_conflict([table])
+        return await super().modify_item(table, key, plan)
 
     def crowd(self, table: str, times: int) -> None:
         self.table, self.conflicts, self.refused = table, times, 0
