@@ -45,6 +45,7 @@ async def request_context(conn: HTTPConnection) -> RequestContext:
         request_id=request_id_of(conn.scope),
         client_ip=conn.client.host if conn.client else None,
         user_agent=conn.headers.get("user-agent"),
+        idempotency_key=conn.headers.get("idempotency-key"),  # until http/idempotency.py
     )
 
 
