@@ -97,6 +97,10 @@ class _Raced(Exception):
     """The team changed between our read and our write."""
 
 
+class _Again(Exception):
+    """Finishing the creation met another change: read it and judge again."""
+
+
 class TeamService:
     def __init__(self, store: Store, pubsub: PubSub, *, clock: Clock = system_clock) -> None:
         self.store = store
@@ -218,7 +222,10 @@ class TeamService:
                 continue  # removed: start again
             if status is not TeamStatus.CREATING:
                 return repo.team_of(item)  # a retry of a finished creation
-            return await self._finish(principal, ctx, item, members)
+            try:
+                return await self._finish(principal, ctx, item, members)
+            except _Again:
+                continue
         raise keeps_changing("team")
 
     async def _start(
@@ -299,11 +306,16 @@ class TeamService:
                     ),
                 ]
             )
-        except (TransactionCanceled, WriteConflict):
+        except (TransactionCanceled, WriteConflict) as exc:
             fresh = await self._item(org, team_id)
-            if fresh is None or TeamStatus(fresh["status"]) not in _VISIBLE:
-                raise
-            return repo.team_of(fresh)  # a concurrent retry finished it
+            if fresh is not None and TeamStatus(fresh["status"]) in _VISIBLE:
+                return repo.team_of(fresh)  # a concurrent retry finished it
+            if fresh is None or fresh["status"] == TeamStatus.REMOVING.value:
+                # swept meanwhile: memberships we wrote after the sweeper read them
+                # would outlive the team, so take it down ourselves (again)
+                gone = {"org_id": org, "id": team_id, "status": TeamStatus.REMOVING.value}
+                await self._take_down(fresh or gone)
+            raise _Again from exc  # start over (still creating: a write in flight)
         team = repo.team_of(
             {**item, "status": TeamStatus.ACTIVE.value, "member_count": len(members)}
             | {"updated_at": now}

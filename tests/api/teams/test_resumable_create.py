@@ -9,7 +9,7 @@ prove a reader never saw a half-filled team and that the retry finished the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -47,6 +47,8 @@ class CrashingStore(Store):
         self.tables: Mapping[str, TableDef] = inner.tables
         self.crash_after: int | None = None
         self.chunks = 0
+        # run once, right after the next batch write (a sweeper running meanwhile)
+        self.after_batch: Callable[[], Awaitable[object]] | None = None
 
     async def init(self) -> None:
         await self.inner.init()
@@ -82,6 +84,9 @@ class CrashingStore(Store):
     ) -> None:
         if self.crash_after is None:
             await self.inner.batch_write(table, puts=puts, deletes=deletes)
+            hook, self.after_batch = self.after_batch, None
+            if hook is not None:
+                await hook()
             return
         for start in range(0, len(puts), BATCH_WRITE_CHUNK):
             if self.chunks >= self.crash_after:
@@ -205,3 +210,44 @@ async def test_the_sweeper_removes_an_abandoned_creation(
         )
         assert r.status_code == 201, r.text
         assert (r.json()["id"], r.json()["member_count"]) == (team_id, MEMBERS)
+
+
+async def test_a_retry_swept_under_its_feet_starts_over_and_leaves_no_orphans(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    crashing = CrashingStore(store)
+    app = create_app(settings, store=crashing, blobs=blobs)
+    async with app_client(app) as client:
+        tenant, ids, _ = await _crashed_create(client, crashing, store)
+        team_id = await _assert_nobody_sees_it(client, store, tenant, ids)
+        teams_service = app.state.services.teams.teams
+        swept: list[int] = []
+
+        async def sweep() -> None:
+            swept.append(await teams_service.sweep(older_than=0))
+
+        # the retry writes every membership, then the sweeper removes the team (and
+        # them) before the retry activates it: the retry takes down what it wrote
+        # after the sweeper looked, and starts the team again
+        crashing.after_batch = sweep
+        sup = tenant.members[Role.SUPERVISOR]
+        r = await create_team(
+            client, sup, "Shutdown crew", [(u, "member") for u in ids], key="create-crew-1"
+        )
+        assert swept == [1]
+        assert r.status_code == 201, r.text
+        assert (r.json()["id"], r.json()["member_count"]) == (team_id, MEMBERS)
+        teams, memberships = await stored(store, tenant)
+        assert [(t["id"], t["status"]) for t in teams] == [(team_id, "active")]
+        assert sorted(m["user_id"] for m in memberships) == sorted(ids)
+        actions = [
+            e["action"]
+            for e in await audit_items(store, tenant.org_id)
+            if e["target_id"] == team_id
+        ]
+        assert actions == [
+            "team.created",
+            "team.creation_abandoned",
+            "team.created",
+            "team.activated",
+        ]

@@ -3,6 +3,8 @@ who may do what, deactivation, events on the bus, and bad input leaving storage 
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -276,3 +278,24 @@ async def test_many_members_page_through(
         if cursor is None:
             break
     assert sorted(seen) == sorted(ids)
+
+
+async def test_two_attempts_under_one_key_at_once_make_one_team(
+    client: httpx.AsyncClient, store: Store, tenant: Tenant
+) -> None:
+    ids = await seed_members(store, tenant.org_id, 60)
+    members = [(u, "member") for u in ids]
+    first, second = await asyncio.gather(
+        create_team(client, tenant.owner, "Twice", members, key="same-time"),
+        create_team(client, tenant.owner, "Twice", members, key="same-time"),
+    )
+    assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+    assert first.json()["id"] == second.json()["id"]
+    assert first.json()["member_count"] == second.json()["member_count"] == 60
+    teams, memberships = teams_and_memberships(await team_items(store, tenant.org_id))
+    assert len(teams) == 1
+    assert len(memberships) == 60
+    actions = sorted(
+        e["action"] for e in await audit_items(store, tenant.org_id) if e["target_type"] == "team"
+    )
+    assert actions == ["team.activated", "team.created"]
