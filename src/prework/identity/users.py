@@ -216,6 +216,11 @@ class UserService:
             )
             check_version(item, expected_version)
             if status is not None and status is old_status:
+                if status is UserStatus.DEACTIVATED and self.rosters is not None:
+                    # finish what a deactivation interrupted after its commit did not
+                    await self.rosters.user_deactivated(
+                        principal=principal, ctx=ctx, user_id=user_id
+                    )
                 code = _STATUS_CHANGES[status][2]
                 raise Conflict(f"The user is already {status.value}.", code=code)
             if role is not None and role is old_role:
@@ -268,7 +273,10 @@ class UserService:
 
         Deactivation stops their sessions and access tokens at once (the session
         epoch moves on, and every request checks the user's status); sessions
-        from before a deactivation stay dead after a reactivation.
+        from before a deactivation stay dead after a reactivation. Once it has
+        committed, ``rosters`` (the teams area) takes the user off their teams'
+        active rosters; deactivating an already deactivated user (409
+        ``already_deactivated``) does that again, finishing an interrupted one.
         """
         return await self._change(
             principal=principal,

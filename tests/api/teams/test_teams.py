@@ -299,3 +299,24 @@ async def test_two_attempts_under_one_key_at_once_make_one_team(
         e["action"] for e in await audit_items(store, tenant.org_id) if e["target_type"] == "team"
     )
     assert actions == ["team.activated", "team.created"]
+
+
+async def test_deactivating_again_finishes_an_interrupted_roster_removal(
+    client: httpx.AsyncClient, app: FastAPI, store: Store, tenant: Tenant
+) -> None:
+    owner = tenant.owner
+    leaving = await join(client, owner, role=Role.WORKER)
+    team_id = (await create_team(client, owner, "Crew", [(leaving.user_id, "member")])).json()["id"]
+    users = app.state.services.identity.users
+    rosters, users.rosters = users.rosters, None  # the process dies after the commit
+    try:
+        r = await client.post(f"/api/users/{leaving.user_id}/deactivate", headers=owner.headers)
+        assert r.status_code == 200
+    finally:
+        users.rosters = rosters
+    r = await client.get(f"/api/teams/{team_id}", headers=owner.headers)
+    assert r.json()["member_count"] == 1
+    r = await client.post(f"/api/users/{leaving.user_id}/deactivate", headers=owner.headers)
+    assert (r.status_code, error_code(r)) == (409, "already_deactivated")
+    r = await client.get(f"/api/teams/{team_id}", headers=owner.headers)
+    assert (r.json()["member_count"], r.json()["members"]["items"]) == (0, [])
