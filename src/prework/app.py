@@ -54,6 +54,7 @@ from prework.http.openapi import install_openapi
 from prework.identity import routes as identity_routes
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
+from prework.teams import routes as team_routes
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -64,6 +65,7 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     health.router,
     identity_routes.router,
     audit_routes.router,
+    team_routes.router,
 )
 
 
@@ -162,7 +164,9 @@ def create_app(
     app.state.store = store
     app.state.blobs = blobs
     app.state.pubsub = pubsub
-    app.state.build_services = lambda: build_services(app.state.settings, app.state.store)
+    app.state.build_services = lambda: build_services(
+        app.state.settings, app.state.store, app.state.pubsub
+    )
     install_error_handlers(app)
     install_openapi(app)
     for router in ROUTERS:

@@ -56,9 +56,11 @@ from prework.identity.registration import RegistrationService
 from prework.identity.services import Identity
 from prework.identity.sessions import LoginLimits, SessionService
 from prework.identity.tokens import ACCESS_TOKEN_PURPOSE, KeyRing, TokenService
-from prework.identity.users import UserService
+from prework.identity.users import RosterListener, UserService
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
+from prework.teams.service import TeamService
+from prework.teams.services import Teams
 
 __all__ = [
     "BLOB_SIGNING_PURPOSE",
@@ -443,7 +445,13 @@ def hash_params(settings: Settings) -> HashParams:
     )
 
 
-def build_identity(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Identity:
+def build_identity(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    rosters: RosterListener | None = None,
+) -> Identity:
     """The identity services, all on one ``clock``. Raises :class:`ConfigError`
     without a usable secret key."""
     keys = KeyRing(
@@ -482,7 +490,7 @@ def build_identity(settings: Settings, store: Store, *, clock: Clock = system_cl
         invitations=InvitationService(
             store, passwords=passwords, registration=registration, clock=clock
         ),
-        users=UserService(store, clock=clock),
+        users=UserService(store, clock=clock, rosters=rosters),
         orgs=OrgService(store, clock=clock),
         profiles=ProfileService(store, clock=clock),
         passwords=passwords,
@@ -496,6 +504,7 @@ class Services:
 
     identity: Identity
     audit: AuditService
+    teams: Teams
 
     @property
     def authenticator(self) -> SessionService:
@@ -509,10 +518,15 @@ class Services:
         self.identity.close()
 
 
-def build_services(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Services:
-    """Every area's services over ``store``, on one ``clock``. Raises
-    :class:`ConfigError` when the settings cannot work (no usable secret key on AWS
-    engines)."""
+def build_services(
+    settings: Settings, store: Store, pubsub: PubSub, *, clock: Clock = system_clock
+) -> Services:
+    """Every area's services over ``store`` and the event bus ``pubsub``, on one
+    ``clock``. Raises :class:`ConfigError` when the settings cannot work (no usable
+    secret key on AWS engines)."""
+    teams = Teams(teams=TeamService(store, pubsub, clock=clock))
     return Services(
-        identity=build_identity(settings, store, clock=clock), audit=AuditService(store)
+        identity=build_identity(settings, store, clock=clock, rosters=teams.teams),
+        audit=AuditService(store),
+        teams=teams,
     )

@@ -30,6 +30,7 @@ from prework.audit import permissions as audit_permissions
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity import permissions as identity_permissions
+from prework.teams import permissions as team_permissions
 
 __all__ = [
     "ACTIONS",
@@ -46,6 +47,7 @@ __all__ = [
 AREAS: Sequence[tuple[str, Mapping[StrEnum, frozenset[Role]]]] = (
     ("identity", identity_permissions.GRANTS),
     ("audit", audit_permissions.GRANTS),
+    ("teams", team_permissions.GRANTS),
 )
 _HIERARCHICAL: frozenset[StrEnum] = frozenset(identity_permissions.HIERARCHICAL)
 

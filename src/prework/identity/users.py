@@ -12,8 +12,10 @@ in the same transaction as the change.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from prework.authz.authorize import authorize, authorize_manage
 from prework.core import audit
@@ -27,11 +29,12 @@ from prework.identity import repository as repo
 from prework.identity.models import User, UserStatus
 from prework.identity.permissions import IdentityAction as Action
 from prework.store.base import (
+    MAX_BATCH_GET,
     Store,
     TransactOp,
 )
 
-__all__ = ["UserService"]
+__all__ = ["RosterListener", "UserService", "find_members"]
 
 # the action and audit event of moving a member to each status
 _STATUS_CHANGES = {
@@ -48,14 +51,45 @@ def _last_owner() -> Conflict:
     return Conflict("The organization must keep at least one active owner.", code="last_owner")
 
 
+class RosterListener(Protocol):
+    """Told once a member's deactivation has committed (the teams area takes them
+    off their teams' active rosters)."""
+
+    async def user_deactivated(
+        self, *, principal: Principal, ctx: RequestContext, user_id: str
+    ) -> None: ...
+
+
+async def find_members(store: Store, org_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+    """The members of ``org_id`` among ``user_ids`` (any number), by id; an id of
+    nobody, or of another organization's user, is simply absent."""
+    chunks = [user_ids[i : i + MAX_BATCH_GET] for i in range(0, len(user_ids), MAX_BATCH_GET)]
+    pages = await asyncio.gather(
+        *(store.batch_get(repo.USERS, [repo.user_key(org_id, u) for u in c]) for c in chunks)
+    )
+    return {
+        item["id"]: repo.user_of(item)
+        for page in pages
+        for item in page
+        if item.get("type") == "user" and item.get("org_id") == org_id
+    }
+
+
 class _Raced(Exception):
     """Another change to the user landed between our read and our write."""
 
 
 class UserService:
-    def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock = system_clock,
+        rosters: RosterListener | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.rosters = rosters
 
     async def _load(self, org_id: str, user_id: str) -> dict[str, Any]:
         item = await self.store.get(repo.USERS, repo.user_key(org_id, user_id))
@@ -182,12 +216,17 @@ class UserService:
             )
             check_version(item, expected_version)
             if status is not None and status is old_status:
+                if status is UserStatus.DEACTIVATED and self.rosters is not None:
+                    # finish what a deactivation interrupted after its commit did not
+                    await self.rosters.user_deactivated(
+                        principal=principal, ctx=ctx, user_id=user_id
+                    )
                 code = _STATUS_CHANGES[status][2]
                 raise Conflict(f"The user is already {status.value}.", code=code)
             if role is not None and role is old_role:
                 return repo.user_of(item)  # nothing changes, nothing to audit
             try:
-                return await self._apply(
+                user = await self._apply(
                     principal=principal,
                     ctx=ctx,
                     item=item,
@@ -198,6 +237,9 @@ class UserService:
                 )
             except _Raced:
                 continue
+            if status is UserStatus.DEACTIVATED and self.rosters is not None:
+                await self.rosters.user_deactivated(principal=principal, ctx=ctx, user_id=user_id)
+            return user
         raise keeps_changing("user")
 
     async def change_role(
@@ -231,7 +273,10 @@ class UserService:
 
         Deactivation stops their sessions and access tokens at once (the session
         epoch moves on, and every request checks the user's status); sessions
-        from before a deactivation stay dead after a reactivation.
+        from before a deactivation stay dead after a reactivation. Once it has
+        committed, ``rosters`` (the teams area) takes the user off their teams'
+        active rosters; deactivating an already deactivated user (409
+        ``already_deactivated``) does that again, finishing an interrupted one.
         """
         return await self._change(
             principal=principal,

@@ -140,7 +140,7 @@ async def audit_items(store: Store, org_id: str) -> list[dict[str, Any]]:
 async def snapshot(store: Store, org_id: str) -> dict[str, list[dict[str, Any]]]:
     """Everything stored in the organization's partitions (for "storage unchanged")."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for table in ("organizations", "users", "profiles", "audit-log"):
+    for table in ("organizations", "users", "profiles", "teams", "audit-log"):
         items: list[dict[str, Any]] = []
         cursor = None
         while True:

@@ -99,7 +99,7 @@ async def test_mutating_route_audits_success_and_only_the_failure(
             f"{where}: failure added events {[e['action'] for e in added]}, "
             f"expected {spec['events']}"
         )
-    for table in ("organizations", "users", "profiles"):
+    for table in ("organizations", "users", "profiles", "teams"):
         if after[table] != before[table]:
             problems.append(f"{where}: failure changed {table}")
 

@@ -26,6 +26,7 @@ from prework.authz.matrix import (
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity.permissions import IdentityAction as Action
+from prework.teams.permissions import TeamAction
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
 
@@ -60,7 +61,7 @@ def test_every_area_s_declared_actions_are_in_the_matrix() -> None:
 
 
 def test_every_action_of_every_area_has_a_row() -> None:
-    assert set(MATRIX) == set(Action) | set(AuditAction)
+    assert set(MATRIX) == set(Action) | set(AuditAction) | set(TeamAction)
     assert list(MATRIX) == list(ACTIONS)
     assert len({a.value for a in ACTIONS}) == len(ACTIONS)
 
@@ -83,7 +84,12 @@ def test_auditor_reads_everything_and_changes_nothing_but_their_profile() -> Non
 
 def test_worker_sees_only_their_own() -> None:
     allowed = {a for a in ACTIONS if is_allowed(Role.WORKER, a)}
-    assert allowed == {Action.ORG_READ, Action.PROFILE_READ_OWN, Action.PROFILE_UPDATE_OWN}
+    assert allowed == {
+        Action.ORG_READ,
+        Action.PROFILE_READ_OWN,
+        Action.PROFILE_UPDATE_OWN,
+        TeamAction.TEAM_READ_OWN,
+    }
 
 
 @pytest.mark.parametrize("role", list(Role))

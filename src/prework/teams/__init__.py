@@ -1,0 +1,1 @@
+"""Teams: named crews of an organization's members (team role ``lead`` or ``member``)."""
