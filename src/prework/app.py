@@ -40,6 +40,7 @@ from prework.bootstrap import (
     parse_blobs_url,
     parse_store_url,
 )
+from prework.checklists import routes as checklists_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
@@ -63,6 +64,7 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     health.router,
     identity_routes.router,
     audit_routes.router,
+    checklists_routes.router,
 )
 
 
@@ -153,7 +155,9 @@ def create_app(
     app.state.store = store
     app.state.blobs = blobs
     app.state.pubsub = pubsub
-    app.state.build_services = lambda: build_services(app.state.settings, app.state.store)
+    app.state.build_services = lambda: build_services(
+        app.state.settings, app.state.store, pubsub=app.state.pubsub
+    )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
+from prework.checklists.services import Checklists
+from prework.checklists.templates import TemplateService
 from prework.config import Settings
 from prework.core.clock import Clock, system_clock
 from prework.identity.invitations import InvitationService
@@ -496,6 +498,7 @@ class Services:
 
     identity: Identity
     audit: AuditService
+    checklists: Checklists
 
     @property
     def authenticator(self) -> SessionService:
@@ -509,10 +512,18 @@ class Services:
         self.identity.close()
 
 
-def build_services(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Services:
+def build_services(
+    settings: Settings,
+    store: Store,
+    *,
+    pubsub: PubSub | None = None,
+    clock: Clock = system_clock,
+) -> Services:
     """Every area's services over ``store``, on one ``clock``. Raises
     :class:`ConfigError` when the settings cannot work (no usable secret key on AWS
     engines)."""
     return Services(
-        identity=build_identity(settings, store, clock=clock), audit=AuditService(store)
+        identity=build_identity(settings, store, clock=clock),
+        audit=AuditService(store),
+        checklists=Checklists(templates=TemplateService(store, pubsub=pubsub, clock=clock)),
     )
