@@ -108,7 +108,7 @@ async def import_template(
         description=body.description,
         definition=body.definition.stored(),
         action=ChecklistAction.TEMPLATE_IMPORT,
-        source=body.source,
+        source=body.source.model_dump() if body.source else None,
     )
     return _read(response, template)
 

@@ -345,6 +345,11 @@ class TemplateUpdate(Strict):
     version: Version = None
 
 
+class TemplateSource(Strict):
+    template_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    version: int | None = Field(default=None, ge=1, le=999_999, strict=True)
+
+
 class TemplateExport(Strict):
     """The export/import document (versioned: ``schema_version``)."""
 
@@ -353,10 +358,8 @@ class TemplateExport(Strict):
     name: Name
     description: HelpText | None = None
     definition: Definition
-    source: dict[str, Any] | None = Field(
-        default=None,
-        description="Where it was exported from ({template_id, version}); ignored on import.",
-        max_length=4,
+    source: TemplateSource | None = Field(
+        default=None, description="Where it was exported from; ignored on import."
     )
 
     model_config = ConfigDict(
