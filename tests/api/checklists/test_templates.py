@@ -331,3 +331,47 @@ async def test_unknown_and_malformed_ids(world: World) -> None:
     for number in ("0", "01", "x", "1000000"):
         r = await c.get(f"/api/templates/abc/versions/{number}", headers=owner)
         assert r.status_code == 404, number
+
+
+async def test_refused_edits_leave_the_draft_as_it_was(world: World) -> None:
+    c, owner = world.client, world.a.owner.headers
+    tid = (await _create(world))["id"]
+    before = await template_items(world.store, world.a.org_id)
+    broken = small()
+    broken["sections"][0]["items"][1]["visible_when"]["item"] = "ghost"
+    refusals: list[tuple[dict[str, Any], int]] = [
+        ({"name": "Stale", "version": 7}, 409),
+        ({"definition": broken}, 422),
+        ({"definition": with_items(501)}, 422),
+        ({"name": None}, 422),
+    ]
+    for body, status in refusals:
+        r = await c.patch(f"/api/templates/{tid}", headers=owner, json=body)
+        assert r.status_code == status, (body.keys(), r.text)
+    r = await c.patch(
+        f"/api/templates/{tid}", headers=world.a.members[Role.WORKER].headers, json={"name": "W"}
+    )
+    assert r.status_code == 403
+    assert await template_items(world.store, world.a.org_id) == before
+
+
+async def test_hostile_nesting_is_a_4xx(world: World) -> None:
+    """Conditions nested past the bound are a rule error; absurd nesting is refused
+    by the JSON parser; never a 500."""
+    for depth, status in ((6, 422), (100, 422), (3000, 400)):
+        cond = '{"op":"equals","item":"a","value":true}'
+        for _ in range(depth):
+            cond = '{"op":"all","conditions":[' + cond + "]}"
+        body = (
+            '{"name":"Deep","definition":{"sections":[{"id":"s","title":"t","items":['
+            '{"id":"a","type":"checkbox","label":"a"},'
+            '{"id":"b","type":"checkbox","label":"b","visible_when":' + cond + "}]}]}}"
+        )
+        r = await world.client.post(
+            "/api/templates",
+            headers={**world.a.owner.headers, "Content-Type": "application/json"},
+            content=body,
+        )
+        assert r.status_code == status, (depth, r.text[:300])
+        if status == 422:
+            assert "condition_too_deep" in {code for _, code in _errors(r)}, depth
