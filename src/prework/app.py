@@ -40,6 +40,7 @@ from prework.bootstrap import (
     parse_blobs_url,
     parse_store_url,
 )
+from prework.checklists import routes as checklists_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
@@ -66,6 +67,7 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     identity_routes.router,
     audit_routes.router,
     team_routes.router,
+    checklists_routes.router,
 )
 
 

@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
+from prework.checklists.services import Checklists
+from prework.checklists.templates import TemplateService
 from prework.config import Settings
 from prework.core.clock import Clock, system_clock
 from prework.identity.invitations import InvitationService
@@ -505,6 +507,7 @@ class Services:
     identity: Identity
     audit: AuditService
     teams: Teams
+    checklists: Checklists
 
     @property
     def authenticator(self) -> SessionService:
@@ -529,4 +532,5 @@ def build_services(
         identity=build_identity(settings, store, clock=clock, rosters=teams.teams),
         audit=AuditService(store),
         teams=teams,
+        checklists=Checklists(templates=TemplateService(store, pubsub=pubsub, clock=clock)),
     )

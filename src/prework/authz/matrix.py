@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 from prework.audit import permissions as audit_permissions
+from prework.checklists import permissions as checklists_permissions
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity import permissions as identity_permissions
@@ -48,6 +49,7 @@ AREAS: Sequence[tuple[str, Mapping[StrEnum, frozenset[Role]]]] = (
     ("identity", identity_permissions.GRANTS),
     ("audit", audit_permissions.GRANTS),
     ("teams", team_permissions.GRANTS),
+    ("checklists", checklists_permissions.GRANTS),
 )
 _HIERARCHICAL: frozenset[StrEnum] = frozenset(identity_permissions.HIERARCHICAL)
 

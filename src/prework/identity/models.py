@@ -29,6 +29,7 @@ __all__ = [
     "SessionStatus",
     "User",
     "UserStatus",
+    "certification_key",
     "check_password_policy",
     "legacy_email_form",
     "legacy_email_forms",
@@ -174,6 +175,23 @@ class Certification:
     issuer: str | None = None
     number: str | None = None
     expires_on: str | None = None  # ISO date, YYYY-MM-DD
+    # set by an owner, admin or supervisor (never by the holder); cleared by any edit
+    verified_by: str | None = None
+    verified_at: str | None = None
+
+    def same_claim(self, other: Certification) -> bool:
+        """Whether ``other`` states exactly what this one does (verification aside)."""
+        return (self.name, self.issuer, self.number, self.expires_on) == (
+            other.name,
+            other.issuer,
+            other.number,
+            other.expires_on,
+        )
+
+
+def certification_key(name: str) -> str:
+    """A certification name as matched: NFKC, case-folded, inner whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 @dataclass(frozen=True, slots=True)

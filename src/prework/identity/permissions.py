@@ -8,7 +8,10 @@ from enum import StrEnum
 from prework.authz.roles import AUDIT_READERS, EVERYONE, MANAGERS, ORG_READERS
 from prework.core.principal import Role
 
-__all__ = ["GRANTS", "HIERARCHICAL", "IdentityAction"]
+__all__ = ["CREW_MANAGERS", "GRANTS", "HIERARCHICAL", "IdentityAction"]
+
+# who may vouch for a member's certification: those who run the organization and its crews
+CREW_MANAGERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
 
 
 class IdentityAction(StrEnum):
@@ -25,6 +28,7 @@ class IdentityAction(StrEnum):
     PROFILE_READ_OWN = "profile.read_own"
     PROFILE_UPDATE_OWN = "profile.update_own"
     PROFILE_READ_ANY = "profile.read_any"
+    CERTIFICATION_VERIFY = "certification.verify"
 
 
 GRANTS: Mapping[StrEnum, frozenset[Role]] = {
@@ -41,6 +45,7 @@ GRANTS: Mapping[StrEnum, frozenset[Role]] = {
     IdentityAction.PROFILE_READ_OWN: EVERYONE,
     IdentityAction.PROFILE_UPDATE_OWN: EVERYONE,
     IdentityAction.PROFILE_READ_ANY: ORG_READERS,
+    IdentityAction.CERTIFICATION_VERIFY: CREW_MANAGERS,
 }
 
 # actions on another member: only an owner may act on an owner or grant the owner role

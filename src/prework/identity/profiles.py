@@ -7,15 +7,16 @@ for a user of another organization finds nothing (404).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from prework.authz.authorize import authorize
-from prework.core.clock import Clock, system_clock
+from prework.core.clock import Clock, iso, system_clock
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import update_versioned
-from prework.errors import NotFound
+from prework.errors import Forbidden, NotFound, ValidationFailed
 from prework.identity import repository as repo
-from prework.identity.models import Certification, Profile
+from prework.identity.models import Certification, Profile, certification_key
 from prework.identity.permissions import IdentityAction as Action
 from prework.store.base import Store
 
@@ -32,6 +33,41 @@ UPDATABLE = frozenset(
         "time_zone",
     }
 )
+
+
+def _keep_verifications(
+    old: tuple[Certification, ...], new: list[Certification]
+) -> list[Certification]:
+    """``new`` with the verification of every certification that is exactly as it was
+    verified; any edit (or a new one) is unverified. Names are unique case-folded."""
+    problems = []
+    seen: set[str] = set()
+    for n, cert in enumerate(new):
+        key = certification_key(cert.name)
+        if key in seen:
+            problems.append(
+                {"loc": ["body", "certifications", n, "name"], "message": "names repeat"}
+            )
+        seen.add(key)
+    if problems:
+        raise ValidationFailed(
+            "Certification names must be unique (case-folded).",
+            code="duplicate_certification",
+            details={"fields": problems},
+        )
+    verified = {certification_key(c.name): c for c in old if c.verified_by}
+    out = []
+    for cert in new:
+        was = verified.get(certification_key(cert.name))
+        keep = was is not None and was.same_claim(cert)
+        out.append(
+            replace(
+                cert,
+                verified_by=was.verified_by if keep and was else None,
+                verified_at=was.verified_at if keep and was else None,
+            )
+        )
+    return out
 
 
 def _stored(name: str, value: Any) -> Any:
@@ -85,6 +121,17 @@ class ProfileService:
             assert isinstance(cert, Certification)
         await authorize(self.store, principal, ctx, Action.PROFILE_UPDATE_OWN)
         org_id, user_id = principal.org_id, principal.user_id
+        if "certifications" in changes:
+            # keep the verifications of unchanged claims; a verification racing this
+            # edit may be lost (never wrongly kept): a verification is only ever
+            # written against the version it read
+            current = repo.profile_of(await self._load(org_id, user_id))
+            changes = {
+                **changes,
+                "certifications": _keep_verifications(
+                    current.certifications, list(changes["certifications"] or ())
+                ),
+            }
         item = await update_versioned(
             self.store,
             table=repo.PROFILES,
@@ -96,6 +143,59 @@ class ProfileService:
             ctx=ctx,
             action="profile.updated",
             target_type="profile",
+            target_id=user_id,
+            what="profile",
+            clock=self.clock,
+        )
+        return repo.profile_of(item)
+
+    async def verify_certification(
+        self,
+        *,
+        principal: Principal,
+        ctx: RequestContext,
+        user_id: str,
+        name: str,
+        expected_version: int | None = None,
+    ) -> Profile:
+        """Record that ``principal`` (owner/admin/supervisor, not the holder) checked
+        the member's certification ``name`` (matched case-folded): who and when."""
+        await authorize(
+            self.store,
+            principal,
+            ctx,
+            Action.CERTIFICATION_VERIFY,
+            target_type="user",
+            target_id=user_id,
+        )
+        if user_id == principal.user_id:
+            raise Forbidden("Nobody verifies their own certification.", code="self_verification")
+        org_id = principal.org_id
+        profile = repo.profile_of(await self._load(org_id, user_id))
+        key = certification_key(name)
+        found = [c for c in profile.certifications if certification_key(c.name) == key]
+        if not found:
+            raise NotFound("The member has no such certification.", code="not_found")
+        if found[0].verified_by is not None:
+            return profile
+        now = iso(self.clock())
+        certs = [
+            replace(c, verified_by=principal.user_id, verified_at=now) if c is found[0] else c
+            for c in profile.certifications
+        ]
+        item = await update_versioned(
+            self.store,
+            table=repo.PROFILES,
+            key=repo.profile_key(org_id, user_id),
+            load=lambda: self._load(org_id, user_id),
+            new_values={"certifications": [repo.certification_value(c) for c in certs]},
+            expected_version=(
+                expected_version if expected_version is not None else profile.version
+            ),
+            principal=principal,
+            ctx=ctx,
+            action="certification.verified",
+            target_type="user",
             target_id=user_id,
             what="profile",
             clock=self.clock,

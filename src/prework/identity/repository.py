@@ -307,6 +307,8 @@ def certification_of(raw: Mapping[str, Any]) -> Certification:
         issuer=raw.get("issuer"),
         number=raw.get("number"),
         expires_on=raw.get("expires_on"),
+        verified_by=raw.get("verified_by"),
+        verified_at=raw.get("verified_at"),
     )
 
 
@@ -316,6 +318,8 @@ def certification_value(cert: Certification) -> dict[str, Any]:
         "issuer": cert.issuer,
         "number": cert.number,
         "expires_on": cert.expires_on,
+        "verified_by": cert.verified_by,
+        "verified_at": cert.verified_at,
     }
 
 

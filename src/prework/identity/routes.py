@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Path, Request, Response, status
 
 from prework.authz.matrix import allowed_actions
 from prework.core.principal import Role
@@ -255,6 +255,31 @@ def _status_route(verb: str, status: UserStatus, summary: str) -> None:
 
 _status_route("deactivate", UserStatus.DEACTIVATED, "Deactivate a member (owner/admin)")
 _status_route("reactivate", UserStatus.ACTIVE, "Reactivate a member (owner/admin)")
+
+
+@users.post(
+    "/{user_id}/certifications/{name}/verify",
+    summary="Verify a member's certification, matched case-folded (owner/admin/supervisor)",
+)
+async def verify_certification(
+    user_id: PathId,
+    name: Annotated[str, Path(min_length=1, max_length=120)],
+    principal: CurrentPrincipal,
+    identity: IdentityDep,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    body: VersionBody | None = None,
+) -> ProfileRead:
+    profile = await identity.profiles.verify_certification(
+        principal=principal,
+        ctx=ctx,
+        user_id=user_id,
+        name=name,
+        expected_version=expected_version(request, body.version if body else None),
+    )
+    set_etag(response, profile.version)
+    return ProfileRead.of(profile)
 
 
 # --------------------------------------------------------------------------- /api/profiles

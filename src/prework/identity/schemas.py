@@ -140,6 +140,8 @@ class CertificationRead(BaseModel):
     issuer: str | None
     number: str | None
     expires_on: date | None
+    verified_by: str | None = Field(description="Who verified it (owner/admin/supervisor).")
+    verified_at: str | None
 
 
 class ProfileRead(BaseModel):

@@ -272,6 +272,38 @@ async def org_fail(world: Any) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- certifications
+async def _certified_worker(world: Any, name: str) -> Any:
+    member = await world.join(world.a, Role.WORKER)
+    r = await world.client.patch(
+        "/api/profiles/me", headers=member.headers, json={"certifications": [{"name": name}]}
+    )
+    assert r.status_code == 200, r.text
+    return member
+
+
+async def verify_ok(world: Any) -> dict[str, Any]:
+    member = await _certified_worker(world, "Confined Space Entry")
+    return {
+        "headers": world.a.members[Role.SUPERVISOR].headers,
+        "path_params": {"user_id": member.user_id, "name": "confined space entry"},
+        "expect": lambda r: (
+            world.a.org_id,
+            [("certification.verified", "user", member.user_id)],
+        ),
+    }
+
+
+async def verify_fail(world: Any) -> dict[str, Any]:
+    member = await _certified_worker(world, "Rigging")
+    return {
+        "headers": member.headers,  # a worker cannot vouch for anyone, least of all themself
+        "path_params": {"user_id": member.user_id, "name": "Rigging"},
+        "org": world.a.org_id,
+        "events": ["access.denied"],
+    }
+
+
 CASES = {
     ("POST", "/api/auth/register"): {"ok": register_ok, "fail": register_fail},
     ("POST", "/api/auth/login"): {"ok": login_ok, "fail": login_fail},
@@ -285,6 +317,11 @@ CASES = {
     ("POST", "/api/users/{user_id}/reactivate"): {"ok": reactivate_ok, "fail": reactivate_fail},
     ("PATCH", "/api/profiles/me"): {"ok": profile_ok, "fail": profile_fail},
     ("PATCH", "/api/orgs/current"): {"ok": org_ok, "fail": org_fail},
+    # certification verification
+    ("POST", "/api/users/{user_id}/certifications/{name}/verify"): {
+        "ok": verify_ok,
+        "fail": verify_fail,
+    },
 }
 
 EXEMPT = {

@@ -42,6 +42,18 @@ async def _a_blob(world: Any) -> dict[str, Any]:
     return {"path_params": {"bucket": "media", "key": key}, "own_check": False}
 
 
+# ---------------------------------------------------------------- certification verification
+async def _a_certification(world: Any) -> dict[str, Any]:
+    member = await world.join(world.a, Role.WORKER)
+    r = await world.client.patch(
+        "/api/profiles/me",
+        headers=member.headers,
+        json={"certifications": [{"name": "Working at height"}]},
+    )
+    assert r.status_code == 200, r.text
+    return {"path_params": {"user_id": member.user_id, "name": "working at height"}}
+
+
 CASES = {
     ("GET", "/api/users/{user_id}"): _a_worker,
     ("PATCH", "/api/users/{user_id}"): _a_worker_role,
@@ -51,4 +63,6 @@ CASES = {
     ("GET", "/api/profiles/{user_id}"): _a_worker,
     # a presigned download is a capability URL: without A's signature, nothing
     ("GET", "/api/blobs/{bucket}/{key:path}"): _a_blob,
+    # certification verification
+    ("POST", "/api/users/{user_id}/certifications/{name}/verify"): _a_certification,
 }

@@ -37,6 +37,8 @@ async def test_own_profile_update_and_clear(client: httpx.AsyncClient, store: St
         "issuer": "IPAF",
         "number": None,
         "expires_on": "2027-03-31",
+        "verified_by": None,  # until an owner, admin or supervisor verifies it
+        "verified_at": None,
     }
     assert body["time_zone"] == "Europe/Berlin"
 

@@ -23,6 +23,7 @@ from prework.authz.matrix import (
     require,
     require_manage,
 )
+from prework.checklists.permissions import ChecklistAction
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity.permissions import IdentityAction as Action
@@ -61,7 +62,7 @@ def test_every_area_s_declared_actions_are_in_the_matrix() -> None:
 
 
 def test_every_action_of_every_area_has_a_row() -> None:
-    assert set(MATRIX) == set(Action) | set(AuditAction) | set(TeamAction)
+    assert set(MATRIX) == set(Action) | set(AuditAction) | set(TeamAction) | set(ChecklistAction)
     assert list(MATRIX) == list(ACTIONS)
     assert len({a.value for a in ACTIONS}) == len(ACTIONS)
 
@@ -77,7 +78,7 @@ def test_owner_may_do_everything() -> None:
 
 def test_auditor_reads_everything_and_changes_nothing_but_their_profile() -> None:
     allowed = {a for a in ACTIONS if is_allowed(Role.AUDITOR, a)}
-    reads = {a for a in ACTIONS if a.value.split(".")[1].startswith(("read", "list"))}
+    reads = {a for a in ACTIONS if a.value.split(".")[1].startswith(("read", "list", "export"))}
     assert reads <= allowed
     assert allowed - reads == {Action.PROFILE_UPDATE_OWN}
 
@@ -89,6 +90,9 @@ def test_worker_sees_only_their_own() -> None:
         Action.PROFILE_READ_OWN,
         Action.PROFILE_UPDATE_OWN,
         TeamAction.TEAM_READ_OWN,
+        # the published templates they fill in
+        ChecklistAction.TEMPLATE_LIST,
+        ChecklistAction.TEMPLATE_READ_PUBLISHED,
     }
 
 

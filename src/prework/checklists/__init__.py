@@ -1,0 +1,1 @@
+"""Checklists: templates (definitions, drafts, published versions, import and export)."""
