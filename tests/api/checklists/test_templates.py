@@ -356,9 +356,9 @@ async def test_refused_edits_leave_the_draft_as_it_was(world: World) -> None:
 
 
 async def test_hostile_nesting_is_a_4xx(world: World) -> None:
-    """Conditions nested past the bound are a rule error; absurd nesting is refused
-    by the JSON parser; never a 500."""
-    for depth, status in ((6, 422), (100, 422), (3000, 400)):
+    """Conditions nested past the rule's bound are a rule error; nesting past the
+    route's body bounds (depth 32) is refused before validation; never a 500."""
+    for depth, status in ((6, 422), (100, 400), (3000, 400)):
         cond = '{"op":"equals","item":"a","value":true}'
         for _ in range(depth):
             cond = '{"op":"all","conditions":[' + cond + "]}"
