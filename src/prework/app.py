@@ -20,6 +20,8 @@ has a place).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
@@ -33,6 +35,7 @@ import prework
 from prework.audit import routes as audit_routes
 from prework.blobs.base import BlobStore
 from prework.bootstrap import (
+    Services,
     build_services,
     open_blobs,
     open_pubsub,
@@ -69,6 +72,29 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     team_routes.router,
     checklists_routes.router,
 )
+
+
+def _start_sweeper(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """The background sweep of abandoned team creations (every node may run one:
+    sweeps are safe to run concurrently)."""
+    interval = settings.team_sweep_interval_seconds
+    if interval <= 0:
+        return None
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                removed = await services.teams.teams.sweep(
+                    older_than=settings.team_abandon_after_seconds
+                )
+            except Exception:
+                log.exception("team_sweep_failed")
+                continue
+            if removed:
+                log.info("team_sweep", removed=removed)
+
+    return asyncio.create_task(sweep_forever(), name="prework-team-sweeper")
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -128,6 +154,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper: asyncio.Task[None] | None = None
         try:
             # embedded engines are ours to set up; AWS resources are provisioned
             # by `prework init` or infrastructure code, never at startup
@@ -137,6 +164,7 @@ def create_app(
                 await app.state.blobs.init()
             services = app.state.services = app.state.build_services()
             await services.start()
+            sweeper = _start_sweeper(app.state.settings, services)
             log.info(
                 "started",
                 version=prework.__version__,
@@ -145,6 +173,10 @@ def create_app(
             )
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             services = getattr(app.state, "services", None)
             if services is not None:
                 services.close()

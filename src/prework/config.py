@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=15 * 60, ge=1)
     register_max_per_address: int = Field(default=20, ge=1)
     register_window_seconds: int = Field(default=3600, ge=1)
+    # abandoned team creations (a crash mid-way, never retried) are removed by a
+    # background sweep this often (0: never; run TeamService.sweep yourself)
+    team_sweep_interval_seconds: float = Field(default=300, ge=0)
+    team_abandon_after_seconds: float = Field(default=900, gt=0)
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
     # reverse proxies whose X-Forwarded-For/-Proto `prework serve` trusts

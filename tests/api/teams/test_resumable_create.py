@@ -9,6 +9,7 @@ prove a reader never saw a half-filled team and that the retry finished the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -271,3 +272,22 @@ async def test_a_retry_swept_under_its_feet_starts_over_and_leaves_no_orphans(
             "team.created",
             "team.activated",
         ]
+
+
+async def test_the_app_sweeps_abandoned_creations_in_the_background(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    crashing = CrashingStore(store)
+    quick = settings.model_copy(
+        update={"team_sweep_interval_seconds": 0.2, "team_abandon_after_seconds": 0.5}
+    )
+    app = create_app(quick, store=crashing, blobs=blobs)
+    async with app_client(app) as client:
+        tenant, _ids, _ = await _crashed_create(client, crashing, store)
+        for _ in range(150):  # the sweep runs every 0.2 s once the creation is 0.5 s old
+            if not (await stored(store, tenant))[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert await stored(store, tenant) == ([], [])
+        actions = [e["action"] for e in await audit_items(store, tenant.org_id)]
+        assert "team.creation_abandoned" in actions
