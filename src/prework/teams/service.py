@@ -29,376 +29,40 @@ logged, never undoes the change.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from prework.authz.authorize import authorize
-from prework.authz.matrix import is_allowed
-from prework.core import audit
-from prework.core.audit import SYSTEM, Actor
-from prework.core.clock import Clock, iso, system_clock
-from prework.core.ids import derived_id, new_id
+from prework.core.clock import iso
 from prework.core.paging import Paged, clamp_limit
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, check_version, keeps_changing, stale
 from prework.errors import (
     Conflict,
-    NotFound,
-    PreworkError,
     TransactionCanceled,
     ValidationFailed,
     WriteConflict,
 )
-from prework.identity.models import UserStatus
-from prework.identity.users import find_members
-from prework.pubsub.base import PubSub, org_topic
-from prework.store.base import MAX_BATCH_GET, Store, TransactOp
+from prework.store.base import MAX_BATCH_GET, TransactOp
 from prework.teams import repository as repo
+from prework.teams._base import _LISTED_IDS, _VISIBLE, _ids_error, _Raced
+from prework.teams.creation import ABANDON_AFTER_SECONDS, TeamCreation
 from prework.teams.models import (
     MAX_CHANGE_MEMBERS,
-    MAX_CREATE_MEMBERS,
     Membership,
     MembershipStatus,
     NewMember,
     Team,
     TeamStatus,
-    creation_digest,
     duplicate_ids,
 )
 from prework.teams.permissions import TeamAction as Action
 
 __all__ = ["ABANDON_AFTER_SECONDS", "TeamService"]
 
-log = structlog.get_logger("prework.teams")
 
-# a creation unfinished this long after it started is abandoned (the sweeper removes it)
-ABANDON_AFTER_SECONDS = 15 * 60
-_VISIBLE = (TeamStatus.ACTIVE, TeamStatus.ARCHIVED)
-_LISTED_IDS = 20  # ids named in an error's details
-
-
-def _not_found() -> NotFound:
-    return NotFound("No such team.", code="not_found")
-
-
-def _archived() -> Conflict:
-    return Conflict("The team is archived; it cannot change.", code="team_archived")
-
-
-def _ids_error(message: str, code: str, ids: Sequence[str]) -> ValidationFailed:
-    return ValidationFailed(
-        message, code=code, details={"user_ids": list(ids[:_LISTED_IDS]), "count": len(ids)}
-    )
-
-
-class _Raced(Exception):
-    """The team changed between our read and our write."""
-
-
-class _Again(Exception):
-    """Finishing the creation met another change: read it and judge again."""
-
-
-class TeamService:
-    def __init__(self, store: Store, pubsub: PubSub, *, clock: Clock = system_clock) -> None:
-        self.store = store
-        self.pubsub = pubsub
-        self.clock = clock
-
-    # ------------------------------------------------------------------ helpers
-    async def _publish(self, org_id: str, kind: str, **data: Any) -> None:
-        event = {"type": kind, "org_id": org_id, "at": iso(self.clock()), **data}
-        try:
-            await self.pubsub.publish(org_topic(org_id), event)
-        except PreworkError:
-            log.exception("publish_failed", event_type=kind)
-
-    async def _item(self, org_id: str, team_id: str) -> dict[str, Any] | None:
-        item = await self.store.get(repo.TEAMS, repo.team_key(org_id, team_id))
-        if item is None or not repo.is_team(item) or item.get("org_id") != org_id:
-            return None
-        return item
-
-    async def _visible(self, org_id: str, team_id: str) -> dict[str, Any]:
-        item = await self._item(org_id, team_id)
-        if item is None or TeamStatus(item["status"]) not in _VISIBLE:
-            raise _not_found()
-        return item
-
-    async def _active(self, org_id: str, team_id: str) -> dict[str, Any]:
-        item = await self._visible(org_id, team_id)
-        if item["status"] != TeamStatus.ACTIVE.value:
-            raise _archived()
-        return item
-
-    async def _is_member(self, org_id: str, team_id: str, user_id: str) -> bool:
-        item = await self.store.get(repo.TEAMS, repo.membership_key(org_id, team_id, user_id))
-        return item is not None and item.get("status") == MembershipStatus.ACTIVE.value
-
-    async def _readable(self, principal: Principal, ctx: RequestContext, team_id: str) -> Team:
-        """The team, for whoever may read every team or belongs to it (else not found)."""
-        org = principal.org_id
-        target = {"target_type": "team", "target_id": team_id}
-        if is_allowed(principal.role, Action.TEAM_READ):
-            await authorize(self.store, principal, ctx, Action.TEAM_READ, **target)
-            return repo.team_of(await self._visible(org, team_id))
-        await authorize(self.store, principal, ctx, Action.TEAM_READ_OWN, **target)
-        team = repo.team_of(await self._visible(org, team_id))
-        if not await self._is_member(org, team_id, principal.user_id):
-            raise _not_found()
-        return team
-
-    async def _check_members(self, org_id: str, user_ids: Sequence[str]) -> None:
-        """Every id names an active member of the organization (else 422, nothing written)."""
-        dupes = duplicate_ids(user_ids)
-        if dupes:
-            raise _ids_error("A member is listed more than once.", "duplicate_member", dupes)
-        found = await find_members(self.store, org_id, user_ids)
-        unknown = [u for u in user_ids if u not in found]
-        if unknown:
-            raise _ids_error("No such member of the organization.", "unknown_member", unknown)
-        inactive = [u for u in user_ids if found[u].status is not UserStatus.ACTIVE]
-        if inactive:
-            raise _ids_error("A deactivated user cannot join a team.", "member_inactive", inactive)
-
-    def _event(
-        self,
-        principal: Principal | None,
-        ctx: RequestContext,
-        org_id: str,
-        action: str,
-        team_id: str,
-        *,
-        changes: Mapping[str, Mapping[str, Any]] | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> TransactOp:
-        return audit.event_op(
-            org_id=org_id,
-            action=action,
-            actor=Actor.of(principal) if principal is not None else SYSTEM,
-            ctx=ctx,
-            target_type="team",
-            target_id=team_id,
-            changes=changes,
-            details=details,
-            clock=self.clock,
-        )
-
-    # ------------------------------------------------------------------ create
-    async def create(
-        self,
-        *,
-        principal: Principal,
-        ctx: RequestContext,
-        name: str,
-        members: Sequence[NewMember],
-    ) -> Team:
-        """A new active team with ``members``; under an idempotency key, a retry finishes
-        (or returns) the team the first attempt started."""
-        await authorize(self.store, principal, ctx, Action.TEAM_CREATE)
-        org = principal.org_id
-        if len(members) > MAX_CREATE_MEMBERS:
-            raise ValidationFailed(
-                f"A team is created with at most {MAX_CREATE_MEMBERS} members.",
-                code="too_many_members",
-                details={"max": MAX_CREATE_MEMBERS},
-            )
-        await self._check_members(org, [m.user_id for m in members])
-        digest = creation_digest(name, members)
-        key = ctx.idempotency_key
-        team_id = derived_id("team", org, principal.user_id, key) if key else new_id()
-        for _ in range(UNVERSIONED_ATTEMPTS):
-            item = await self._start(principal, ctx, team_id, name, members, digest)
-            if item.get("request_digest") != digest:
-                raise Conflict(
-                    "This Idempotency-Key was used for another request.",
-                    code="idempotency_key_reused",
-                )
-            status = TeamStatus(item["status"])
-            if status is TeamStatus.REMOVING:
-                await self._take_down(item)
-                continue  # removed: start again
-            if status is not TeamStatus.CREATING:
-                return repo.team_of(item)  # a retry of a finished creation
-            try:
-                return await self._finish(principal, ctx, item, members)
-            except _Again:
-                continue
-        raise keeps_changing("team")
-
-    async def _start(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        team_id: str,
-        name: str,
-        members: Sequence[NewMember],
-        digest: str,
-    ) -> dict[str, Any]:
-        """The team item: put ``creating`` with its event, or the one already there."""
-        org = principal.org_id
-        existing = await self._item(org, team_id)
-        if existing is not None:
-            return existing
-        item = repo.creating_team_item(
-            org_id=org,
-            team_id=team_id,
-            name=name,
-            created_by=principal.user_id,
-            now=iso(self.clock()),
-            digest=digest,
-            members=len(members),
-        )
-        event = self._event(
-            principal,
-            ctx,
-            org,
-            "team.created",
-            team_id,
-            changes={"name": {"old": None, "new": name}},
-            details={"members": len(members)},
-        )
-        try:
-            await self.store.transact_write([repo.creating_team_put(item), event])
-        except (TransactionCanceled, WriteConflict):
-            # a concurrent attempt under the same key got there first
-            existing = await self._item(org, team_id)
-            if existing is None:
-                raise
-            return existing
-        return item
-
-    async def _finish(
-        self,
-        principal: Principal,
-        ctx: RequestContext,
-        item: dict[str, Any],
-        members: Sequence[NewMember],
-    ) -> Team:
-        org, team_id = item["org_id"], item["id"]
-        # the same items on every attempt: who started the creation, and when
-        memberships = [
-            repo.membership_item(
-                org_id=org,
-                team_id=team_id,
-                member=m,
-                added_by=item["created_by"],
-                now=item["created_at"],
-            )
-            for m in members
-        ]
-        if memberships:
-            await self.store.batch_write(repo.TEAMS, puts=memberships)
-        now = iso(self.clock())
-        try:
-            await self.store.transact_write(
-                [
-                    repo.activation_op(item, member_count=len(members), now=now),
-                    self._event(
-                        principal,
-                        ctx,
-                        org,
-                        "team.activated",
-                        team_id,
-                        details={"members": len(members)},
-                    ),
-                ]
-            )
-        except (TransactionCanceled, WriteConflict) as exc:
-            fresh = await self._item(org, team_id)
-            if fresh is not None and TeamStatus(fresh["status"]) in _VISIBLE:
-                return repo.team_of(fresh)  # a concurrent retry finished it
-            if fresh is None or fresh["status"] == TeamStatus.REMOVING.value:
-                # swept meanwhile: memberships we wrote after the sweeper read them
-                # would outlive the team, so take it down ourselves (again)
-                gone = {"org_id": org, "id": team_id, "status": TeamStatus.REMOVING.value}
-                await self._take_down(fresh or gone)
-            raise _Again from exc  # start over (still creating: a write in flight)
-        team = repo.team_of(
-            {**item, "status": TeamStatus.ACTIVE.value, "member_count": len(members)}
-            | {"updated_at": now}
-        )
-        await self._publish(
-            org,
-            "team.created",
-            team_id=team_id,
-            actor_id=principal.user_id,
-            name=team.name,
-            member_count=team.member_count,
-        )
-        return team
-
-    # ------------------------------------------------------------------ sweeper
-    async def sweep(self, *, older_than: float = ABANDON_AFTER_SECONDS) -> int:
-        """Remove every creation started more than ``older_than`` seconds ago and not
-        finished; the number removed. The app may run it periodically; it is safe to
-        run concurrently with itself and with retries."""
-        cutoff = iso(self.clock() - older_than)
-        removed = 0
-        cursor = None
-        while True:
-            page = await self.store.query(
-                repo.TEAMS,
-                index="gsi1",
-                pk=repo.CREATING_PK,
-                sk_lte=cutoff,
-                limit=100,
-                cursor=cursor,
-            )
-            for found in page.items:
-                item = await self._item(found["org_id"], found["id"])
-                if item is None or item["status"] not in (
-                    TeamStatus.CREATING.value,
-                    TeamStatus.REMOVING.value,
-                ):
-                    continue
-                await self._take_down(item)
-                removed += 1
-            cursor = page.cursor
-            if cursor is None:
-                return removed
-
-    async def _take_down(self, item: dict[str, Any]) -> None:
-        """Remove an unfinished creation: ``removing`` (audited), memberships, the team."""
-        org, team_id = item["org_id"], item["id"]
-        if item["status"] == TeamStatus.CREATING.value:
-            try:
-                await self.store.transact_write(
-                    [
-                        repo.removal_started_op(item, now=iso(self.clock())),
-                        self._event(
-                            None,
-                            RequestContext(),
-                            org,
-                            "team.creation_abandoned",
-                            team_id,
-                            details={"members_requested": item.get("members_requested", 0)},
-                        ),
-                    ]
-                )
-            except (TransactionCanceled, WriteConflict):
-                fresh = await self._item(org, team_id)
-                if fresh is None or fresh["status"] != TeamStatus.REMOVING.value:
-                    return  # finished (or removed) meanwhile
-        cursor = None
-        while True:
-            page = await self.store.query(
-                repo.TEAMS,
-                pk=repo.team_pk(org),
-                sk_prefix=repo.members_prefix(team_id),
-                limit=500,
-                cursor=cursor,
-            )
-            if page.items:
-                await self.store.batch_write(
-                    repo.TEAMS, deletes=[{"pk": i["pk"], "sk": i["sk"]} for i in page.items]
-                )
-            cursor = page.cursor
-            if cursor is None:
-                break
-        await self.store.delete(repo.TEAMS, repo.team_key(org, team_id))
+class TeamService(TeamCreation):
+    """Every team operation: creation (:class:`TeamCreation`), reads and changes."""
 
     # ------------------------------------------------------------------ reads
     async def get(self, *, principal: Principal, ctx: RequestContext, team_id: str) -> Team:
