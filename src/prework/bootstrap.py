@@ -37,7 +37,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.hazmat.primitives import hashes
@@ -45,6 +45,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
+from prework.checklists.answering import AnswerService
+from prework.checklists.assignments import AssignmentService
+from prework.checklists.reviews import ReviewService
 from prework.checklists.services import Checklists
 from prework.checklists.templates import TemplateService
 from prework.config import Settings
@@ -528,9 +531,31 @@ def build_services(
     ``clock``. Raises :class:`ConfigError` when the settings cannot work (no usable
     secret key on AWS engines)."""
     teams = Teams(teams=TeamService(store, pubsub, clock=clock))
+    identity = build_identity(settings, store, clock=clock, rosters=teams.teams)
     return Services(
-        identity=build_identity(settings, store, clock=clock, rosters=teams.teams),
+        identity=identity,
         audit=AuditService(store),
         teams=teams,
-        checklists=Checklists(templates=TemplateService(store, pubsub=pubsub, clock=clock)),
+        checklists=build_checklists(store, pubsub, identity=identity, teams=teams, clock=clock),
+    )
+
+
+def build_checklists(
+    store: Store, pubsub: PubSub, *, identity: Identity, teams: Teams, clock: Clock
+) -> Checklists:
+    """Templates, and the assignment, answer and review services over them (which ask
+    teams for rosters and identity for certifications and the organization's time zone)."""
+    templates = TemplateService(store, pubsub=pubsub, clock=clock)
+    deps: dict[str, Any] = {
+        "templates": templates,
+        "teams": teams.teams,
+        "profiles": identity.profiles,
+        "orgs": identity.orgs,
+        "clock": clock,
+    }
+    return Checklists(
+        templates=templates,
+        assignments=AssignmentService(store, pubsub, **deps),
+        answers=AnswerService(store, pubsub, **deps),
+        reviews=ReviewService(store, pubsub, **deps),
     )

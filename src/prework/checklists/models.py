@@ -57,6 +57,7 @@ class Limits:
     instruction_chars: int = 10_000
     text_max_length: int = 10_000
     photos: int = 20
+    clearance_valid_days: int = 30
     stored_bytes: int = 350 * 1024  # a stored version, well under the 400 KB item limit
 
 

@@ -285,6 +285,13 @@ class Definition(Strict):
     required_certifications: list[RequiredCertification] = Field(
         default_factory=list, max_length=LIMITS.certifications
     )
+    clearance_valid_days: int = Field(
+        default=1,
+        ge=1,
+        le=LIMITS.clearance_valid_days,
+        description="How many days, from the job's planned date (in the organization's "
+        "time zone), an approved checklist clears the crew to start work",
+    )
 
     def stored(self) -> dict[str, Any]:
         """The definition as stored (JSON form, defaults included)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prework.checklists.answering import AnswerService
+from prework.checklists.assignments import AssignmentService
+from prework.checklists.reviews import ReviewService
 from prework.checklists.templates import TemplateService
 
 __all__ = ["Checklists"]
@@ -12,3 +15,6 @@ __all__ = ["Checklists"]
 @dataclass(frozen=True, slots=True)
 class Checklists:
     templates: TemplateService
+    assignments: AssignmentService
+    answers: AnswerService
+    reviews: ReviewService

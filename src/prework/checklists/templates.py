@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,8 @@ __all__ = ["TemplateService"]
 log = structlog.get_logger("prework.checklists")
 
 _TARGET = "template"
+# published versions kept in memory (they never change): at most this many
+_VERSION_CACHE = 256
 
 
 def _not_found() -> NotFound:
@@ -114,6 +117,7 @@ class TemplateService:
         self.store = store
         self.pubsub = pubsub
         self.clock = clock
+        self._versions: OrderedDict[tuple[str, str, int], TemplateVersion] = OrderedDict()
 
     # ------------------------------------------------------------------ helpers
     async def _head(self, org_id: str, template_id: str) -> dict[str, Any]:
@@ -220,6 +224,42 @@ class TemplateService:
         if item is None or item.get("org_id") != principal.org_id:
             raise NotFound("No such version.", code="not_found")
         return repo.version_of(item)
+
+    # ------------------------------------------------------------------ for other areas
+    async def version_of(self, org_id: str, template_id: str, number: int) -> TemplateVersion:
+        """A published version (immutable, so kept in memory once read); no permission
+        check: for the areas that fill in what was assigned."""
+        cache_key = (org_id, template_id, number)
+        cached = self._versions.get(cache_key)
+        if cached is not None:
+            self._versions.move_to_end(cache_key)
+            return cached
+        item = await self.store.get(repo.TEMPLATES, repo.version_key(org_id, template_id, number))
+        if item is None or item.get("org_id") != org_id:
+            raise NotFound("No such template version.", code="not_found")
+        version = repo.version_of(item)
+        self._versions[cache_key] = version
+        if len(self._versions) > _VERSION_CACHE:
+            self._versions.popitem(last=False)
+        return version
+
+    async def assignable_version(
+        self, org_id: str, template_id: str, number: int | None
+    ) -> TemplateVersion:
+        """The version a new assignment may use: of a published template (not a draft,
+        not retired), ``number`` or else the latest."""
+        head = await self._head(org_id, template_id)
+        status = TemplateStatus(head["status"])
+        if status is TemplateStatus.RETIRED:
+            raise _retired()
+        latest = int(head["latest_version"])
+        if status is not TemplateStatus.PUBLISHED or latest < 1:
+            raise Conflict("The template has no published version.", code="template_not_published")
+        if number is None:
+            number = latest
+        if not 1 <= number <= latest:
+            raise NotFound("No such template version.", code="not_found")
+        return await self.version_of(org_id, template_id, number)
 
     # ------------------------------------------------------------------ changes
     async def create(

@@ -35,6 +35,10 @@ class OrgService:
             raise NotFound("No such organization.", code="not_found")
         return item
 
+    async def time_zone(self, org_id: str) -> str:
+        """The organization's IANA time zone (for other areas' date rules)."""
+        return repo.org_of(await self._load(org_id)).time_zone or "UTC"
+
     async def get_current(self, *, principal: Principal, ctx: RequestContext) -> Organization:
         await authorize(self.store, principal, ctx, Action.ORG_READ)
         return repo.org_of(await self._load(principal.org_id))

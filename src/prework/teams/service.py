@@ -34,7 +34,7 @@ from typing import Any
 
 from prework.authz.authorize import authorize
 from prework.core.clock import iso
-from prework.core.paging import Paged, clamp_limit
+from prework.core.paging import MAX_PAGE_SIZE, Paged, clamp_limit
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, check_version, keeps_changing, stale
 from prework.errors import (
@@ -153,6 +153,59 @@ class TeamService(TeamCreation):
             if t in items and items[t]["status"] == TeamStatus.ACTIVE.value
         ]
         return Paged(teams, page.cursor)
+
+    # ------------------------------------------------------------------ for other areas
+    async def active_team(self, org_id: str, team_id: str) -> Team | None:
+        """The team if it is active in ``org_id`` (no permission check)."""
+        item = await self._item(org_id, team_id)
+        if item is None or item["status"] != TeamStatus.ACTIVE.value:
+            return None
+        return repo.team_of(item)
+
+    async def is_active_member(self, org_id: str, team_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` is an active member of the team (no permission check)."""
+        return await self._is_member(org_id, team_id, user_id)
+
+    async def active_member_ids(
+        self, org_id: str, team_id: str, *, limit: int
+    ) -> builtins.list[str]:
+        """Up to ``limit`` active members of the team, by user id (no permission check)."""
+        found: builtins.list[str] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            page = await self.store.query(
+                repo.TEAMS,
+                pk=repo.team_pk(org_id),
+                sk_prefix=repo.members_prefix(team_id),
+                limit=min(MAX_PAGE_SIZE, limit - len(found)),
+                cursor=cursor,
+            )
+            found += [
+                i["user_id"] for i in page.items if i.get("status") == MembershipStatus.ACTIVE.value
+            ]
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return found[:limit]
+
+    async def active_team_ids(self, org_id: str, user_id: str) -> builtins.list[str]:
+        """The ids of every team ``user_id`` is an active member of (no permission check)."""
+        ids: builtins.list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.store.query(
+                repo.TEAMS,
+                index="gsi1",
+                pk=repo.user_teams_pk(org_id, user_id),
+                limit=MAX_PAGE_SIZE,
+                cursor=cursor,
+            )
+            ids += [
+                i["team_id"] for i in page.items if i.get("status") == MembershipStatus.ACTIVE.value
+            ]
+            cursor = page.cursor
+            if cursor is None:
+                return ids
 
     # ------------------------------------------------------------------ changes
     async def rename(

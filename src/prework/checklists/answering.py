@@ -1,0 +1,399 @@
+"""The crew's side of an assignment: the answers document, sign-offs and submission.
+
+The answers document is one versioned item per assignment:
+``{"answers": {item_id: {"value", "by", "at"}}, "signoffs": {user_id: {"at", "version"}}}``.
+Saving names the document version it was based on (``If-Match``/``version``:
+409 ``stale_version`` if it moved) or none (applied to the current one). Every
+answer records who gave it and when; an answer change clears every sign-off
+given before it (each signer vouched for the whole checklist as it was).
+
+Submitting checks every answer against the template version at once
+(:func:`prework.checklists.answers.evaluate`, in a worker thread), clears the
+answers of hidden items, needs every crew member's sign-off, and writes an
+immutable submission version with its failed critical items and score, the
+assignment's move to ``submitted`` and the audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import anyio.to_thread
+
+from prework.checklists import work_repository as repo
+from prework.checklists._work import WorkBase
+from prework.checklists.answers import Evaluation, evaluate, value_problems
+from prework.checklists.permissions import ChecklistAction as Action
+from prework.checklists.workflow import (
+    DOC_MAX_BYTES,
+    AnswersDoc,
+    AssignmentState,
+    Submission,
+    Transition,
+    check_transition,
+    missing_signoffs,
+)
+from prework.core.ids import new_id
+from prework.core.principal import Principal, RequestContext
+from prework.core.versioned import check_version
+from prework.errors import Forbidden, ValidationFailed
+from prework.store.base import (
+    All,
+    AttrEquals,
+    Check,
+    Delete,
+    Item,
+    ItemExists,
+    ItemNotExists,
+    Put,
+    TransactOp,
+    Update,
+    UpdateSpec,
+    version_equals,
+)
+from prework.store.codec import item_size
+
+__all__ = ["AnswerService"]
+
+
+def _not_on_crew() -> Forbidden:
+    return Forbidden("Only the assignment's crew fills it in.", code="not_on_crew")
+
+
+def _unchanged_state(item: Mapping[str, Any]) -> Check:
+    """The assignment is still as read (state, crew and all): part of every document write."""
+    return Check(
+        repo.ASSIGNMENTS,
+        repo.assignment_key(item["org_id"], item["id"]),
+        All(ItemExists(), version_equals(int(item["version"]))),
+    )
+
+
+class AnswerService(WorkBase):
+    async def _workable(
+        self, principal: Principal, ctx: RequestContext, assignment_id: str
+    ) -> dict[str, Any]:
+        """The assignment, for a crew member, while it is being filled in."""
+        item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
+        return self._crew_checked(principal, item)
+
+    def _crew_checked(self, principal: Principal, item: Item) -> Item:
+        assignment = repo.assignment_of(item)
+        check_transition(assignment.state, Transition.ANSWER)
+        if not assignment.on_crew(principal.user_id):
+            raise _not_on_crew()
+        return item
+
+    async def _definition(self, item: Mapping[str, Any]) -> Mapping[str, Any]:
+        version = await self.templates.version_of(
+            item["org_id"], item["template_id"], int(item["template_version"])
+        )
+        return version.definition
+
+    # ------------------------------------------------------------------ reads
+    async def get(
+        self, *, principal: Principal, ctx: RequestContext, assignment_id: str
+    ) -> AnswersDoc:
+        await self._readable(principal, ctx, assignment_id)
+        return repo.doc_of(await self._doc(principal.org_id, assignment_id))
+
+    # ------------------------------------------------------------------ changes
+    async def save(
+        self,
+        *,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        values: Mapping[str, Any],
+        replace: bool,
+        expected_version: int | None,
+    ) -> AnswersDoc:
+        """Save answers: ``values`` maps item ids to answers (None removes one); with
+        ``replace`` the document's answers become exactly ``values``."""
+        org, user = principal.org_id, principal.user_id
+        item = await self._workable(principal, ctx, assignment_id)
+        definition = await self._definition(item)
+        problems = value_problems(definition, values)
+        if problems:
+            raise ValidationFailed(
+                f"{len(problems)} answer(s) are not valid.",
+                code="invalid_answers",
+                details={"errors": [p.as_dict() for p in problems[:200]]},
+            )
+
+        async def attempt() -> tuple[AnswersDoc, list[str], list[str]]:
+            current = self._crew_checked(principal, await self._item(org, assignment_id))
+            doc = await self._doc(org, assignment_id)
+            version = check_version(doc, expected_version)
+            now = self.now()
+            old: dict[str, Any] = doc.get("answers") or {}
+            new: dict[str, Any] = {} if replace else dict(old)
+            for item_id, value in values.items():
+                if value is None:
+                    new.pop(item_id, None)
+                elif item_id in old and old[item_id].get("value") == value:
+                    new[item_id] = old[item_id]
+                else:
+                    new[item_id] = {"value": value, "by": user, "at": now}
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            if not changed:
+                return repo.doc_of(doc), [], []
+            cleared = sorted(doc.get("signoffs") or {})
+            stored = {
+                **doc,
+                "answers": new,
+                "signoffs": {},
+                "version": version + 1,
+                "updated_at": now,
+                "updated_by": user,
+            }
+            if item_size(stored) > DOC_MAX_BYTES:
+                raise ValidationFailed(
+                    f"The answers would be over {DOC_MAX_BYTES} bytes.",
+                    code="document_too_large",
+                    details={"max_bytes": DOC_MAX_BYTES},
+                )
+            await self._write(
+                [
+                    Update(
+                        repo.ASSIGNMENTS,
+                        repo.doc_key(org, assignment_id),
+                        UpdateSpec(
+                            set={
+                                "answers": new,
+                                "signoffs": {},
+                                "version": version + 1,
+                                "updated_at": now,
+                                "updated_by": user,
+                            }
+                        ),
+                        condition=All(ItemExists(), version_equals(version)),
+                    ),
+                    _unchanged_state(current),
+                    self._event(
+                        principal,
+                        ctx,
+                        org,
+                        "answers.saved",
+                        assignment_id,
+                        changes={"version": {"old": version, "new": version + 1}},
+                        details={
+                            "items": changed[:100],
+                            "item_count": len(changed),
+                            "signoffs_cleared": cleared,
+                        },
+                    ),
+                ]
+            )
+            return repo.doc_of(stored), changed, cleared
+
+        doc, changed, cleared = await self._retrying(attempt, "The answers")
+        if changed:
+            await self._announce(
+                org,
+                "answers.saved",
+                assignment_id=assignment_id,
+                version=doc.version,
+                items=changed[:100],
+                by=user,
+                signoffs_cleared=cleared,
+            )
+        return doc
+
+    async def signoff(
+        self,
+        *,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        expected_version: int | None,
+    ) -> AnswersDoc:
+        """The caller, a crew member, signs off the answers as they are (at
+        ``expected_version`` of the document, if named). Signing twice is harmless."""
+        org, user = principal.org_id, principal.user_id
+        await self._workable(principal, ctx, assignment_id)
+
+        async def attempt() -> tuple[AnswersDoc, bool]:
+            current = self._crew_checked(principal, await self._item(org, assignment_id))
+            doc = await self._doc(org, assignment_id)
+            version = check_version(doc, expected_version)
+            signoffs = dict(doc.get("signoffs") or {})
+            if user in signoffs:
+                return repo.doc_of(doc), False
+            now = self.now()
+            signoffs[user] = {"at": now, "version": version}
+            stored = {
+                **doc,
+                "signoffs": signoffs,
+                "version": version + 1,
+                "updated_at": now,
+                "updated_by": user,
+            }
+            await self._write(
+                [
+                    Update(
+                        repo.ASSIGNMENTS,
+                        repo.doc_key(org, assignment_id),
+                        UpdateSpec(
+                            set={
+                                "signoffs": signoffs,
+                                "version": version + 1,
+                                "updated_at": now,
+                                "updated_by": user,
+                            }
+                        ),
+                        condition=All(ItemExists(), version_equals(version)),
+                    ),
+                    _unchanged_state(current),
+                    self._event(
+                        principal,
+                        ctx,
+                        org,
+                        "assignment.signed_off",
+                        assignment_id,
+                        changes={"version": {"old": version, "new": version + 1}},
+                        details={"signed_version": version},
+                    ),
+                ]
+            )
+            return repo.doc_of(stored), True
+
+        doc, signed = await self._retrying(attempt, "The answers")
+        if signed:
+            await self._announce(
+                org,
+                "assignment.signed_off",
+                assignment_id=assignment_id,
+                user_id=user,
+                version=doc.version,
+            )
+        return doc
+
+    async def submit(
+        self,
+        *,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        expected_version: int | None,
+    ) -> Submission:
+        """Validate and freeze the answers as the next submission version."""
+        org, user = principal.org_id, principal.user_id
+        item = await self._workable(principal, ctx, assignment_id)
+        definition = await self._definition(item)
+
+        async def attempt() -> Submission:
+            current = self._crew_checked(principal, await self._item(org, assignment_id))
+            doc = await self._doc(org, assignment_id)
+            version = check_version(doc, expected_version)
+            answers: Mapping[str, Any] = doc.get("answers") or {}
+            signoffs: Mapping[str, Any] = doc.get("signoffs") or {}
+            ev: Evaluation = await anyio.to_thread.run_sync(evaluate, definition, answers)
+            crew = list(current.get("crew") or ())
+            missing = missing_signoffs(crew, signoffs)
+            if ev.problems or missing:
+                raise ValidationFailed(
+                    "The checklist cannot be submitted yet: "
+                    f"{len(ev.problems)} answer problem(s), {len(missing)} sign-off(s) missing.",
+                    code="submission_invalid",
+                    details={
+                        "errors": [p.as_dict() for p in ev.problems[:200]],
+                        "missing_signoffs": missing,
+                    },
+                )
+            now = self.now()
+            number = int(current.get("submission_count") or 0) + 1
+            submission_id = new_id()
+            sub = repo.submission_item(
+                org_id=org,
+                submission_id=submission_id,
+                assignment=current,
+                number=number,
+                answers=ev.answers,
+                signoffs=signoffs,
+                crew=crew,
+                cleared_hidden=ev.cleared,
+                failed_critical=ev.failed_critical,
+                score=ev.score,
+                submitted_by=user,
+                now=now,
+            )
+            a_version = int(current["version"])
+            doc_op: TransactOp
+            if ev.cleared:  # answers of hidden items leave the document too
+                doc_op = Update(
+                    repo.ASSIGNMENTS,
+                    repo.doc_key(org, assignment_id),
+                    UpdateSpec(
+                        set={
+                            "answers": ev.answers,
+                            "version": version + 1,
+                            "updated_at": now,
+                            "updated_by": user,
+                        }
+                    ),
+                    condition=All(ItemExists(), version_equals(version)),
+                )
+            else:
+                doc_op = Check(
+                    repo.ASSIGNMENTS,
+                    repo.doc_key(org, assignment_id),
+                    All(ItemExists(), version_equals(version)),
+                )
+            await self._write(
+                [
+                    Put(repo.SUBMISSIONS, sub, condition=ItemNotExists()),
+                    Update(
+                        repo.ASSIGNMENTS,
+                        repo.assignment_key(org, assignment_id),
+                        UpdateSpec(
+                            set={
+                                "state": AssignmentState.SUBMITTED.value,
+                                "latest_submission_id": submission_id,
+                                "submission_count": number,
+                                "submitted_at": now,
+                                "updated_at": now,
+                                "version": a_version + 1,
+                            }
+                        ),
+                        condition=All(
+                            ItemExists(),
+                            version_equals(a_version),
+                            AttrEquals("state", AssignmentState.IN_PROGRESS.value),
+                        ),
+                    ),
+                    doc_op,
+                    Delete(repo.ASSIGNMENTS, repo.watch_key(org, assignment_id, current["due_at"])),
+                    self._event(
+                        principal,
+                        ctx,
+                        org,
+                        "assignment.submitted",
+                        assignment_id,
+                        changes={
+                            "state": {"old": current["state"], "new": "submitted"},
+                            "version": {"old": a_version, "new": a_version + 1},
+                        },
+                        details={
+                            "submission_id": submission_id,
+                            "number": number,
+                            "score": ev.score,
+                            "failed_critical": list(ev.failed_critical),
+                            "cleared_hidden": list(ev.cleared),
+                        },
+                    ),
+                ]
+            )
+            return repo.submission_of(sub)
+
+        submission = await self._retrying(attempt, "The assignment")
+        await self._announce(
+            org,
+            "assignment.submitted",
+            assignment_id=assignment_id,
+            submission_id=submission.id,
+            number=submission.number,
+            failed_critical=list(submission.failed_critical),
+        )
+        return submission
