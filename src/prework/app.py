@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
 
@@ -44,6 +44,7 @@ from prework.bootstrap import (
     parse_store_url,
 )
 from prework.checklists import routes as checklists_routes
+from prework.checklists import work_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
@@ -71,30 +72,47 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     audit_routes.router,
     team_routes.router,
     checklists_routes.router,
+    *work_routes.routers,
 )
 
 
-def _start_sweeper(settings: Settings, services: Services) -> asyncio.Task[None] | None:
-    """The background sweep of abandoned team creations (every node may run one:
-    sweeps are safe to run concurrently)."""
-    interval = settings.team_sweep_interval_seconds
+def _periodic(
+    name: str, interval: float, job: Callable[[], Awaitable[int]]
+) -> asyncio.Task[None] | None:
+    """Run ``job`` every ``interval`` seconds in the background (0: never). Every node
+    may run these: each job is safe to run on several nodes at once."""
     if interval <= 0:
         return None
 
-    async def sweep_forever() -> None:
+    async def forever() -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                removed = await services.teams.teams.sweep(
-                    older_than=settings.team_abandon_after_seconds
-                )
+                done = await job()
             except Exception:
-                log.exception("team_sweep_failed")
+                log.exception(f"{name}_failed")
                 continue
-            if removed:
-                log.info("team_sweep", removed=removed)
+            if done:
+                log.info(name, count=done)
 
-    return asyncio.create_task(sweep_forever(), name="prework-team-sweeper")
+    return asyncio.create_task(forever(), name=f"prework-{name}")
+
+
+def _start_background(settings: Settings, services: Services) -> list[asyncio.Task[None]]:
+    """The sweep of abandoned team creations and the overdue check of assignments."""
+    tasks = [
+        _periodic(
+            "team_sweep",
+            settings.team_sweep_interval_seconds,
+            lambda: services.teams.teams.sweep(older_than=settings.team_abandon_after_seconds),
+        ),
+        _periodic(
+            "overdue_check",
+            settings.overdue_check_interval_seconds,
+            services.checklists.assignments.sweep_overdue,
+        ),
+    ]
+    return [t for t in tasks if t is not None]
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -154,7 +172,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sweeper: asyncio.Task[None] | None = None
+        background: list[asyncio.Task[None]] = []
         try:
             # embedded engines are ours to set up; AWS resources are provisioned
             # by `prework init` or infrastructure code, never at startup
@@ -164,7 +182,7 @@ def create_app(
                 await app.state.blobs.init()
             services = app.state.services = app.state.build_services()
             await services.start()
-            sweeper = _start_sweeper(app.state.settings, services)
+            background = _start_background(app.state.settings, services)
             log.info(
                 "started",
                 version=prework.__version__,
@@ -173,10 +191,10 @@ def create_app(
             )
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             services = getattr(app.state, "services", None)
             if services is not None:
                 services.close()

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # background sweep this often (0: never; run TeamService.sweep yourself)
     team_sweep_interval_seconds: float = Field(default=300, ge=0)
     team_abandon_after_seconds: float = Field(default=900, gt=0)
+    # how often each server looks for assignments that fell due (0: never)
+    overdue_check_interval_seconds: float = Field(default=60, ge=0)
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
     # reverse proxies whose X-Forwarded-For/-Proto `prework serve` trusts

@@ -393,7 +393,7 @@ class AssignmentService(WorkBase):
         action: Action,
         assignment_id: str,
         expected_version: int | None,
-        plan: Callable[[Item, int], tuple[list[TransactOp], Item]],
+        plan: Callable[[Item, int], tuple[builtins.list[TransactOp], Item]],
         *,
         authorized: bool = False,
     ) -> Assignment:
@@ -439,7 +439,7 @@ class AssignmentService(WorkBase):
             await self._assignee(org, assignee)
         now = self.now()
 
-        def plan(item: Item, version: int) -> tuple[list[TransactOp], Item]:
+        def plan(item: Item, version: int) -> tuple[builtins.list[TransactOp], Item]:
             state = AssignmentState(item["state"])
             check_transition(state, Transition.EDIT)
             if assignee is not None and state is not AssignmentState.ASSIGNED:
@@ -459,7 +459,7 @@ class AssignmentService(WorkBase):
                 for k in (*fields, "assignee_type", "assignee_id")
                 if item.get(k) != new.get(k)
             }
-            ops: list[TransactOp] = []
+            ops: builtins.list[TransactOp] = []
             if new["due_at"] != item["due_at"]:
                 crew = item.get("crew") or []
                 ops += [
@@ -509,12 +509,12 @@ class AssignmentService(WorkBase):
         org = principal.org_id
         item = await self._authorized(principal, ctx, Action.ASSIGNMENT_START, assignment_id)
         assignment = repo.assignment_of(item)
-        crew: list[str] | None = None
+        crew: builtins.list[str] | None = None
         if assignment.crew is None and assignment.state is AssignmentState.ASSIGNED:
             crew = await self._crew_of(org, assignment.assignee)
         now = self.now()
 
-        def plan(item: Item, version: int) -> tuple[list[TransactOp], Item]:
+        def plan(item: Item, version: int) -> tuple[builtins.list[TransactOp], Item]:
             state = AssignmentState(item["state"])
             check_transition(state, Transition.START)
             new = {
@@ -523,7 +523,7 @@ class AssignmentService(WorkBase):
                 "updated_at": now,
                 "version": version + 1,
             }
-            ops: list[TransactOp] = []
+            ops: builtins.list[TransactOp] = []
             fixed = item.get("crew")
             if fixed is None:
                 if crew is None:  # it was started between our reads: plan again
@@ -579,7 +579,7 @@ class AssignmentService(WorkBase):
         org = principal.org_id
         now = self.now()
 
-        def plan(item: Item, version: int) -> tuple[list[TransactOp], Item]:
+        def plan(item: Item, version: int) -> tuple[builtins.list[TransactOp], Item]:
             state = AssignmentState(item["state"])
             check_transition(state, Transition.CANCEL)
             new = {
@@ -591,7 +591,7 @@ class AssignmentService(WorkBase):
                 "cancel_reason": reason,
                 "version": version + 1,
             }
-            ops: list[TransactOp] = [
+            ops: builtins.list[TransactOp] = [
                 Delete(repo.ASSIGNMENTS, repo.watch_key(org, item["id"], item["due_at"]))
             ]
             pending = item.get("latest_submission_id")
@@ -645,7 +645,7 @@ class AssignmentService(WorkBase):
         await self._check_crew(org, user_ids)
         now = self.now()
 
-        def plan(item: Item, version: int) -> tuple[list[TransactOp], Item]:
+        def plan(item: Item, version: int) -> tuple[builtins.list[TransactOp], Item]:
             state = AssignmentState(item["state"])
             check_transition(state, Transition.AMEND_CREW)
             old = list(item.get("crew") or [])
@@ -725,7 +725,7 @@ class AssignmentService(WorkBase):
         ):
             await self.store.delete(repo.ASSIGNMENTS, drop.key)
             return False
-        ops: list[TransactOp] = [
+        ops: builtins.list[TransactOp] = [
             Update(
                 repo.ASSIGNMENTS,
                 repo.assignment_key(org, assignment_id),
