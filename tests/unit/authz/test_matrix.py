@@ -93,6 +93,10 @@ def test_worker_sees_only_their_own() -> None:
         # the published templates they fill in
         ChecklistAction.TEMPLATE_LIST,
         ChecklistAction.TEMPLATE_READ_PUBLISHED,
+        # the assignments whose crew they are on (the service checks the crew)
+        ChecklistAction.ASSIGNMENT_READ_OWN,
+        ChecklistAction.ASSIGNMENT_START,
+        ChecklistAction.ASSIGNMENT_WORK,
     }
 
 
