@@ -670,7 +670,7 @@ IDS = [item["id"] for section in PROP["sections"] for item in section["items"]]
 ENTRY = st.builds(lambda v: {"value": v, "by": "u", "at": "t"}, JSON) | JSON
 ANSWERS = st.dictionaries(st.sampled_from([*IDS, "unknown", "x"]), ENTRY, max_size=len(IDS))
 QUICK = settings(
-    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
