@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
@@ -31,8 +30,17 @@ from prework.checklists.work_schemas import (
 )
 from prework.checklists.workflow import AnswersDoc, Assignment, AssignmentState
 from prework.http.deps import area_services
+from prework.http.openapi import answers
 from prework.http.routing import APIRouter
-from prework.http.schemas import MAX_ID_LENGTH, Cursor, Limit, Page, PathId, VersionBody
+from prework.http.schemas import (
+    MAX_ID_LENGTH,
+    Cursor,
+    DateTime,
+    Limit,
+    Page,
+    PathId,
+    VersionBody,
+)
 from prework.http.security import Ctx, CurrentPrincipal
 from prework.http.versioning import expected_version, patch_changes, set_etag
 
@@ -70,6 +78,14 @@ def _answers(response: Response, doc: AnswersDoc) -> AnswersRead:
     status_code=status.HTTP_201_CREATED,
     summary="Assign a published template version to a user or a team for a job "
     "(owner/admin/supervisor)",
+    responses={
+        **answers(404),
+        409: {"description": "`template_not_published`, `template_retired`"},
+        422: {
+            "description": "`unknown_member`, `member_inactive`, `unknown_team`, "
+            "`validation_failed`"
+        },
+    },
 )
 async def create_assignment(
     body: AssignmentCreate,
@@ -109,8 +125,8 @@ async def list_assignments(
     state: Annotated[list[AssignmentState] | None, Query(max_length=6)] = None,
     template_id: OptionalId = None,
     job_ref: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
-    due_from: datetime | None = None,
-    due_to: datetime | None = None,
+    due_from: DateTime | None = None,
+    due_to: DateTime | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[AssignmentRead]:

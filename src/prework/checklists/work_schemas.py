@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from prework.checklists.answers import Reason
 from prework.checklists.reviews import Clearance
@@ -19,7 +19,7 @@ from prework.checklists.workflow import (
     Submission,
     SubmissionStatus,
 )
-from prework.http.schemas import MAX_ID_LENGTH, Name, ShortText, Strict, Version
+from prework.http.schemas import MAX_ID_LENGTH, DateTime, Name, ShortText, Strict, Version
 
 __all__ = [
     "AnswersRead",
@@ -85,8 +85,8 @@ class AssignmentCreate(Strict):
     job_ref: ShortText = Field(description="The job or site reference (work order, permit).")
     location: Comment | None = None
     coordinates: Coordinates | None = None
-    planned_start: AwareDatetime
-    due_at: AwareDatetime = Field(description="When the checklist must be done.")
+    planned_start: DateTime
+    due_at: DateTime = Field(description="When the checklist must be done.")
 
 
 class AssignmentUpdate(Strict):
@@ -95,8 +95,8 @@ class AssignmentUpdate(Strict):
     job_ref: ShortText | None = None
     location: Comment | None = None
     coordinates: Coordinates | None = None
-    planned_start: AwareDatetime | None = None
-    due_at: AwareDatetime | None = None
+    planned_start: DateTime | None = None
+    due_at: DateTime | None = None
     version: Version = None
 
 

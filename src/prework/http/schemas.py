@@ -9,11 +9,14 @@ errors carry only the location and the reason, never the rejected input.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +30,7 @@ from prework.core.text import REFUSED_RANGES, text_problem
 __all__ = [
     "MAX_ID_LENGTH",
     "Cursor",
+    "DateTime",
     "Limit",
     "Name",
     "Page",
@@ -118,6 +122,28 @@ Version = Annotated[
     Annotated[int, Field(strict=True, ge=0, le=2**53 - 1), BeforeValidator(json_integer)] | None,
     Field(description="Optimistic lock (or If-Match)."),
 ]
+
+
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]", re.ASCII)
+
+
+def _date_time_text(value: object) -> object:
+    """A time is RFC 3339 text with an offset; a number is not a time here (pydantic
+    would read it as seconds since 1970)."""
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and _RFC3339_START.match(value) is not None
+    ):
+        return value
+    raise ValueError("a time is RFC 3339 text, such as 2026-12-03T07:00:00+13:00")
+
+
+DateTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_date_time_text),
+    Field(description="RFC 3339, with a time zone offset or Z."),
+]
+
+
 # identifiers in paths: ours are 32 hex digits; anything far longer is refused
 # before it reaches the store (DynamoDB caps a sort key at 1,024 bytes)
 MAX_ID_LENGTH = 64
