@@ -19,7 +19,9 @@ Seeds, before the server starts, the SQLite database ``prework serve`` then open
   jobs, about one in seven has a crew without me: I joined later, so the listing
   must drop it); the rest, thousands, go to other teams and other users.
 
-Then starts ``prework serve``, logs the worker in over HTTP, checks that
+Prints what one first page reads from the store (queries, items, items fetched by
+key; counted in-process at the port, steady on a busy machine). Then starts
+``prework serve``, logs the worker in over HTTP, checks that
 ``GET /api/assignments?scope=mine`` answers the page the seed predicts (the first
 50 by due time) and that following its cursors yields every one of mine exactly
 once, and drives the server with ``wrk`` (bench/bench_http.py's runner) at 1, 16
@@ -29,8 +31,10 @@ server's CPU time per request, and the listing's req/s as a fraction of the
 ``/healthz`` run's and its p99 as a multiple of it. Goal (checked at 64
 connections, printed as ok/MISS): the listing >= 0.4x the ``/healthz`` req/s
 and p99 <= 2x the ``/healthz`` p99. A benchmark, not a test: the figures depend
-on the machine and its load; compare ratios within a run. Run: ``python
-bench/bench_assignments.py [--quick] [--duration S] [--rounds N]``.
+on the machine and its load; compare ratios within a run. ``--profile FILE``
+also records the server with py-spy during one more listing run at the heaviest
+load and prints where the samples fall (raw stacks in ``FILE``). Run: ``python
+bench/bench_assignments.py [--quick] [--duration S] [--rounds N] [--profile FILE]``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -48,12 +53,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bench_http import READ_LUA, Result, Server, start, wrk
 from prework.bootstrap import build_services, open_store
 from prework.checklists import work_repository as repo
+from prework.checklists.assignments import AssignmentFilter
 from prework.checklists.workflow import OPEN, Assignee, AssignmentState
 from prework.config import Settings
 from prework.core.clock import iso_of
@@ -61,7 +68,8 @@ from prework.core.ids import new_id
 from prework.core.principal import Principal, RequestContext, Role
 from prework.identity import repository as identity_repo
 from prework.pubsub.memory import MemoryPubSub
-from prework.store.base import Item
+from prework.store.base import Item, Key, Page
+from prework.store.sqlite import SqliteStore
 from prework.teams.models import NewMember
 
 PASSWORD = "correct horse battery staple"
@@ -82,8 +90,26 @@ GOAL_AT = 64
 CTX = RequestContext(request_id="bench", client_ip="127.0.0.1", user_agent="bench")
 
 
+class CountingSqlite(SqliteStore):
+    """SqliteStore counting what a listing reads at the port."""
+
+    queries = rows = point_reads = 0
+
+    async def query(self, table: str, **kw: Any) -> Page:
+        page = await super().query(table, **kw)
+        self.queries += 1
+        self.rows += len(page.items)
+        return page
+
+    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        self.point_reads += len(keys)
+        return await super().batch_get(table, keys)
+
+
 @dataclass
 class Seeded:
+    org_id: str
+    worker_id: str
     worker_email: str
     mine: list[tuple[str, str]] = field(default_factory=list)  # (due_at, id), listing order
     items: int = 0
@@ -257,7 +283,7 @@ async def seed(settings: Settings) -> Seeded:
         other_users = list(pool)
 
         now = datetime.now(UTC)
-        out = Seeded(worker_email=worker.user.email)
+        out = Seeded(org_id=org_id, worker_id=me, worker_email=worker.user.email)
         puts: list[Item] = []
 
         def add(assignee: Assignee, roster: Sequence[str], mine: bool) -> None:
@@ -295,6 +321,34 @@ async def seed(settings: Settings) -> Seeded:
         return out
     finally:
         identity.close()
+        await store.close()
+        await bus.close()
+
+
+async def store_work(settings: Settings, seeded: Seeded) -> str:
+    """What one first page of my assignments reads from the store (in-process, the
+    service the route calls; steadier than timings on a shared machine)."""
+    store = CountingSqlite(settings.data_dir / "prework.db")
+    bus = MemoryPubSub()
+    services = build_services(settings, store, bus)
+    me = Principal(
+        user_id=seeded.worker_id,
+        org_id=seeded.org_id,
+        role=Role.WORKER,
+        session_id="bench",
+        email=seeded.worker_email,
+    )
+    try:
+        page = await services.checklists.assignments.list(
+            principal=me, ctx=CTX, where=AssignmentFilter(scope="mine")
+        )
+        return (
+            f"one page of mine reads {store.queries} queries ({store.rows} items) and "
+            f"{store.point_reads} items by key (crew entries resolved) to answer "
+            f"{len(page.items)}"
+        )
+    finally:
+        services.identity.close()
         await store.close()
         await bus.close()
 
@@ -358,6 +412,43 @@ def run(server: Server, path: str, conns: int, duration: float, script: Path) ->
     return r
 
 
+def profile(server: Server, conns: int, duration: float, script: Path, out: Path) -> None:
+    """py-spy on the server during one listing run: where its time goes, by function
+    (inclusive share of the samples), and the raw stacks in ``out``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    settle(server)
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(server.proc.pid), "--rate", "200", "--format", "raw",
+         "--output", str(out), "--duration", str(max(1, round(duration)))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.5)  # attached
+    r = wrk(server, LISTING, conns, duration, script)
+    if recorder.wait(timeout=duration + 30) != 0 or not out.exists():
+        raise SystemExit("py-spy failed (it needs ptrace: run as root or the server's user)")
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    samples = 0
+    for line in out.read_text().splitlines():
+        stack, _, text = line.rpartition(" ")
+        count = int(text)
+        samples += count
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] = inclusive.get(name, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    print(f"py-spy, {LISTING} at {conns} connections ({r.rps:.0f} req/s): {samples} samples")
+    ours = [kv for kv in sorted(inclusive.items(), key=lambda kv: -kv[1]) if "(prework/" in kv[0]]
+    print("  in our code (inclusive):")
+    for name, count in ours[2:24]:  # past <module> and serve
+        print(f"  {count / samples:>6.1%}  {name}")
+    print("  where the samples end (self):")
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {count / samples:>6.1%}  {name}")
+    print(f"raw stacks: {out}")
+
+
 def verdict(conns: int, r: Result, base: Result) -> str:
     if conns != GOAL_AT:
         return ""
@@ -371,6 +462,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each pair per load")
     parser.add_argument("--connections", type=int, nargs="*", default=list(CONNECTIONS))
+    parser.add_argument(
+        "--profile", type=Path, help="also py-spy the listing at the heaviest load, stacks here"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (make bench installs the Debian package wrk)")
@@ -395,6 +489,7 @@ def main() -> None:
             blobs=env["PREWORK_BLOBS"],
         )
         seeded = asyncio.run(seed(settings))
+        work = asyncio.run(store_work(settings, seeded))
         (root / "read.lua").write_text(READ_LUA)
         script = root / "read.lua"
         server = start(
@@ -418,6 +513,7 @@ def main() -> None:
                 f"({MINE_DIRECT} direct, {MY_TEAMS} teams x {MINE_PER_TEAM}, less the "
                 f"crews without me); first page {PAGE} items, {size:,} bytes; checked"
             )
+            print(work)
             # warm-up at the heaviest load
             for path in ("/healthz", LISTING):
                 run(server, path, max(args.connections), 1, script)
@@ -442,6 +538,8 @@ def main() -> None:
                             flush=True,
                         )
                 print()
+            if args.profile is not None:
+                profile(server, max(args.connections), duration, script, args.profile.resolve())
         finally:
             server.proc.terminate()
             try:
