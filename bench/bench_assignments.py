@@ -483,7 +483,7 @@ def main() -> None:
             capture_output=True,
         )
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             data_dir=data,
             store=env["PREWORK_STORE"],
             blobs=env["PREWORK_BLOBS"],
