@@ -186,7 +186,7 @@ def assignment_items(
             item["submission_count"] = rng.randrange(1, 3)
             item["latest_submission_id"] = new_id()
         if assignee.type == "team":  # the assignee user needs no crew entry
-            items += [repo.crew_entry(org_id, assignment_id, u, due_at) for u in crew]
+            items += [repo.crew_entry(org_id, assignment_id, u, due_at, assignee) for u in crew]
     item["state"] = state.value
     item["updated_at"] = iso_of(min(now, due))
     if state in OPEN and due > now:

@@ -135,7 +135,7 @@ def _crew_ops(
         for u in sorted(before - after)
     ]
     ops += [
-        Put(repo.ASSIGNMENTS, repo.crew_entry(org_id, assignment_id, u, due_at))
+        Put(repo.ASSIGNMENTS, repo.crew_entry(org_id, assignment_id, u, due_at, assignee))
         for u in sorted(after - before)
     ]
     return ops
@@ -288,6 +288,7 @@ class AssignmentService(WorkBase):
         reads_all = is_allowed(principal.role, Action.ASSIGNMENT_READ)
         scope = where.scope or (Scope.ORG if reads_all else Scope.MINE)
         keep: Callable[[Item], bool] = where.keeps
+        covered: frozenset[str] = frozenset()
         if scope == Scope.ORG:
             await authorize(self.store, principal, ctx, Action.ASSIGNMENT_READ)
             if where.team_id is not None:
@@ -302,6 +303,7 @@ class AssignmentService(WorkBase):
                 sources = [_Source("gsi1", repo.assignee_pk(org, t)) for t in teams]
             else:
                 sources = [_Source("gsi1", repo.assignee_pk(org, a)) for a in (user, *teams)]
+                covered = frozenset(teams)  # their crew entries: read in the team's own
 
             def keep(item: Item) -> bool:
                 crew = item.get("crew")
@@ -311,36 +313,57 @@ class AssignmentService(WorkBase):
         lo = _aware(where.due_from) if where.due_from is not None else None
         hi = f"{_aware(where.due_to)}#~" if where.due_to is not None else None
         items, next_after = await self._merged(
-            sources, lo=lo, hi=hi, after=after, want=wanted, keep=keep, org_id=org
+            sources,
+            lo=lo,
+            hi=hi,
+            after=after,
+            want=wanted,
+            keep=keep,
+            org_id=org,
+            covered=covered,
         )
         return Paged(
             [repo.assignment_of(i) for i in items],
             encode_cursor({"after": next_after}) if next_after is not None else None,
         )
 
-    async def _fill(self, source: _Source, org_id: str, lo: str | None, hi: str | None) -> None:
-        """Read the next batch of ``source`` into its buffer as (sort key, assignment),
-        crew entries resolved to their assignments."""
+    async def _fill(
+        self,
+        source: _Source,
+        org_id: str,
+        lo: str | None,
+        hi: str | None,
+        *,
+        size: int,
+        covered: frozenset[str],
+    ) -> None:
+        """Read the next ``size`` entries of ``source`` into its buffer as (sort key,
+        assignment), crew entries resolved to their assignments, except those of an
+        assignee in ``covered`` (another source of this listing reads those)."""
         page = await self.store.query(
             repo.ASSIGNMENTS,
             index=source.index,
             pk=source.pk,
             sk_gte=lo,
             sk_lte=hi,
-            limit=_BATCH,
+            limit=max(1, min(_BATCH, size)),
             cursor=source.cursor,
         )
         source.cursor = page.cursor
         source.done = page.cursor is None
         sk_attr = f"{source.index}sk"
-        entries = [i for i in page.items if i.get("type") == "crew_entry"]
+        rows = [
+            i
+            for i in page.items
+            if i.get("type") != "crew_entry" or i.get("assignee_id") not in covered
+        ]
+        ids = sorted({i["assignment_id"] for i in rows if i.get("type") == "crew_entry"})
         resolved: dict[str, Item] = {}
-        ids = sorted({e["assignment_id"] for e in entries})
         for start in range(0, len(ids), MAX_BATCH_GET):
             keys = [repo.assignment_key(org_id, a) for a in ids[start : start + MAX_BATCH_GET]]
             for found in await self.store.batch_get(repo.ASSIGNMENTS, keys):
                 resolved[found["id"]] = found
-        for raw in page.items:
+        for raw in rows:
             item = resolved.get(raw["assignment_id"]) if raw.get("type") == "crew_entry" else raw
             if repo.is_assignment(item, org_id):
                 assert item is not None
@@ -356,6 +379,7 @@ class AssignmentService(WorkBase):
         want: int,
         keep: Callable[[Item], bool],
         org_id: str,
+        covered: frozenset[str] = frozenset(),
     ) -> tuple[builtins.list[Item], str | None]:
         """Up to ``want`` kept assignments from the sources, merged by sort key, after
         ``after``; and the sort key to continue after (None: nothing more)."""
@@ -366,8 +390,10 @@ class AssignmentService(WorkBase):
         last: str | None = None
         while True:
             for source in sources:
-                if not source.buffer and not source.done:
-                    await self._fill(source, org_id, start, hi)
+                # a source takes part in the merge with its next entry, or not at all
+                while not source.buffer and not source.done:
+                    size = want - len(out) + 1
+                    await self._fill(source, org_id, start, hi, size=size, covered=covered)
                     source.buffer = [
                         (sk, i) for sk, i in source.buffer if after is None or sk > after
                     ]

@@ -188,13 +188,18 @@ def assignment_item(
     }
 
 
-def crew_entry(org_id: str, assignment_id: str, user_id: str, due_at: str) -> Item:
+def crew_entry(
+    org_id: str, assignment_id: str, user_id: str, due_at: str, assignee: Assignee
+) -> Item:
     return {
         **crew_key(org_id, assignment_id, user_id),
         "type": "crew_entry",
         "org_id": org_id,
         "assignment_id": assignment_id,
         "user_id": user_id,
+        # a listing that reads the assignee's own partition skips this entry
+        "assignee_type": assignee.type,
+        "assignee_id": assignee.id,
         "gsi1pk": assignee_pk(org_id, user_id),
         "gsi1sk": listing_sk(due_at, assignment_id),
     }
