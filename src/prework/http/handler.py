@@ -38,6 +38,7 @@ import email.message
 import json
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final
 
 from fastapi import params
@@ -76,6 +77,7 @@ __all__ = ["Handler", "compiled_handler"]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _Received = Mapping[str, Any]
 _PARAM_SOURCES: Final = ("path", "query", "header", "cookie")
+_IMMUTABLE: Final = frozenset({bool, int, float, str, bytes})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class _Param:
     name: str
     aliases: tuple[str, ...]  # request keys, in preference order
     location: str
+    absent: Any  # the value when the request has none, if known at build time, else Undefined
 
 
 def _plain_params(fields: Sequence[ModelField]) -> tuple[_Param, ...] | None:
@@ -101,7 +104,13 @@ def _plain_params(fields: Sequence[ModelField]) -> tuple[_Param, ...] | None:
         ):
             return None
         aliases = tuple(alias for _, alias in _get_param_aliases(field))
-        plain.append(_Param(field, field.name, aliases, info.in_.value))
+        absent: Any = Undefined
+        if not info.is_required() and not info.validate_default:
+            default = field.default
+            # FastAPI deep-copies the default: the same object for these
+            if default is None or type(default) in _IMMUTABLE or isinstance(default, Enum):
+                absent = default
+        plain.append(_Param(field, field.name, aliases, info.in_.value, absent))
     return tuple(plain)
 
 
@@ -115,6 +124,9 @@ def _read_params(
         if len(aliases) > 1:
             alias = next((a for a in aliases if a in received), alias)
         value = received.get(alias, None)
+        if value is None and param.absent is not Undefined:
+            values[param.name] = param.absent
+            continue
         value, found = _validate_value_with_model_field(
             field=param.field,
             value=Undefined if value is None else value,
