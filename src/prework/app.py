@@ -48,6 +48,7 @@ from prework.checklists import work_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
+from prework.http.dispatch import install_dispatch
 from prework.http.errors import REQUEST_ID_HEADER, install_error_handlers
 from prework.http.middleware import (
     BLOB_UPLOAD_PATH,
@@ -225,4 +226,5 @@ def create_app(
         app.include_router(router)
     if blobs.serves_through_app:
         app.include_router(blob_routes.router)
+    install_dispatch(app)  # one flat route table (routers included later join it)
     return app

@@ -76,9 +76,15 @@ def is_allowed(role: Role, action: StrEnum) -> bool:
     return role in MATRIX[action]
 
 
+_ALLOWED: Mapping[Role, tuple[str, ...]] = {
+    role: tuple(sorted(action.value for action, roles in MATRIX.items() if role in roles))
+    for role in Role
+}
+
+
 def allowed_actions(role: Role) -> list[str]:
     """The names of every action ``role`` may do, sorted."""
-    return sorted(action.value for action, roles in MATRIX.items() if role in roles)
+    return list(_ALLOWED[role])
 
 
 def _forbidden(principal: Principal, action: StrEnum, message: str) -> Forbidden:

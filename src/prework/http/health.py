@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final, Literal
 
 import structlog
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from prework.errors import Unavailable
 from prework.http.deps import BlobsDep, StoreDep
+from prework.http.routing import APIRouter
 
 __all__ = ["READY_TIMEOUT_SECONDS", "router"]
 
