@@ -66,4 +66,6 @@ async def list_audit_events(
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[AuditEventRead.of(e) for e in page.items], next_cursor=page.next_cursor)
+    return Page[AuditEventRead](
+        items=[AuditEventRead.of(e) for e in page.items], next_cursor=page.next_cursor
+    )

@@ -142,7 +142,9 @@ async def list_assignments(
     page = await checklists.assignments.list(
         principal=principal, ctx=ctx, where=where, limit=limit, cursor=cursor
     )
-    return Page(items=[AssignmentRead.of(a) for a in page.items], next_cursor=page.next_cursor)
+    return Page[AssignmentRead](
+        items=[AssignmentRead.of(a) for a in page.items], next_cursor=page.next_cursor
+    )
 
 
 @assignments.get("/{assignment_id}", summary="One assignment")
@@ -411,7 +413,9 @@ async def list_submissions(
     page = await checklists.reviews.list(
         principal=principal, ctx=ctx, assignment_id=assignment_id, limit=limit, cursor=cursor
     )
-    return Page(items=[SubmissionSummary.of(s) for s in page.items], next_cursor=page.next_cursor)
+    return Page[SubmissionSummary](
+        items=[SubmissionSummary.of(s) for s in page.items], next_cursor=page.next_cursor
+    )
 
 
 # --------------------------------------------------------------------------- clearance
@@ -509,4 +513,6 @@ async def review_queue(
     cursor: Cursor = None,
 ) -> Page[SubmissionSummary]:
     page = await checklists.reviews.queue(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return Page(items=[SubmissionSummary.of(s) for s in page.items], next_cursor=page.next_cursor)
+    return Page[SubmissionSummary](
+        items=[SubmissionSummary.of(s) for s in page.items], next_cursor=page.next_cursor
+    )

@@ -135,7 +135,8 @@ class AssignmentRead(BaseModel):
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentRead:
-        return cls(
+        # built from a stored record of this shape: no validation (listings build many)
+        return cls.model_construct(
             id=a.id,
             template_id=a.template_id,
             template_version=a.template_version,

@@ -41,7 +41,9 @@ def _read(response: Response, team: Team) -> TeamRead:
 
 
 def _members(page: Paged[Membership]) -> Page[MemberRead]:
-    return Page(items=[MemberRead.of(m) for m in page.items], next_cursor=page.next_cursor)
+    return Page[MemberRead](
+        items=[MemberRead.of(m) for m in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post(
@@ -74,7 +76,7 @@ async def list_teams(
     page = await teams.teams.list(
         principal=principal, ctx=ctx, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
-    return Page(items=[TeamRead.of(t) for t in page.items], next_cursor=page.next_cursor)
+    return Page[TeamRead](items=[TeamRead.of(t) for t in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{team_id}", summary="One team with the first page of its active members")
