@@ -5,8 +5,9 @@ on a free loopback port, then, in rounds that alternate:
 
 * baseline: one prober sends ``GET /healthz`` every 10 ms -> p50 / p99;
 * hostile: the same prober while 8 clients (in a process of their own) each
-  post a 50,000-key body (about 0.7 MB, under the 1 MiB body limit) to
-  ``/api/auth/login`` back to back;
+  post a 50,000-key body (about 0.7 MB: under the server's 1 MiB limit, past the
+  login route's 64 KiB, so refused from its ``Content-Length`` and the rest of it
+  dropped while the connection closes) to ``/api/auth/login`` back to back;
 * plain: the same with a body of the same size that is cheap to parse (one
   long string): what receiving that many bytes costs whatever they hold.
 

@@ -27,14 +27,21 @@ client:
   the app reading the body sees the client disconnect.
 
 While the app works on a request, no deadline runs (that time is the
-server's); a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
+server's). An answer the app begins before its request's body is in (a 413 from
+the ``Content-Length``, a 404, a 401: the body was not wanted) ends the
+connection: the answer carries ``Connection: close``, and once it is written the
+server shuts its side and drops what the client still sends for a moment, so
+that the client reads the answer instead of a reset (closing a socket with
+unread bytes makes the kernel send one), and reads nothing more of that body
+than what arrives meanwhile. A connection is never reused after a body it did
+not read; a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
 protocol owns it from then on). A pipelined request's deadlines start when the request before it is
 answered. At most ``max_connections`` connections are served at once: one
 accepted past that is answered ``503 unavailable`` (with ``Retry-After``) at
 once, without reading its request, and closed.
 
 Every answer written here is the JSON error envelope of :mod:`prework.http.errors`
-with ``Connection: close``.
+with ``Connection: close``, and ends the connection the same way.
 """
 
 from __future__ import annotations
@@ -123,6 +130,69 @@ TOO_MANY_CONNECTIONS: Final = _answer(
 )
 
 
+_CLOSE: Final = (b"connection", b"close")
+
+
+class _LingeringTransport(asyncio.Transport):
+    """The connection's transport as uvicorn sees it: closing it while the client is
+    still sending the request's body lingers (see :meth:`_Deadlines._linger_on_close`)
+    instead of closing at once; everything else is the socket's transport."""
+
+    def __init__(self, transport: asyncio.Transport, owner: _Deadlines) -> None:
+        super().__init__()
+        self._transport = transport
+        self._owner = owner
+
+    def close(self) -> None:
+        if not self._owner._linger_on_close():
+            self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._owner._draining or self._transport.is_closing()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._transport.write(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self._transport.writelines(list_of_data)
+
+    def write_eof(self) -> None:
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def abort(self) -> None:
+        self._transport.abort()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+
 class _Deadlines:
     """The deadlines of one connection, for a uvicorn HTTP/1.1 protocol.
 
@@ -146,6 +216,8 @@ class _Deadlines:
     _draining: bool = False  # answered by us: what the client still sends is dropped
     _handed_off: bool = False  # upgraded to a WebSocket: its protocol owns the connection
     _linger: asyncio.TimerHandle | None = None
+    _raw: asyncio.Transport  # the socket's transport (uvicorn gets a _LingeringTransport)
+    _closing_wrapped: Any = None  # the cycle whose send adds Connection: close
 
     def _idle(self) -> bool:
         """No request is in progress on this connection (between requests)."""
@@ -170,25 +242,86 @@ class _Deadlines:
 
     # called by the protocol's overrides
 
+    def _wrap(self, transport: asyncio.Transport) -> asyncio.Transport:
+        self._raw = transport
+        return _LingeringTransport(transport, self)
+
+    def _current_cycle(self) -> Any:
+        """The request-response cycle of the request being received, if any."""
+        raise NotImplementedError
+
+    def _close_if_body_unread(self) -> None:
+        """After a read: if the current request's body is still arriving and its
+        response has not begun, make the response say ``Connection: close`` (an app
+        answering before the body is in did not want it; the body is not read on)."""
+        cycle = self._current_cycle()
+        if (
+            cycle is None
+            or cycle is self._closing_wrapped
+            or cycle.response_started
+            or not self._body_pending()
+        ):
+            return
+        self._closing_wrapped = cycle
+        send = cycle.send
+
+        async def send_closing(message: Any) -> None:
+            if message["type"] == "http.response.start" and self._body_pending():
+                headers = list(message.get("headers") or ())
+                if _CLOSE not in headers:
+                    message = {**message, "headers": [*headers, _CLOSE]}
+            await send(message)
+
+        # run_asgi looks ``send`` up when the task first runs, after this read
+        cycle.send = send_closing
+
+    def _linger_on_close(self) -> bool:
+        """uvicorn closes the connection: if the client is still sending the request's
+        body, shut our side and drop what it sends for a moment (True) rather than
+        close now, which would reset the connection and lose the answer."""
+        if self._done() or not self._body_pending():
+            return False
+        log.debug("connection.lingering", client=_peer(self._raw))
+        self._cancel_deadlines()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        self._linger_close()
+        return True
+
+    def _end_if_body_unread(self) -> None:
+        """A response is complete: a connection whose request body is still arriving
+        is not reused (uvicorn would read that body to its end, however long)."""
+        if not self._done() and self._body_pending():
+            self.transport.close()  # lingers
+
     def _over_capacity(self) -> bool:
         return len(self.connections) >= self.limits.max_connections
 
     def _refuse(self, transport: asyncio.Transport) -> None:
         self._refused = True
-        self.transport = transport
+        self.transport = self._raw = transport
         log.warning(
             "connection.refused", reason="max_connections", limit=self.limits.max_connections
         )
         self._answer_and_close(TOO_MANY_CONNECTIONS)
 
     def _answer_and_close(self, answer: bytes) -> None:
-        """Write ``answer``, shut our side, drop what the client still sends for a
-        moment (so that it reads the answer, not a reset), then close."""
+        """Write ``answer``, then :meth:`_linger_close`."""
+        self._raw.write(answer)
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Shut our side, drop what the client still sends for a moment (so that it
+        reads what was written, not a reset), then close; sooner if the client
+        closes its side."""
         self._draining = True
-        self.transport.write(answer)
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self._linger = self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+        raw = self._raw
+        if raw.can_write_eof():
+            raw.write_eof()
+        if not raw.is_reading():
+            raw.resume_reading()  # drop what comes rather than leave it unread
+        self._linger = self.loop.call_later(_LINGER_SECONDS, raw.close)
 
     def _done(self) -> bool:
         """Closing, or answered and draining: no more deadlines, no more parsing."""
@@ -265,7 +398,7 @@ class _Deadlines:
     def _keep_alive_expired(self) -> None:
         self.timeout_keep_alive_task = None
         if not self.transport.is_closing():
-            self.transport.close()
+            self._raw.close()
 
     def _cancel_head(self) -> None:
         if self._head_timer is not None:
@@ -298,7 +431,7 @@ class _Deadlines:
             self._disconnect_app()
             self._answer_and_close(answer)
         else:
-            self.transport.close()
+            self._raw.close()
 
 
 def _peer(transport: asyncio.Transport) -> str | None:
@@ -329,6 +462,9 @@ class _H11(_Deadlines, H11Protocol):
     def _body_pending(self) -> bool:
         return self.conn.their_state is h11.SEND_BODY
 
+    def _current_cycle(self) -> Any:
+        return self.cycle
+
     def _response_started(self) -> bool:
         return self.cycle is not None and self.cycle.response_started
 
@@ -341,7 +477,7 @@ class _H11(_Deadlines, H11Protocol):
         if self._over_capacity():
             self._refuse(transport)
             return
-        super().connection_made(transport)
+        super().connection_made(self._wrap(transport))
         self._sync()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -355,9 +491,11 @@ class _H11(_Deadlines, H11Protocol):
         was_idle = self._before_data()
         super().data_received(data)
         self._after_data(data, was_idle)
+        self._close_if_body_unread()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._end_if_body_unread()
         self._sync()
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
@@ -394,6 +532,9 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
     def _body_pending(self) -> bool:
         return self._in_body and self._active is not None and self.cycle is self._active
 
+    def _current_cycle(self) -> Any:
+        return self.cycle
+
     def _response_started(self) -> bool:
         return self.cycle is not None and self.cycle.response_started
 
@@ -406,7 +547,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         if self._over_capacity():
             self._refuse(transport)
             return
-        super().connection_made(transport)
+        super().connection_made(self._wrap(transport))
         self._sync()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -420,6 +561,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         was_idle = self._before_data()
         super().data_received(data)
         self._after_data(data, was_idle)
+        self._close_if_body_unread()
 
     def on_message_begin(self) -> None:
         self._in_head = True
@@ -440,6 +582,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._end_if_body_unread()
         self._sync()
 
     def handle_websocket_upgrade(self) -> None:

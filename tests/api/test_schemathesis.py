@@ -2,10 +2,12 @@
 
 Every operation the app serves is walked (routes added later included: the
 document is the route list), with positive and negative data, every check,
-a fixed seed and a bounded number of examples, signed in as an owner (a
-fresh token for each case: the walk logs itself out too). It must find no
-5xx, no answer outside its operation's schema and no undocumented status.
-What the schema cannot express is said in ``schemathesis/schemathesis.toml``.
+a fixed seed and a bounded number of examples, signed in as an owner (it logs
+in again whenever its token stops working: the walk logs itself out too). It
+must find no 5xx, no answer outside its operation's schema and no
+undocumented status. What the schema cannot express is said in
+``schemathesis/schemathesis.toml``. The same run over the app with a planted
+bug (``schemathesis/planted.py``) must fail.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.schemathesis.planted import PLANTED_PATH
+
+ROOT = Path(__file__).parents[2]
 CONFIG = Path(__file__).parent / "schemathesis" / "schemathesis.toml"
 SEED = "20261201"
-MAX_EXAMPLES = "12"  # per operation and phase: about 30 s on the 2-core machine
+MAX_EXAMPLES = "12"  # per operation, for the fuzzing and stateful phases
+WORKERS = "1"
 EMAIL = "fuzz-owner@example.com"
 PASSWORD = "correct horse battery staple fuzz"
 
@@ -35,9 +41,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    """``prework serve`` on SQLite and file blobs in ``tmp_path``; its base URL."""
+def _serve(tmp_path: Path, command: list[str]) -> Iterator[str]:
+    """``command`` (a uvicorn server of the app, on SQLite and file blobs in
+    ``tmp_path``, ``{port}`` in it filled in) with the fuzz owner registered; its URL."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREWORK_")}
     env.update(
@@ -47,9 +53,10 @@ def served(tmp_path: Path) -> Iterator[str]:
         PREWORK_REGISTER_MAX_PER_ADDRESS="100000",
         PREWORK_LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
         PREWORK_LOG_LEVEL="warning",
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prework", "serve", "--port", str(port)],
+        [arg.format(port=port) for arg in command],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -64,10 +71,20 @@ def served(tmp_path: Path) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, "prework serve exited"
+            assert proc.poll() is None, "the server exited"
             time.sleep(0.1)
         else:
-            pytest.fail("prework serve did not become ready")
+            pytest.fail("the server did not become ready")
+        r = httpx.post(
+            f"{base}/api/auth/register",
+            json={
+                "organization_name": "Fuzz Ltd",
+                "email": EMAIL,
+                "password": PASSWORD,
+                "display_name": "Fuzz Owner",
+            },
+        )
+        assert r.status_code == 201, r.text
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -78,18 +95,10 @@ def served(tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
-@pytest.mark.timeout(330)
-def test_schemathesis_finds_nothing_over_the_whole_api(served: str, tmp_path: Path) -> None:
-    r = httpx.post(
-        f"{served}/api/auth/register",
-        json={
-            "organization_name": "Fuzz Ltd",
-            "email": EMAIL,
-            "password": PASSWORD,
-            "display_name": "Fuzz Owner",
-        },
-    )
-    assert r.status_code == 201, r.text
+def _schemathesis(
+    base: str, tmp_path: Path, *options: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """The run over ``base``'s whole document, as ``make test`` runs it (``options`` added)."""
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         CONFIG.read_text()
@@ -98,7 +107,7 @@ def test_schemathesis_finds_nothing_over_the_whole_api(served: str, tmp_path: Pa
         + f'payload = {{ email = "{EMAIL}", password = "{PASSWORD}" }}\n'
         + 'extract_selector = "/access_token"\n'
     )
-    run = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -106,7 +115,7 @@ def test_schemathesis_finds_nothing_over_the_whole_api(served: str, tmp_path: Pa
             "--config-file",
             str(config),
             "run",
-            f"{served}/openapi.json",
+            f"{base}/openapi.json",
             "--checks",
             "all",
             "--mode",
@@ -116,15 +125,56 @@ def test_schemathesis_finds_nothing_over_the_whole_api(served: str, tmp_path: Pa
             "--max-examples",
             MAX_EXAMPLES,
             "--workers",
-            "1",
+            WORKERS,
             "--no-color",
+            *options,
         ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """``prework serve``; its base URL."""
+    yield from _serve(tmp_path, [sys.executable, "-m", "prework", "serve", "--port", "{port}"])
+
+
+@pytest.fixture
+def served_with_a_bug(tmp_path: Path) -> Iterator[str]:
+    """The app with a planted 5xx route (``schemathesis/planted.py``); its base URL."""
+    yield from _serve(
+        tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.api.schemathesis.planted:create_app",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+        ],
+    )
+
+
+@pytest.mark.timeout(330)
+def test_schemathesis_finds_nothing_over_the_whole_api(served: str, tmp_path: Path) -> None:
+    run = _schemathesis(served, tmp_path, timeout=280)
     report = run.stdout[-20000:] + run.stderr[-4000:]
     assert run.returncode == 0, report
     assert "Tested: " in run.stdout, report
+
+
+@pytest.mark.timeout(120)
+def test_the_same_run_fails_on_a_planted_5xx(served_with_a_bug: str, tmp_path: Path) -> None:
+    # the same command, config and checks, over the planted route only (to be quick)
+    run = _schemathesis(served_with_a_bug, tmp_path, "--include-path", PLANTED_PATH, timeout=90)
+    report = run.stdout[-8000:] + run.stderr[-2000:]
+    assert run.returncode == 1, report
+    assert "Server error" in run.stdout, report
+    assert f"POST {PLANTED_PATH}" in run.stdout, report

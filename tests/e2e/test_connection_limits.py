@@ -329,3 +329,82 @@ async def test_a_connection_past_the_limit_gets_503_and_the_others_are_still_ser
         assert status == 200
         for conn in held:
             await conn.close()
+
+
+def _login_head(length: int) -> bytes:
+    return (
+        b"POST /api/auth/login HTTP/1.1\r\nHost: t\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % length
+    )
+
+
+@pytest.mark.parametrize(
+    ("length", "max_bytes"),
+    [
+        pytest.param(700_000, 64 * 1024, id="past-the-route-limit"),
+        pytest.param(3 << 20, 1 << 20, id="past-the-server-limit"),
+    ],
+)
+async def test_a_client_that_sends_a_whole_refused_body_then_reads_gets_its_413(
+    server: Server, length: int, max_bytes: int
+) -> None:
+    # as most clients do (httpx, requests): the whole body first, then the answer;
+    # the server answered from the head and closes, yet the answer is not lost to a reset
+    async with server() as peer:
+        for _ in range(3):
+            conn = await peer.connect()
+            await conn.send(_login_head(length))
+            for _ in range(0, length, 1 << 16):
+                await conn.send(b" " * min(1 << 16, length))
+            status, headers, body = await conn.response()
+            assert status == 413
+            assert headers["connection"] == "close"
+            assert _error(body) == {
+                "code": "too_large",
+                "message": f"The request body is larger than {max_bytes} bytes.",
+                "details": {"max_bytes": max_bytes},
+            }
+            assert await conn.closed_within(SLACK) == b""
+            await conn.close()
+
+
+async def test_a_refused_body_is_not_read_on_and_the_connection_ends_at_once(
+    server: Server,
+) -> None:
+    # the client stops after a part of a body the server refused: the server neither
+    # waits for the rest (the body timeout is a minute here) nor reads it
+    async with server() as peer:
+        conn = await peer.connect()
+        await conn.send(_login_head(700_000) + b"{" * 1000)
+        started = time.monotonic()
+        raw = await conn.closed_within(SLACK)
+        elapsed = time.monotonic() - started
+        await conn.close()
+
+    status, headers, body = _split(raw)
+    assert status == 413
+    assert headers["connection"] == "close"
+    assert _error(body)["code"] == "too_large"
+    assert elapsed < SLACK
+
+
+async def test_an_answer_before_the_body_ends_closes_and_a_read_body_keeps_the_connection(
+    server: Server,
+) -> None:
+    async with server() as peer:
+        conn = await peer.connect()
+        small = b'{"email": "olive@acme.example.com", "password": "wrong password"}'
+        for _ in range(3):  # bodies the app reads: one connection serves them all
+            await conn.send(_login_head(len(small)) + small)
+            status, headers, _ = await conn.response()
+            assert status == 401
+            assert "connection" not in headers
+        # an unknown route answers without reading the body: that connection ends
+        await conn.send(
+            b"POST /api/nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10
+        )
+        status, headers, _ = await conn.response()
+        assert status == 404
+        assert headers["connection"] == "close"
+        assert await conn.closed_within(SLACK) == b""
+        await conn.close()

@@ -43,7 +43,8 @@ def _number(raw: str) -> int:
 router = APIRouter(prefix="/api/templates", tags=["templates"])
 # a template within its limits (500 items, 200 choices each) is at most ~35,000 object
 # keys, ~23,000 array items and 16 levels deep: the bounds of the routes that take one
-TEMPLATE_BODY = body_bounds(depth=32, keys=60_000, items=30_000)
+# (its bytes: the server's PREWORK_MAX_BODY_BYTES only)
+TEMPLATE_BODY = body_bounds(depth=32, keys=60_000, items=30_000, max_bytes=None)
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     422: {

@@ -52,8 +52,9 @@ def _members(page: Paged[Membership]) -> Page[MemberRead]:
     summary="Create a team with its members (owner/admin/supervisor); send Idempotency-Key "
     "to make a retry finish the same team",
 )
-# each member is an object of two keys: a full team is ~2,000 keys
-@body_bounds(keys=2 * MAX_CREATE_MEMBERS + 16)
+# each member is an object of two keys: a full team is ~2,000 keys and, at up to
+# ~100 bytes a member, ~100 KB
+@body_bounds(keys=2 * MAX_CREATE_MEMBERS + 16, max_bytes=256 * 1024)
 async def create_team(
     body: TeamCreate, principal: CurrentPrincipal, teams: TeamsDep, ctx: Ctx, response: Response
 ) -> TeamRead:
