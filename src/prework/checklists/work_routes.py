@@ -29,6 +29,7 @@ from prework.checklists.work_schemas import (
     VoidBody,
 )
 from prework.checklists.workflow import AnswersDoc, Assignment, AssignmentState
+from prework.http.bodies import body_bounds
 from prework.http.deps import area_services
 from prework.http.openapi import answers
 from prework.http.routing import APIRouter
@@ -53,6 +54,8 @@ assignments = APIRouter(prefix="/api/assignments", tags=["assignments"])
 submissions = APIRouter(prefix="/api/submissions", tags=["submissions"])
 reviews = APIRouter(prefix="/api/reviews", tags=["submissions"])
 routers = (assignments, submissions, reviews)
+# an answers document is at most 300 KB stored; a save of it, escaped, a little more
+ANSWERS_BODY = body_bounds(max_bytes=512 * 1024)
 
 _STATE_ERRORS: dict[int | str, dict[str, str]] = {
     409: {
@@ -314,6 +317,7 @@ async def _save(
     summary="Replace every answer (a crew member, while in progress)",
     responses=_ANSWER_ERRORS,
 )
+@ANSWERS_BODY
 async def replace_answers(
     assignment_id: PathId,
     body: AnswersSave,
@@ -331,6 +335,7 @@ async def replace_answers(
     summary="Save some answers (null removes one; a crew member, while in progress)",
     responses=_ANSWER_ERRORS,
 )
+@ANSWERS_BODY
 async def patch_answers(
     assignment_id: PathId,
     body: AnswersSave,
@@ -482,6 +487,8 @@ async def get_submission(
         422: {"description": "`comment_required`, `unknown_item`, `validation_failed`"},
     },
 )
+# 100 item comments of up to 1,000 characters (3 bytes each in UTF-8, some escaped)
+@body_bounds(max_bytes=512 * 1024)
 async def review_submission(
     submission_id: PathId,
     body: ReviewCreate,
