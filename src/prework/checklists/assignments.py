@@ -100,6 +100,7 @@ class _Source:
     buffer: list[tuple[str, Item]] = field(default_factory=list)
     cursor: str | None = None
     done: bool = False
+    fills: int = 0
 
 
 def _aware(value: datetime) -> str:
@@ -392,7 +393,11 @@ class AssignmentService(WorkBase):
             for source in sources:
                 # a source takes part in the merge with its next entry, or not at all
                 while not source.buffer and not source.done:
-                    size = want - len(out) + 1
+                    # a first read shares the page among the sources; a later one reads
+                    # what the page still needs
+                    rest = want - len(out) + 1
+                    size = rest if source.fills else max(8, rest // len(sources) + 1)
+                    source.fills += 1
                     await self._fill(source, org_id, start, hi, size=size, covered=covered)
                     source.buffer = [
                         (sk, i) for sk, i in source.buffer if after is None or sk > after
