@@ -42,7 +42,8 @@ async def test_the_whole_flow(client: httpx.AsyncClient, store: Store) -> None:
     template_id = await published_template(client, owner)
     a = await assign(client, supervisor, template_id, {"type": "team", "id": team_id})
     aid = a["id"]
-    assert a["state"] == "assigned" and a["crew"] is None
+    assert a["state"] == "assigned"
+    assert a["crew"] is None
     base = f"/api/assignments/{aid}"
 
     # both workers see it in their own list before the start
@@ -63,7 +64,8 @@ async def test_the_whole_flow(client: httpx.AsyncClient, store: Store) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["answers"]["isolated"]["by"] == qualified.user_id
     r = await client.post(f"{base}/submit", headers=qualified.headers)
-    assert r.status_code == 422 and error_code(r) == "submission_invalid"
+    assert r.status_code == 422
+    assert error_code(r) == "submission_invalid"
     assert sorted(r.json()["error"]["details"]["missing_signoffs"]) == sorted(
         [qualified.user_id, unverified.user_id]
     )
@@ -75,7 +77,8 @@ async def test_the_whole_flow(client: httpx.AsyncClient, store: Store) -> None:
     )
     assert r.status_code == 201, r.text
     first = r.json()
-    assert first["number"] == 1 and first["failed_critical"] == ["isolated"]
+    assert first["number"] == 1
+    assert first["failed_critical"] == ["isolated"]
 
     # the supervisor reviews it from the queue and rejects with an item comment
     r = await client.get("/api/reviews/queue", headers=supervisor.headers)
@@ -110,7 +113,8 @@ async def test_the_whole_flow(client: httpx.AsyncClient, store: Store) -> None:
     r = await client.post(f"{base}/submit", headers=unverified.headers)
     assert r.status_code == 201, r.text
     second = r.json()
-    assert second["number"] == 2 and second["failed_critical"] == []
+    assert second["number"] == 2
+    assert second["failed_critical"] == []
     r = await client.get(f"/api/submissions/{second['id']}", headers=supervisor.headers)
     assert r.json()["changes_from_previous"] == {
         "added": ["o2"],
