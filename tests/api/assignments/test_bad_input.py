@@ -187,7 +187,8 @@ async def test_answers_for_unknown_items_and_wrong_types_are_reported_at_once(
         found = {(e["item_id"], e["code"]) for e in r.json()["error"]["details"]["errors"]}
         assert found == problems
     # a body that is not the shape: an item id that cannot be one, a missing map
-    for body in ({"answers": {"bad id!": 1}}, {"answer": {}}, {"answers": []}):
+    bodies: list[dict[str, Any]] = [{"answers": {"bad id!": 1}}, {"answer": {}}, {"answers": []}]
+    for body in bodies:
         r = await _refused(
             client,
             module_store,
@@ -304,13 +305,14 @@ async def test_stale_versions_are_409_with_the_current_version(
     )
     assert r.status_code == 200, r.text
     assert r.headers["ETag"] == '"2"'
-    for method, path, headers, body in (
+    stale: list[tuple[str, str, dict[str, str], Any]] = [
         ("PATCH", "answers", {"If-Match": '"1"'}, {"answers": {"isolated": "no"}}),
         ("PUT", "answers", {}, {"answers": {"isolated": "no"}, "version": 1}),
         ("POST", "signoff", {"If-Match": '"1"'}, None),
         ("POST", "signoff", {}, {"version": 1}),
         ("POST", "submit", {"If-Match": '"1"'}, None),
-    ):
+    ]
+    for method, path, headers, body in stale:
         r = await _refused(
             client,
             module_store,
