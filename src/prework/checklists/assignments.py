@@ -466,6 +466,8 @@ class AssignmentService(WorkBase):
             if name in fields:
                 fields[name] = _aware(fields[name])
         assignee = fields.pop("assignee", None)
+        # who may, and on what, before the new assignee is judged (403/404 first)
+        await self._authorized(principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id)
         if assignee is not None:
             await self._assignee(org, assignee)
         now = self.now()
@@ -522,7 +524,13 @@ class AssignmentService(WorkBase):
             return ops, new
 
         result = await self._change(
-            principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id, expected_version, plan
+            principal,
+            ctx,
+            Action.ASSIGNMENT_UPDATE,
+            assignment_id,
+            expected_version,
+            plan,
+            authorized=True,
         )
         await self._announce(org, "assignment.updated", assignment_id=assignment_id)
         return result
@@ -673,6 +681,9 @@ class AssignmentService(WorkBase):
     ) -> Assignment:
         """Replace the fixed crew of a started assignment; every sign-off is cleared."""
         org = principal.org_id
+        # who may, and on what, before the crew is judged: else a caller who may not
+        # (or another organization's) gets 422 naming the members instead of 403/404
+        await self._authorized(principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id)
         await self._check_crew(org, user_ids)
         now = self.now()
 
@@ -715,7 +726,13 @@ class AssignmentService(WorkBase):
             return ops, new
 
         result = await self._change(
-            principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id, expected_version, plan
+            principal,
+            ctx,
+            Action.ASSIGNMENT_UPDATE,
+            assignment_id,
+            expected_version,
+            plan,
+            authorized=True,
         )
         await self._announce(
             org, "assignment.crew_amended", assignment_id=assignment_id, crew=list(user_ids)

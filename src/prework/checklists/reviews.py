@@ -239,9 +239,9 @@ class ReviewService(WorkBase):
 
         async def attempt() -> Submission:
             current = await self._submission(org, submission_id)
-            if (
-                await self._review_of(org, submission_id) is not None
-                or current["status"] != SubmissionStatus.PENDING.value
+            if await self._review_of(org, submission_id) is not None or current["status"] in (
+                SubmissionStatus.APPROVED.value,
+                SubmissionStatus.REJECTED.value,
             ):
                 raise Conflict("This submission is already reviewed.", code="already_reviewed")
             item = await self._item(org, current["assignment_id"])
@@ -251,7 +251,10 @@ class ReviewService(WorkBase):
                     "A later version of this checklist exists.", code="not_latest_version"
                 )
             transition = Transition.APPROVE if decision is Decision.APPROVE else Transition.REJECT
+            # a submission superseded by a cancellation: the assignment's state says why
             new_state = check_transition(state, transition)
+            if current["status"] != SubmissionStatus.PENDING.value:
+                raise Conflict("This submission is already reviewed.", code="already_reviewed")
             now = self.now()
             a_version = int(item["version"])
             review = repo.review_item(

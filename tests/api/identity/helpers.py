@@ -137,10 +137,24 @@ async def audit_items(store: Store, org_id: str) -> list[dict[str, Any]]:
             return items
 
 
+SNAPSHOT_TABLES = (
+    "organizations",
+    "users",
+    "profiles",
+    "teams",
+    "templates",
+    "assignments",
+    "submissions",
+    "audit-log",
+)
+
+
 async def snapshot(store: Store, org_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Everything stored in the organization's partitions (for "storage unchanged")."""
+    """Everything stored in the organization's partitions (for "storage unchanged"):
+    its members, teams, templates, assignments (with their answers documents and
+    crew entries), submissions (with their reviews) and audit events."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for table in ("organizations", "users", "profiles", "teams", "audit-log"):
+    for table in SNAPSHOT_TABLES:
         items: list[dict[str, Any]] = []
         cursor = None
         while True:
