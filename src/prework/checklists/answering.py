@@ -21,8 +21,9 @@ from typing import Any
 
 import anyio.to_thread
 
+from prework.authz.authorize import audit_denial
 from prework.checklists import work_repository as repo
-from prework.checklists._work import WorkBase
+from prework.checklists._work import TARGET, WorkBase
 from prework.checklists.answers import Evaluation, evaluate, value_problems
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import (
@@ -76,7 +77,20 @@ class AnswerService(WorkBase):
     ) -> dict[str, Any]:
         """The assignment, for a crew member, while it is being filled in."""
         item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
-        return self._crew_checked(principal, item)
+        try:
+            return self._crew_checked(principal, item)
+        except Forbidden as exc:  # a denial like the matrix's: audited (coalesced)
+            await audit_denial(
+                self.store,
+                principal,
+                ctx,
+                Action.ASSIGNMENT_WORK,
+                exc,
+                TARGET,
+                assignment_id,
+                clock=self.clock,
+            )
+            raise
 
     def _crew_checked(self, principal: Principal, item: Item) -> Item:
         assignment = repo.assignment_of(item)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prework.authz.authorize import authorize
+from prework.authz.authorize import audit_denial, authorize
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
 from prework.checklists._work import WorkBase
@@ -218,7 +218,18 @@ class ReviewService(WorkBase):
         )
         sub = await self._submission(org, submission_id)
         if user in (sub.get("crew") or ()):
-            raise Forbidden("Nobody reviews a checklist whose crew they are on.", code="own_work")
+            exc = Forbidden("Nobody reviews a checklist whose crew they are on.", code="own_work")
+            await audit_denial(
+                self.store,
+                principal,
+                ctx,
+                Action.SUBMISSION_REVIEW,
+                exc,
+                _SUBMISSION,
+                submission_id,
+                clock=self.clock,
+            )
+            raise exc
         if decision is Decision.REJECT and not comment:
             raise ValidationFailed("A rejection says why (comment).", code="comment_required")
         version = await self.templates.version_of(
