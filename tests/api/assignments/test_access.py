@@ -144,7 +144,15 @@ async def test_a_supervisor_on_the_crew_cannot_review_it(
         f"/api/submissions/{sub_id}/review", headers=foreman.headers, json={"decision": "approve"}
     )
     assert (r.status_code, error_code(r)) == (403, "own_work")
-    assert await snapshot(module_store, w.org_id) == before
+    after = await snapshot(module_store, w.org_id)
+    # nothing changed but the audited denial
+    denied = [e for e in after["audit-log"] if e not in before["audit-log"]]
+    assert [(e["action"], e["actor_id"], e["target_id"]) for e in denied] == [
+        ("access.denied", foreman.user_id, sub_id)
+    ]
+    assert {k: v for k, v in after.items() if k != "audit-log"} == {
+        k: v for k, v in before.items() if k != "audit-log"
+    }
     # a worker reviews nothing, nor sees the queue
     r = await client.post(
         f"/api/submissions/{sub_id}/review", headers=w.w2.headers, json={"decision": "approve"}
@@ -284,3 +292,31 @@ async def test_hidden_answers_are_cleared_at_submit(
     again = await ok(client, "GET", f"/api/submissions/{sub['id']}", w.supervisor)
     assert again["answers"] == sub["answers"]
     assert again["cleared_hidden"] == ["o2"]
+
+
+async def test_a_supervisor_not_on_the_crew_reads_but_does_not_fill_it_in(
+    crew_world: CrewWorld, module_client: httpx.AsyncClient, module_store: Store
+) -> None:
+    w, client = crew_world, module_client
+    aid = (await w.assign_team())["id"]
+    await ok(client, "POST", f"/api/assignments/{aid}/start", w.w1)
+    await ok(client, "GET", f"/api/assignments/{aid}/answers", w.supervisor)
+    before = await snapshot(module_store, w.org_id)
+    for method, path, json in (
+        ("PATCH", "/answers", {"answers": {"notes": "not mine"}}),
+        ("POST", "/signoff", None),
+        ("POST", "/submit", None),
+    ):
+        r = await client.request(
+            method, f"/api/assignments/{aid}{path}", headers=w.supervisor.headers, json=json
+        )
+        assert (r.status_code, error_code(r)) == (403, "not_on_crew"), (method, path, r.text)
+    after = await snapshot(module_store, w.org_id)
+    # nothing changed but the denial, audited once (the repeats are coalesced)
+    denied = [e for e in after["audit-log"] if e not in before["audit-log"]]
+    assert [(e["action"], e["actor_id"], e["target_id"]) for e in denied] == [
+        ("access.denied", w.supervisor.user_id, aid)
+    ]
+    assert {k: v for k, v in after.items() if k not in ("audit-log", "sessions")} == {
+        k: v for k, v in before.items() if k not in ("audit-log", "sessions")
+    }
