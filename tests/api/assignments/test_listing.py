@@ -163,7 +163,7 @@ async def test_bad_listing_parameters(jobs: dict[str, Any]) -> None:
         ({"state": "done"}, "validation_failed"),
         ({"limit": 0}, "validation_failed"),
         ({"due_from": "yesterday"}, "validation_failed"),
-        ({"due_from": "2030-01-01T00:00:00"}, "invalid_time"),  # no time zone
+        ({"due_from": "2030-01-01T00:00:00"}, "validation_failed"),  # no time zone
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
     ):
         r = await client.get("/api/assignments", headers=sup.headers, params=params)
