@@ -66,6 +66,4 @@ async def list_audit_events(
         limit=limit,
         cursor=cursor,
     )
-    return Page[AuditEventRead](
-        items=[AuditEventRead.of(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return Page[AuditEventRead].of(page)

@@ -92,9 +92,7 @@ async def list_templates(
     cursor: Cursor = None,
 ) -> Page[TemplateSummary]:
     page = await checklists.templates.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return Page[TemplateSummary](
-        items=[TemplateSummary.of(t) for t in page.items], next_cursor=page.next_cursor
-    )
+    return Page[TemplateSummary].of(page)
 
 
 @router.post(

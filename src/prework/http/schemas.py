@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Path, Query
 from pydantic import (
@@ -24,7 +24,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from prework.core.paging import MAX_PAGE_SIZE
+from prework.core.paging import MAX_PAGE_SIZE, Paged
 from prework.core.text import REFUSED_RANGES, text_problem
 
 __all__ = [
@@ -166,7 +166,23 @@ class VersionBody(Strict):
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a listing: ``Page[XRead]``, the read models of the items.
+
+    Build it with :meth:`of` from a service's :class:`~prework.core.paging.Paged`
+    page of records when ``XRead.of`` is ``model_validate`` of the record (a
+    ``from_attributes`` model): one validation call for the whole page instead of
+    one Python call per item, the same models as a result.
+    """
+
     items: list[T]
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null at the end."
     )
+
+    @classmethod
+    def of(cls, paged: Paged[Any]) -> Self:
+        """The page of ``paged``'s records, each read by its attributes (the
+        parametrized class's item model must allow ``from_attributes``)."""
+        return cls.model_validate(
+            {"items": paged.items, "next_cursor": paged.next_cursor}, from_attributes=True
+        )

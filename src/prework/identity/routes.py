@@ -148,7 +148,7 @@ async def list_users(
     page = await identity.users.list(
         principal=principal, ctx=ctx, role=role, status=status, limit=limit, cursor=cursor
     )
-    return Page[UserRead](items=[UserRead.of(u) for u in page.items], next_cursor=page.next_cursor)
+    return Page[UserRead].of(page)
 
 
 # invitations come before /{user_id} so that "invitations" is never taken for an id
@@ -180,9 +180,7 @@ async def list_invitations(
     cursor: Cursor = None,
 ) -> Page[InvitationRead]:
     page = await identity.invitations.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return Page[InvitationRead](
-        items=[InvitationRead.of(i) for i in page.items], next_cursor=page.next_cursor
-    )
+    return Page[InvitationRead].of(page)
 
 
 @users.delete("/invitations/{invitation_id}", summary="Revoke a pending invitation")

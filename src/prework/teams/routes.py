@@ -41,9 +41,7 @@ def _read(response: Response, team: Team) -> TeamRead:
 
 
 def _members(page: Paged[Membership]) -> Page[MemberRead]:
-    return Page[MemberRead](
-        items=[MemberRead.of(m) for m in page.items], next_cursor=page.next_cursor
-    )
+    return Page[MemberRead].of(page)
 
 
 @router.post(
@@ -77,7 +75,7 @@ async def list_teams(
     page = await teams.teams.list(
         principal=principal, ctx=ctx, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
-    return Page[TeamRead](items=[TeamRead.of(t) for t in page.items], next_cursor=page.next_cursor)
+    return Page[TeamRead].of(page)
 
 
 @router.get("/{team_id}", summary="One team with the first page of its active members")
