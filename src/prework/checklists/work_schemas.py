@@ -135,8 +135,7 @@ class AssignmentRead(BaseModel):
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentRead:
-        # built from a stored record of this shape: no validation (listings build many)
-        return cls.model_construct(
+        return cls(
             id=a.id,
             template_id=a.template_id,
             template_version=a.template_version,
