@@ -30,10 +30,12 @@ While the app works on a request, no deadline runs (that time is the
 server's). An answer the app begins before its request's body is in (a 413 from
 the ``Content-Length``, a 404, a 401: the body was not wanted) ends the
 connection: the answer carries ``Connection: close``, and once it is written the
-server shuts its side and drops what the client still sends for a moment, so
-that the client reads the answer instead of a reset (closing a socket with
-unread bytes makes the kernel send one), and reads nothing more of that body
-than what arrives meanwhile. A connection is never reused after a body it did
+server shuts its side and drops what the client still sends, so that the client
+reads the answer instead of a reset (closing a socket with unread bytes makes the
+kernel send one, and a client still sending, as most do before they read, loses
+the answer to it); the drop lasts while bytes keep coming: until the client
+closes, is silent for a second, or 30 seconds have passed. Nothing of that body
+is parsed or handed to the app. A connection is never reused after a body it did
 not read; a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
 protocol owns it from then on). A pipelined request's deadlines start when the request before it is
 answered. At most ``max_connections`` connections are served at once: one
@@ -66,10 +68,13 @@ log = structlog.get_logger("prework.server")
 
 HttpParser = Literal["httptools", "h11"]
 
-# how long a connection we answered (408, 431, 503) may keep sending before it is
-# closed: the answer is written and our side shut at once; reading on for a moment
-# (and dropping it) lets the client read the answer instead of a reset
-_LINGER_SECONDS: Final = 1.0
+# a connection we answered early (408, 431, 503, or an answer before its body) is shut
+# on our side at once, and what the client still sends is dropped until it closes, or
+# sends nothing for _LINGER_IDLE_SECONDS, or _LINGER_MAX_SECONDS have passed: closing
+# with bytes unread sends a reset, and a client still sending its body (most read only
+# after sending) loses the answer to it; a client that keeps sending keeps the drop going
+_LINGER_IDLE_SECONDS: Final = 1.0
+_LINGER_MAX_SECONDS: Final = 30.0
 # the most one read of a socket hands a protocol (asyncio's and uvloop's buffer):
 # a head may pass the header limit by up to this before it is counted
 READ_SLACK_BYTES: Final = 256 * 1024
@@ -216,6 +221,8 @@ class _Deadlines:
     _draining: bool = False  # answered by us: what the client still sends is dropped
     _handed_off: bool = False  # upgraded to a WebSocket: its protocol owns the connection
     _linger: asyncio.TimerHandle | None = None
+    _linger_until: float = 0.0  # the latest the lingering close may end
+    _last_dropped: float = 0.0  # when the client last sent something while draining
     _raw: asyncio.Transport  # the socket's transport (uvicorn gets a _LingeringTransport)
     _closing_wrapped: Any = None  # the cycle whose send adds Connection: close
 
@@ -277,8 +284,8 @@ class _Deadlines:
 
     def _linger_on_close(self) -> bool:
         """uvicorn closes the connection: if the client is still sending the request's
-        body, shut our side and drop what it sends for a moment (True) rather than
-        close now, which would reset the connection and lose the answer."""
+        body, shut our side and drop what it sends (True, see :meth:`_linger_close`)
+        rather than close now, which would reset the connection and lose the answer."""
         if self._done() or not self._body_pending():
             return False
         log.debug("connection.lingering", client=_peer(self._raw))
@@ -312,16 +319,32 @@ class _Deadlines:
         self._linger_close()
 
     def _linger_close(self) -> None:
-        """Shut our side, drop what the client still sends for a moment (so that it
-        reads what was written, not a reset), then close; sooner if the client
-        closes its side."""
+        """Shut our side and drop what the client still sends (so that it reads what
+        was written, not a reset) until it closes its side, or is silent for
+        ``_LINGER_IDLE_SECONDS``, or ``_LINGER_MAX_SECONDS`` have passed; then close."""
         self._draining = True
         raw = self._raw
         if raw.can_write_eof():
             raw.write_eof()
         if not raw.is_reading():
             raw.resume_reading()  # drop what comes rather than leave it unread
-        self._linger = self.loop.call_later(_LINGER_SECONDS, raw.close)
+        now = self.loop.time()
+        self._last_dropped = now
+        self._linger_until = now + _LINGER_MAX_SECONDS
+        self._linger = self.loop.call_later(_LINGER_IDLE_SECONDS, self._linger_check)
+
+    def _dropped(self) -> None:
+        """Bytes came while draining (dropped): the client is still sending."""
+        self._last_dropped = self.loop.time()
+
+    def _linger_check(self) -> None:
+        now = self.loop.time()
+        quiet_at = self._last_dropped + _LINGER_IDLE_SECONDS
+        if quiet_at <= now or now >= self._linger_until:
+            self._linger = None
+            self._raw.close()
+            return
+        self._linger = self.loop.call_at(min(quiet_at, self._linger_until), self._linger_check)
 
     def _done(self) -> bool:
         """Closing, or answered and draining: no more deadlines, no more parsing."""
@@ -487,6 +510,7 @@ class _H11(_Deadlines, H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
+            self._dropped()
             return
         was_idle = self._before_data()
         super().data_received(data)
@@ -557,6 +581,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
+            self._dropped()
             return
         was_idle = self._before_data()
         super().data_received(data)
