@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -65,6 +66,7 @@ from prework.config import Settings
 __all__ = ["READ_SLACK_BYTES", "ConnectionLimits", "HttpParser", "protocol_class"]
 
 log = structlog.get_logger("prework.server")
+_debug = logging.getLogger("prework.server")
 
 HttpParser = Literal["httptools", "h11"]
 
@@ -288,7 +290,8 @@ class _Deadlines:
         rather than close now, which would reset the connection and lose the answer."""
         if self._done() or not self._body_pending():
             return False
-        log.debug("connection.lingering", client=_peer(self._raw))
+        if _debug.isEnabledFor(logging.DEBUG):  # structlog runs its chain even when filtered
+            log.debug("connection.lingering", client=_peer(self._raw))
         self._cancel_deadlines()
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
