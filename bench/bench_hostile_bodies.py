@@ -9,7 +9,12 @@ on a free loopback port, then, in rounds that alternate:
   login route's 64 KiB, so refused from its ``Content-Length`` and the rest of it
   dropped while the connection closes) to ``/api/auth/login`` back to back;
 * plain: the same with a body of the same size that is cheap to parse (one
-  long string): what receiving that many bytes costs whatever they hold.
+  long string): what receiving that many bytes costs whatever they hold;
+* sink (the control): the same hostile storm sent to a sink instead, a minimal
+  server (on uvloop, as the server is) on the server's core that answers every
+  request 413 from its head and drops the body (the least any server must do),
+  while the prober probes the idle server: what the storm costs the machine,
+  not the server.
 
 Goal: ``/healthz`` p99 during the hostile storm at most 2x its p99 alone, in
 the same run. Prints each round, the ratios of the medians of the rounds'
@@ -32,6 +37,13 @@ second answered, the server's CPU share (``/proc/<pid>/stat``; a share of one
 core, the most its event loop can use), its CPU per body past its idle rate,
 and the senders' CPU share. A storm round under ``WEAK_STORM_RATE`` bodies a
 second is flagged: its ratio is of a weak storm.
+
+Even so, on a machine others load too, the storm slows ``/healthz`` without
+the server doing anything: the kernel's work of carrying 100+ MB a second over
+loopback, the senders' core taken from other processes, which then move to the
+server's core. The sink round measures exactly that, so the run prints, next to
+the goal's ratio (hostile storm / alone), the control's (sink / alone) and the
+server's own part (hostile storm / sink).
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import uvloop
 
 CLIENTS = 8
 KEYS = 50_000
@@ -182,31 +195,77 @@ async def alone_round(prober: httpx.AsyncClient, probes: int, server: int) -> Ro
 
 
 async def storm_round(
-    base: str, prober: httpx.AsyncClient, probes: int, kind: str, server: int
+    target: str, prober: httpx.AsyncClient, probes: int, kind: str, measured: int
 ) -> Round:
+    """The storm of ``kind`` against ``target``; the CPU of process ``measured``."""
     seconds = probes * PROBE_INTERVAL_S * 4 + 2  # outlasts the probes
     sender = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "--send",
-        base,
+        target,
         "--seconds",
         str(seconds),
         "--kind",
-        kind,
+        "plain" if kind == "plain" else "hostile",
         stdout=asyncio.subprocess.PIPE,
     )
     await asyncio.sleep(1.0)  # let the storm start
-    cpu, sender_cpu, started = cpu_seconds(server), cpu_seconds(sender.pid), time.monotonic()
+    cpu, sender_cpu, started = cpu_seconds(measured), cpu_seconds(sender.pid), time.monotonic()
     samples = await probe(prober, probes)
     elapsed = time.monotonic() - started
-    server_cpu, sender_cpu = cpu_seconds(server) - cpu, cpu_seconds(sender.pid) - sender_cpu
+    server_cpu, sender_cpu = cpu_seconds(measured) - cpu, cpu_seconds(sender.pid) - sender_cpu
     out, _ = await sender.communicate()
     if sender.returncode != 0:
         raise SystemExit(f"the senders failed ({sender.returncode})")
     answered = [float(t) for t in out.decode().split()]
     bodies = sum(started <= t <= started + elapsed for t in answered)  # during the probes
     return Round(samples, bodies, elapsed, server_cpu, sender_cpu)
+
+
+SINK_ANSWER = (
+    b"HTTP/1.1 413 Request Entity Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: 2\r\nconnection: close\r\n\r\n{}"
+)
+
+
+class _Sink(asyncio.Protocol):
+    """Answers 413 once the head is in, shuts its side, drops the rest, closes at EOF."""
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.answered = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.answered or self.transport is None:
+            return  # dropped
+        self.head += data
+        if b"\r\n\r\n" in self.head:
+            self.answered = True
+            self.transport.write(SINK_ANSWER)
+            self.transport.write_eof()
+
+
+async def sink(port: int) -> None:
+    """The control's server (see the module docstring), on the server's core."""
+    os.sched_setaffinity(0, cores()[0])
+    server = await asyncio.get_running_loop().create_server(_Sink, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        raise SystemExit("the sink did not start")
+    return proc
 
 
 def plain_body() -> bytes:
@@ -230,6 +289,8 @@ async def run(probes: int, rounds: int) -> None:
         server_cores, sender_cores = cores()
         os.sched_setaffinity(proc.pid, server_cores)  # its threads start later
         os.sched_setaffinity(0, server_cores)  # the prober
+        sink_port = free_port()
+        sinker = start_sink(sink_port)
         try:
             async with httpx.AsyncClient(base_url=base, timeout=30) as prober:
                 await wait_ready(prober, proc, log)
@@ -242,8 +303,8 @@ async def run(probes: int, rounds: int) -> None:
                     f"{len(answer.content):,} bytes"
                 )
                 await probe(prober, 20)  # warm-up
-                p99s: dict[str, list[float]] = {"alone": [], "plain": [], "hostile": []}
-                per_body: dict[str, list[float]] = {"plain": [], "hostile": []}
+                p99s: dict[str, list[float]] = {"alone": [], "sink": [], "plain": [], "hostile": []}
+                per_body: dict[str, list[float]] = {"sink": [], "plain": [], "hostile": []}
                 idle_rate = 0.0  # the server's CPU share while only probed
                 weak = 0
                 print(
@@ -255,6 +316,10 @@ async def run(probes: int, rounds: int) -> None:
                         if kind == "alone":
                             r = await alone_round(prober, probes, proc.pid)
                             idle_rate = r.server_cpu / r.seconds
+                        elif kind == "sink":
+                            r = await storm_round(
+                                f"http://127.0.0.1:{sink_port}", prober, probes, kind, sinker.pid
+                            )
                         else:
                             r = await storm_round(base, prober, probes, kind, proc.pid)
                         p99s[kind].append(percentile(r.samples, 99))
@@ -267,7 +332,8 @@ async def run(probes: int, rounds: int) -> None:
                             line += f"{'-':>10}{share:>12.0%}{'-':>9}{'-':>13}"
                         else:
                             rate = r.bodies / r.seconds
-                            cost = (r.server_cpu - idle_rate * r.seconds) / max(r.bodies, 1)
+                            idle = 0.0 if kind == "sink" else idle_rate * r.seconds
+                            cost = (r.server_cpu - idle) / max(r.bodies, 1)
                             per_body[kind].append(cost * 1e6)
                             line += (
                                 f"{rate:>10.0f}{share:>12.0%}{cost * 1e6:>9.0f}"
@@ -278,7 +344,9 @@ async def run(probes: int, rounds: int) -> None:
                                 line += "  weak storm: the senders got too little CPU"
                         print(line)
         finally:
+            sinker.terminate()
             proc.terminate()
+            sinker.wait(timeout=15)
             proc.wait(timeout=15)
     for kind, values in p99s.items():
         print(f"/healthz p99, {kind}: {min(values):.2f}..{max(values):.2f} ms")
@@ -288,8 +356,13 @@ async def run(probes: int, rounds: int) -> None:
     print(f"hostile storm / alone (median p99s): {ratio:.2f}x (goal <= {GOAL_RATIO}x): {verdict}")
     plain = statistics.median(p99s["plain"]) / alone
     print(f"plain storm / alone (the same bytes, cheap to parse): {plain:.2f}x")
+    control = statistics.median(p99s["sink"]) / alone
+    print(f"control: the storm sent to the sink / alone (the machine's part): {control:.2f}x")
+    own = statistics.median(p99s["hostile"]) / statistics.median(p99s["sink"])
+    print(f"hostile storm / the storm sent to the sink (the server's own part): {own:.2f}x")
     for kind, costs in per_body.items():
-        print(f"server CPU per {kind} body (median of rounds): {statistics.median(costs):.0f} us")
+        who = "the sink's CPU" if kind == "sink" else "server CPU"
+        print(f"{who} per {kind} body (median of rounds): {statistics.median(costs):.0f} us")
     if weak:
         print(f"{weak} storm round(s) weak: run again on a quieter machine")
     pinned = (
@@ -306,8 +379,11 @@ def main() -> None:
     parser.add_argument("--send", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="hostile", help=argparse.SUPPRESS)
+    parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.send:
+    if args.sink:
+        uvloop.run(sink(args.sink))  # the server's loop
+    elif args.send:
         asyncio.run(send(args.send, args.seconds, args.kind))
     else:
         asyncio.run(run(probes=100 if args.quick else 300, rounds=3))
