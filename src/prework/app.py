@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 import prework
 from prework.audit import routes as audit_routes
@@ -48,6 +49,7 @@ from prework.checklists import work_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
+from prework.http.bodies import DeclaredLengthLimits, RefuseDeclaredTooLarge
 from prework.http.dispatch import install_dispatch
 from prework.http.errors import REQUEST_ID_HEADER, install_error_handlers
 from prework.http.middleware import (
@@ -62,7 +64,7 @@ from prework.pubsub.base import PubSub
 from prework.store.base import Store
 from prework.teams import routes as team_routes
 
-__all__ = ["ROUTERS", "create_app"]
+__all__ = ["ROUTERS", "create_app", "refusing_declared_too_large"]
 
 log = structlog.get_logger("prework.app")
 
@@ -228,3 +230,17 @@ def create_app(
         app.include_router(blob_routes.router)
     install_dispatch(app)  # one flat route table (routers included later join it)
     return app
+
+
+def refusing_declared_too_large(served: ASGIApp) -> ASGIApp:
+    """``served`` (what uvicorn serves: an app of :func:`create_app`, or a wrapper of
+    one) behind :class:`prework.http.bodies.RefuseDeclaredTooLarge`, which answers a
+    ``Content-Length`` past its route's limit before the app is called; ``served``
+    itself when it is not such an app, or when CORS is on (``prework serve``)."""
+    app: Any = served
+    while not isinstance(app, FastAPI) and hasattr(app, "app"):
+        app = app.app
+    settings = getattr(app.state, "settings", None) if isinstance(app, FastAPI) else None
+    if not isinstance(settings, Settings) or settings.cors_origins:
+        return served
+    return RefuseDeclaredTooLarge(served, DeclaredLengthLimits(app, settings.max_body_bytes))

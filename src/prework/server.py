@@ -61,6 +61,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from prework.app import refusing_declared_too_large
 from prework.config import Settings
 
 __all__ = ["READ_SLACK_BYTES", "ConnectionLimits", "HttpParser", "protocol_class"]
@@ -227,6 +228,15 @@ class _Deadlines:
     _last_dropped: float = 0.0  # when the client last sent something while draining
     _raw: asyncio.Transport  # the socket's transport (uvicorn gets a _LingeringTransport)
     _closing_wrapped: Any = None  # the cycle whose send adds Connection: close
+    # uvicorn's app and what requests are handed (per protocol class: one server)
+    _apps: tuple[Any, Any] | None = None
+
+    @classmethod
+    def _app_for(cls, loaded: Any) -> Any:
+        apps = cls._apps
+        if apps is None or apps[0] is not loaded:
+            apps = cls._apps = (loaded, refusing_declared_too_large(loaded))
+        return apps[1]
 
     def _idle(self) -> bool:
         """No request is in progress on this connection (between requests)."""
@@ -478,6 +488,7 @@ class _H11(_Deadlines, H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         # uvicorn arms its keep-alive timer with this: the exact value, not config's int
         self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.app = self._app_for(self.app)
 
     def _idle(self) -> bool:
         return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
@@ -543,6 +554,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         # uvicorn arms its keep-alive timer with this: the exact value, not config's int
         self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.app = self._app_for(self.app)
         self._in_head = False  # a request's first byte is parsed, its head has not ended
         self._in_body = False  # the latest request's head has ended, its body has not
         self._active: Any = None  # the cycle whose ASGI task was started last

@@ -352,14 +352,17 @@ async def test_a_client_that_sends_a_whole_refused_body_then_reads_gets_its_413(
     # as most clients do (httpx, requests): the whole body first, then the answer;
     # the server answered from the head and closes, yet the answer is not lost to a reset
     async with server() as peer:
-        for _ in range(3):
+        for i in range(3):
             conn = await peer.connect()
-            await conn.send(_login_head(length))
+            await conn.send(
+                _login_head(length).replace(b"\r\n\r\n", b"\r\nX-Request-ID: r%d\r\n\r\n" % i)
+            )
             for _ in range(0, length, 1 << 16):
                 await conn.send(b" " * min(1 << 16, length))
             status, headers, body = await conn.response()
             assert status == 413
             assert headers["connection"] == "close"
+            assert headers["x-request-id"] == f"r{i}"
             assert _error(body) == {
                 "code": "too_large",
                 "message": f"The request body is larger than {max_bytes} bytes.",
