@@ -44,6 +44,11 @@ once, without reading its request, and closed.
 
 Every answer written here is the JSON error envelope of :mod:`prework.http.errors`
 with ``Connection: close``, and ends the connection the same way.
+
+The app is handed requests through :func:`prework.app.refusing_declared_too_large`:
+a ``Content-Length`` past the limit of the route it goes to is answered there,
+the app's 413 without the app's middleware and routing (a storm of oversized
+bodies is paid per request).
 """
 
 from __future__ import annotations
