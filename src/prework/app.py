@@ -30,7 +30,6 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
 
 import prework
 from prework.audit import routes as audit_routes
@@ -232,15 +231,22 @@ def create_app(
     return app
 
 
-def refusing_declared_too_large(served: ASGIApp) -> ASGIApp:
-    """``served`` (what uvicorn serves: an app of :func:`create_app`, or a wrapper of
-    one) behind :class:`prework.http.bodies.RefuseDeclaredTooLarge`, which answers a
-    ``Content-Length`` past its route's limit before the app is called; ``served``
-    itself when it is not such an app, or when CORS is on (``prework serve``)."""
+def refusing_declared_too_large(served: Any) -> Any:
+    """``served`` (what uvicorn serves: an app of :func:`create_app`, or uvicorn's
+    wrappers of one) with :class:`prework.http.bodies.RefuseDeclaredTooLarge` right in
+    front of the app (inside the wrappers: the proxy headers middleware has set the
+    client address the access line names), which answers a ``Content-Length`` past
+    its route's limit before the app is called; ``served`` as it is when it is no such
+    app, when CORS is on, or when the refusal is in place already (``prework serve``)."""
+    parent: Any = None
     app: Any = served
-    while not isinstance(app, FastAPI) and hasattr(app, "app"):
-        app = app.app
+    while not isinstance(app, FastAPI | RefuseDeclaredTooLarge) and hasattr(app, "app"):
+        parent, app = app, app.app
     settings = getattr(app.state, "settings", None) if isinstance(app, FastAPI) else None
     if not isinstance(settings, Settings) or settings.cors_origins:
         return served
-    return RefuseDeclaredTooLarge(served, DeclaredLengthLimits(app, settings.max_body_bytes))
+    front = RefuseDeclaredTooLarge(app, DeclaredLengthLimits(app, settings.max_body_bytes))
+    if parent is None:
+        return front
+    parent.app = front
+    return served

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -203,7 +203,7 @@ async def test_a_declared_length_past_the_limit_is_refused_before_the_app_as_the
 
     front = refusing_declared_too_large(module_app)
     assert front is not module_app
-    front.app = watched  # type: ignore[attr-defined]
+    front.app = watched
     server_max = module_app.state.settings.max_body_bytes
     requests = _bounded_requests(module_app)
     assert len(requests) > 10
@@ -226,6 +226,29 @@ async def test_a_declared_length_past_the_limit_is_refused_before_the_app_as_the
         ok = await early.post(LOGIN, content=orjson.dumps(CREDENTIALS), headers=JSON)
         assert ok.status_code == 401
         assert called == [LOGIN]
+
+
+async def test_behind_the_proxy_headers_middleware_the_refusal_names_the_forwarded_client(
+    module_app: FastAPI, module_client: httpx.AsyncClient
+) -> None:
+    from structlog.testing import capture_logs
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from prework.app import refusing_declared_too_large
+
+    # as uvicorn serves it with PREWORK_TRUSTED_PROXIES set
+    proxied = ProxyHeadersMiddleware(cast(Any, module_app), trusted_hosts="*")
+    served = refusing_declared_too_large(proxied)
+    headers = {**JSON, "x-forwarded-for": "203.0.113.9"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=served), base_url=str(module_client.base_url)
+    ) as client:
+        with capture_logs() as logs:
+            r = await client.post(LOGIN, content=b" " * (MAX_BYTES + 1), headers=headers)
+    assert _error(r, 413, "too_large")["details"] == {"max_bytes": MAX_BYTES}
+    (line,) = [e for e in logs if e["event"] == "request"]
+    assert (line["status"], line["client"]) == (413, "203.0.113.9")
+    assert refusing_declared_too_large(served) is served  # in place once
 
 
 async def test_with_cors_the_app_answers_every_refusal(make_settings: Any, tmp_path: Any) -> None:
