@@ -360,6 +360,11 @@ async def run(probes: int, rounds: int) -> None:
     print(f"control: the storm sent to the sink / alone (the machine's part): {control:.2f}x")
     own = statistics.median(p99s["hostile"]) / statistics.median(p99s["sink"])
     print(f"hostile storm / the storm sent to the sink (the server's own part): {own:.2f}x")
+    if control > GOAL_RATIO:
+        print(
+            f"the control alone is past the goal ({control:.2f}x): on this machine the storm"
+            " costs /healthz that much with a server that does nothing"
+        )
     for kind, costs in per_body.items():
         who = "the sink's CPU" if kind == "sink" else "server CPU"
         print(f"{who} per {kind} body (median of rounds): {statistics.median(costs):.0f} us")
