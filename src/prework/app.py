@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -48,6 +48,7 @@ from prework.checklists import work_routes
 from prework.config import Settings
 from prework.http import blobs as blob_routes
 from prework.http import health
+from prework.http.bodies import DeclaredLengthLimits, RefuseDeclaredTooLarge
 from prework.http.dispatch import install_dispatch
 from prework.http.errors import REQUEST_ID_HEADER, install_error_handlers
 from prework.http.middleware import (
@@ -62,7 +63,7 @@ from prework.pubsub.base import PubSub
 from prework.store.base import Store
 from prework.teams import routes as team_routes
 
-__all__ = ["ROUTERS", "create_app"]
+__all__ = ["ROUTERS", "create_app", "refusing_declared_too_large"]
 
 log = structlog.get_logger("prework.app")
 
@@ -228,3 +229,24 @@ def create_app(
         app.include_router(blob_routes.router)
     install_dispatch(app)  # one flat route table (routers included later join it)
     return app
+
+
+def refusing_declared_too_large(served: Any) -> Any:
+    """``served`` (what uvicorn serves: an app of :func:`create_app`, or uvicorn's
+    wrappers of one) with :class:`prework.http.bodies.RefuseDeclaredTooLarge` right in
+    front of the app (inside the wrappers: the proxy headers middleware has set the
+    client address the access line names), which answers a ``Content-Length`` past
+    its route's limit before the app is called; ``served`` as it is when it is no such
+    app, when CORS is on, or when the refusal is in place already (``prework serve``)."""
+    parent: Any = None
+    app: Any = served
+    while not isinstance(app, FastAPI | RefuseDeclaredTooLarge) and hasattr(app, "app"):
+        parent, app = app, app.app
+    settings = getattr(app.state, "settings", None) if isinstance(app, FastAPI) else None
+    if not isinstance(settings, Settings) or settings.cors_origins:
+        return served
+    front = RefuseDeclaredTooLarge(app, DeclaredLengthLimits(app, settings.max_body_bytes))
+    if parent is None:
+        return front
+    parent.app = front
+    return served

@@ -30,10 +30,12 @@ While the app works on a request, no deadline runs (that time is the
 server's). An answer the app begins before its request's body is in (a 413 from
 the ``Content-Length``, a 404, a 401: the body was not wanted) ends the
 connection: the answer carries ``Connection: close``, and once it is written the
-server shuts its side and drops what the client still sends for a moment, so
-that the client reads the answer instead of a reset (closing a socket with
-unread bytes makes the kernel send one), and reads nothing more of that body
-than what arrives meanwhile. A connection is never reused after a body it did
+server shuts its side and drops what the client still sends, so that the client
+reads the answer instead of a reset (closing a socket with unread bytes makes the
+kernel send one, and a client still sending, as most do before they read, loses
+the answer to it); the drop lasts while bytes keep coming: until the client
+closes, is silent for a second, or 30 seconds have passed. Nothing of that body
+is parsed or handed to the app. A connection is never reused after a body it did
 not read; a connection upgraded to a WebSocket leaves them (uvicorn's WebSocket
 protocol owns it from then on). A pipelined request's deadlines start when the request before it is
 answered. At most ``max_connections`` connections are served at once: one
@@ -42,12 +44,18 @@ once, without reading its request, and closed.
 
 Every answer written here is the JSON error envelope of :mod:`prework.http.errors`
 with ``Connection: close``, and ends the connection the same way.
+
+The app is handed requests through :func:`prework.app.refusing_declared_too_large`:
+a ``Content-Length`` past the limit of the route it goes to is answered there,
+the app's 413 without the app's middleware and routing (a storm of oversized
+bodies is paid per request).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -58,18 +66,23 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from prework.app import refusing_declared_too_large
 from prework.config import Settings
 
 __all__ = ["READ_SLACK_BYTES", "ConnectionLimits", "HttpParser", "protocol_class"]
 
 log = structlog.get_logger("prework.server")
+_debug = logging.getLogger("prework.server")
 
 HttpParser = Literal["httptools", "h11"]
 
-# how long a connection we answered (408, 431, 503) may keep sending before it is
-# closed: the answer is written and our side shut at once; reading on for a moment
-# (and dropping it) lets the client read the answer instead of a reset
-_LINGER_SECONDS: Final = 1.0
+# a connection we answered early (408, 431, 503, or an answer before its body) is shut
+# on our side at once, and what the client still sends is dropped until it closes, or
+# sends nothing for _LINGER_IDLE_SECONDS, or _LINGER_MAX_SECONDS have passed: closing
+# with bytes unread sends a reset, and a client still sending its body (most read only
+# after sending) loses the answer to it; a client that keeps sending keeps the drop going
+_LINGER_IDLE_SECONDS: Final = 1.0
+_LINGER_MAX_SECONDS: Final = 30.0
 # the most one read of a socket hands a protocol (asyncio's and uvloop's buffer):
 # a head may pass the header limit by up to this before it is counted
 READ_SLACK_BYTES: Final = 256 * 1024
@@ -216,8 +229,19 @@ class _Deadlines:
     _draining: bool = False  # answered by us: what the client still sends is dropped
     _handed_off: bool = False  # upgraded to a WebSocket: its protocol owns the connection
     _linger: asyncio.TimerHandle | None = None
+    _linger_until: float = 0.0  # the latest the lingering close may end
+    _last_dropped: float = 0.0  # when the client last sent something while draining
     _raw: asyncio.Transport  # the socket's transport (uvicorn gets a _LingeringTransport)
     _closing_wrapped: Any = None  # the cycle whose send adds Connection: close
+    # uvicorn's app and what requests are handed (per protocol class: one server)
+    _apps: tuple[Any, Any] | None = None
+
+    @classmethod
+    def _app_for(cls, loaded: Any) -> Any:
+        apps = cls._apps
+        if apps is None or apps[0] is not loaded:
+            apps = cls._apps = (loaded, refusing_declared_too_large(loaded))
+        return apps[1]
 
     def _idle(self) -> bool:
         """No request is in progress on this connection (between requests)."""
@@ -277,11 +301,12 @@ class _Deadlines:
 
     def _linger_on_close(self) -> bool:
         """uvicorn closes the connection: if the client is still sending the request's
-        body, shut our side and drop what it sends for a moment (True) rather than
-        close now, which would reset the connection and lose the answer."""
+        body, shut our side and drop what it sends (True, see :meth:`_linger_close`)
+        rather than close now, which would reset the connection and lose the answer."""
         if self._done() or not self._body_pending():
             return False
-        log.debug("connection.lingering", client=_peer(self._raw))
+        if _debug.isEnabledFor(logging.DEBUG):  # structlog runs its chain even when filtered
+            log.debug("connection.lingering", client=_peer(self._raw))
         self._cancel_deadlines()
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
@@ -312,16 +337,32 @@ class _Deadlines:
         self._linger_close()
 
     def _linger_close(self) -> None:
-        """Shut our side, drop what the client still sends for a moment (so that it
-        reads what was written, not a reset), then close; sooner if the client
-        closes its side."""
+        """Shut our side and drop what the client still sends (so that it reads what
+        was written, not a reset) until it closes its side, or is silent for
+        ``_LINGER_IDLE_SECONDS``, or ``_LINGER_MAX_SECONDS`` have passed; then close."""
         self._draining = True
         raw = self._raw
         if raw.can_write_eof():
             raw.write_eof()
         if not raw.is_reading():
             raw.resume_reading()  # drop what comes rather than leave it unread
-        self._linger = self.loop.call_later(_LINGER_SECONDS, raw.close)
+        now = self.loop.time()
+        self._last_dropped = now
+        self._linger_until = now + _LINGER_MAX_SECONDS
+        self._linger = self.loop.call_later(_LINGER_IDLE_SECONDS, self._linger_check)
+
+    def _dropped(self) -> None:
+        """Bytes came while draining (dropped): the client is still sending."""
+        self._last_dropped = self.loop.time()
+
+    def _linger_check(self) -> None:
+        now = self.loop.time()
+        quiet_at = self._last_dropped + _LINGER_IDLE_SECONDS
+        if quiet_at <= now or now >= self._linger_until:
+            self._linger = None
+            self._raw.close()
+            return
+        self._linger = self.loop.call_at(min(quiet_at, self._linger_until), self._linger_check)
 
     def _done(self) -> bool:
         """Closing, or answered and draining: no more deadlines, no more parsing."""
@@ -452,6 +493,7 @@ class _H11(_Deadlines, H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         # uvicorn arms its keep-alive timer with this: the exact value, not config's int
         self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.app = self._app_for(self.app)
 
     def _idle(self) -> bool:
         return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
@@ -487,6 +529,7 @@ class _H11(_Deadlines, H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
+            self._dropped()
             return
         was_idle = self._before_data()
         super().data_received(data)
@@ -516,6 +559,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         # uvicorn arms its keep-alive timer with this: the exact value, not config's int
         self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.app = self._app_for(self.app)
         self._in_head = False  # a request's first byte is parsed, its head has not ended
         self._in_body = False  # the latest request's head has ended, its body has not
         self._active: Any = None  # the cycle whose ASGI task was started last
@@ -557,6 +601,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
+            self._dropped()
             return
         was_idle = self._before_data()
         super().data_received(data)

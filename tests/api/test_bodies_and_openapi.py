@@ -7,8 +7,9 @@ time such bodies cost the event loop is measured in
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -165,6 +166,97 @@ def test_every_route_with_a_json_body_or_creating_uses_the_shared_route(
         if not isinstance(route, Route):
             unbounded.append(f"{sorted(route.methods or ())} {ctx.path}")
     assert not unbounded, f"build these routers with prework.http.routing.APIRouter: {unbounded}"
+
+
+def _bounded_requests(app: FastAPI) -> list[tuple[str, str, int | None]]:
+    """(method, a concrete path, its byte limit or None) of every bounded JSON route."""
+    from prework.http.bodies import _BOUNDS_ATTRIBUTE, DEFAULT_BOUNDS, BoundedJSONRoute
+
+    values = {"int": "7", "uuid": "00000000-0000-4000-8000-000000000000"}
+    found: list[tuple[str, str, int | None]] = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if not isinstance(route, BoundedJSONRoute):
+            continue
+        path = ctx.path or route.path
+        for name, convertor in route.param_convertors.items():
+            kind = type(convertor).__name__.removesuffix("Convertor").lower()
+            path = re.sub(r"\{" + name + r"(:[a-z]+)?\}", values.get(kind, "p1"), path)
+        limit = getattr(route.endpoint, _BOUNDS_ATTRIBUTE, DEFAULT_BOUNDS).max_bytes
+        found.extend((method, path, limit) for method in sorted(route.methods or ()))
+    return found
+
+
+async def test_a_declared_length_past_the_limit_is_refused_before_the_app_as_the_app_would(
+    module_app: FastAPI, module_client: httpx.AsyncClient
+) -> None:
+    # prework serve answers these in front of the app (prework.app.refusing_declared_too_large):
+    # for every bounded route, past its limit and past the server's, the same answer
+    # as the app's, byte for byte, and the app not called; within the limit, the app
+    from prework.app import refusing_declared_too_large
+
+    called: list[str] = []
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        called.append(scope["path"])
+        await module_app(scope, receive, send)
+
+    front = refusing_declared_too_large(module_app)
+    assert front is not module_app
+    front.app = watched
+    server_max = module_app.state.settings.max_body_bytes
+    requests = _bounded_requests(module_app)
+    assert len(requests) > 10
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=front), base_url=str(module_client.base_url)
+    ) as early:
+        for method, path, limit in requests:
+            cases = [server_max + 1] if limit is None else [limit + 1, server_max + 1]
+            for length in cases:
+                headers = {**JSON, "x-request-id": "same-id"}
+                body = b" " * length
+                direct = await module_client.request(method, path, content=body, headers=headers)
+                answer = await early.request(method, path, content=body, headers=headers)
+                assert (method, direct.status_code) == (method, 413), (path, direct.text)
+                assert answer.status_code == 413
+                assert answer.content == direct.content
+                assert answer.headers.multi_items() == direct.headers.multi_items()
+                assert not called, f"{method} {path} reached the app"
+        # within the limit: the app answers
+        ok = await early.post(LOGIN, content=orjson.dumps(CREDENTIALS), headers=JSON)
+        assert ok.status_code == 401
+        assert called == [LOGIN]
+
+
+async def test_behind_the_proxy_headers_middleware_the_refusal_names_the_forwarded_client(
+    module_app: FastAPI, module_client: httpx.AsyncClient
+) -> None:
+    from structlog.testing import capture_logs
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from prework.app import refusing_declared_too_large
+
+    # as uvicorn serves it with PREWORK_TRUSTED_PROXIES set
+    proxied = ProxyHeadersMiddleware(cast(Any, module_app), trusted_hosts="*")
+    served = refusing_declared_too_large(proxied)
+    headers = {**JSON, "x-forwarded-for": "203.0.113.9"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=served), base_url=str(module_client.base_url)
+    ) as client:
+        with capture_logs() as logs:
+            r = await client.post(LOGIN, content=b" " * (MAX_BYTES + 1), headers=headers)
+    assert _error(r, 413, "too_large")["details"] == {"max_bytes": MAX_BYTES}
+    (line,) = [e for e in logs if e["event"] == "request"]
+    assert (line["status"], line["client"]) == (413, "203.0.113.9")
+    assert refusing_declared_too_large(served) is served  # in place once
+
+
+async def test_with_cors_the_app_answers_every_refusal(make_settings: Any, tmp_path: Any) -> None:
+    from prework.app import create_app, refusing_declared_too_large
+
+    settings = make_settings(tmp_path, "memory://", cors_origins=["https://app.example"])
+    app = create_app(settings)
+    assert refusing_declared_too_large(app) is app
 
 
 async def test_method_not_allowed_names_every_method_of_the_path(

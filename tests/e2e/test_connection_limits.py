@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -351,14 +352,17 @@ async def test_a_client_that_sends_a_whole_refused_body_then_reads_gets_its_413(
     # as most clients do (httpx, requests): the whole body first, then the answer;
     # the server answered from the head and closes, yet the answer is not lost to a reset
     async with server() as peer:
-        for _ in range(3):
+        for i in range(3):
             conn = await peer.connect()
-            await conn.send(_login_head(length))
+            await conn.send(
+                _login_head(length).replace(b"\r\n\r\n", b"\r\nX-Request-ID: r%d\r\n\r\n" % i)
+            )
             for _ in range(0, length, 1 << 16):
                 await conn.send(b" " * min(1 << 16, length))
             status, headers, body = await conn.response()
             assert status == 413
             assert headers["connection"] == "close"
+            assert headers["x-request-id"] == f"r{i}"
             assert _error(body) == {
                 "code": "too_large",
                 "message": f"The request body is larger than {max_bytes} bytes.",
@@ -408,3 +412,37 @@ async def test_an_answer_before_the_body_ends_closes_and_a_read_body_keeps_the_c
         assert headers["connection"] == "close"
         assert await conn.closed_within(SLACK) == b""
         await conn.close()
+
+
+async def test_a_slow_sender_of_a_refused_body_gets_its_413(server: Server) -> None:
+    # a client on a loaded machine (or a slow link) takes seconds to send the body it
+    # declared, and reads only then (as httpx does: nothing reads the socket meanwhile;
+    # a failed send is followed by reading the answer). The server answered from the
+    # head at once: it must drop the body as long as it keeps coming, since closing
+    # with bytes unread would send a reset, which discards the answer the client has
+    # not read yet
+    length = 700_000
+    chunk = 1 << 15
+    loop = asyncio.get_running_loop()
+    async with server() as peer:
+        with socket.create_connection(("127.0.0.1", peer.port)) as sock:
+            sock.setblocking(False)
+            await loop.sock_sendall(sock, _login_head(length))
+            started = time.monotonic()
+            try:
+                for _ in range(0, length, chunk):
+                    await loop.sock_sendall(sock, b" " * chunk)
+                    await asyncio.sleep(0.12)  # about 270 KB/s: 2.6 s for the body
+            except ConnectionError as exc:
+                # what httpx does next (its transport closes on a failed send) loses the answer
+                pytest.fail(f"reset after {time.monotonic() - started:.2f} s of sending: {exc!r}")
+            sending = time.monotonic() - started
+            received = bytearray()
+            while data := await asyncio.wait_for(loop.sock_recv(sock, 65536), SLACK):
+                received.extend(data)
+
+    status, headers, body = _split(bytes(received))
+    assert status == 413
+    assert headers["connection"] == "close"
+    assert _error(body)["code"] == "too_large"
+    assert sending > 2.0  # longer than a drop window of a second or two

@@ -11,8 +11,9 @@ parse and a bounded walk, never a validation error per key.
 Each such route also takes at most :data:`MAX_BYTES` of body (a route whose
 documents are large declares more, or the server's ``PREWORK_MAX_BODY_BYTES``,
 with :func:`body_bounds`): a declared ``Content-Length`` past it is answered
-413 ``too_large`` before a byte of the body is read (``prework serve`` then ends
-the connection without reading the body on, see :mod:`prework.server`), and a
+413 ``too_large`` before a byte of the body is read (``prework serve`` answers
+it before the app is called, from :class:`DeclaredLengthLimits`, and ends the
+connection without reading the body on, see :mod:`prework.server`), and a
 chunked body is counted as it arrives and refused once past it.
 
 Whatever is not acceptable JSON (not UTF-8, lone surrogates, ``NaN``, numbers
@@ -25,17 +26,25 @@ FastAPI turns into its ``json_invalid`` validation error and
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import orjson
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from prework.errors import TooLarge
+from prework.http.dispatch import Dispatch
+from prework.http.errors import error_response
+from prework.http.middleware import accept_request_id
+from prework.logging import log_request
 
 __all__ = [
     "DEFAULT_BOUNDS",
@@ -46,6 +55,8 @@ __all__ = [
     "BodyBounds",
     "BoundedJSONRequest",
     "BoundedJSONRoute",
+    "DeclaredLengthLimits",
+    "RefuseDeclaredTooLarge",
     "body_bounds",
     "body_shape_error",
     "parse_json_body",
@@ -256,3 +267,93 @@ class BoundedJSONRoute(APIRoute):
                 raise _too_large(limit or 0) from None
 
         return bounded_handler
+
+
+class DeclaredLengthLimits:
+    """What ``app`` answers a request whose ``Content-Length`` is past its limit,
+    known from the request's head before the app is called: the request goes (by
+    the app's flat route table, :mod:`prework.http.dispatch`) to a bounded JSON
+    route, whose :class:`BoundedJSONRoute` refuses such a length before anything
+    else runs, after the server's ``PREWORK_MAX_BODY_BYTES`` (checked first, by
+    the request-context middleware). :meth:`refusal` is that 413, or None when
+    the app decides (another route, no route, a length within the limits)."""
+
+    def __init__(self, app: FastAPI, max_body_bytes: int) -> None:
+        dispatch = app.router.middleware_stack
+        self._dispatch = dispatch if isinstance(dispatch, Dispatch) else None
+        self.max_body_bytes = max_body_bytes
+
+    def refusal(self, scope: Scope, length: int) -> TooLarge | None:
+        if self._dispatch is None:
+            return None
+        found = self._dispatch.table().find(scope)
+        if found is None or not isinstance(route := found[0].route, BoundedJSONRoute):
+            return None
+        if length > self.max_body_bytes:
+            return _too_large(self.max_body_bytes)
+        limit = getattr(route.endpoint, _BOUNDS_ATTRIBUTE, DEFAULT_BOUNDS).max_bytes
+        return _too_large(limit) if limit is not None and length > limit else None
+
+
+_REQUEST_ID: Final = b"x-request-id"
+
+
+class RefuseDeclaredTooLarge:
+    """In front of the app (``prework serve`` puts it there): a request whose declared
+    ``Content-Length`` the app would refuse from its head alone
+    (:class:`DeclaredLengthLimits`) is answered here with the app's 413 (the same
+    body and headers, the request id chosen by the same rule, the same access
+    line), without the app's middleware, routing and error handling: a storm of
+    refused bodies costs the loop per request, and that was most of a refusal's cost.
+    Not for an app with CORS (its 413 carries CORS headers)."""
+
+    def __init__(self, app: ASGIApp, limits: DeclaredLengthLimits) -> None:
+        self.app = app  # what answers everything else (the app, or a wrapper of it)
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length: bytes | None = None
+            raw_id: bytes | None = None
+            chunked = False
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = value if length is None else length
+                elif name == _REQUEST_ID:
+                    raw_id = value if raw_id is None else raw_id
+                elif name == b"transfer-encoding":
+                    chunked = True
+            if length is not None and not chunked and length.isdigit() and len(length) <= 19:
+                refusal = self.limits.refusal(scope, int(length))
+                if refusal is not None:
+                    await self._refuse(scope, receive, send, refusal, raw_id)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, refusal: TooLarge, raw_id: bytes | None
+    ) -> None:
+        started = time.perf_counter()
+        request_id = (
+            accept_request_id(raw_id.decode("latin-1")) if raw_id is not None else None
+        ) or uuid.uuid4().hex
+        response = error_response(refusal)
+        # the request id last, as the request-context middleware puts it
+        headers = [*response.raw_headers, (_REQUEST_ID, request_id.encode("latin-1"))]
+        status: int | None = None
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            status = response.status_code
+            await send({"type": "http.response.body", "body": response.body})
+        finally:
+            client = scope.get("client")
+            log_request(
+                request_id=request_id,
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                client=client[0] if client else None,
+            )
