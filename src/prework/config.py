@@ -14,10 +14,10 @@ Engines are chosen by URL:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PREWORK_", env_file=".env", extra="ignore", frozen=True
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engines_in_data_dir(cls, data: Any) -> Any:
+        """With ``PREWORK_DATA_DIR`` given and no engine URL, the embedded engines'
+        files are in that directory (``<data_dir>/prework.db``, ``<data_dir>/blobs``),
+        as the secret key is: the data directory is where the data is."""
+        if isinstance(data, dict) and data.get("data_dir") not in (None, ""):
+            base = Path(str(data["data_dir"]))
+            data = dict(data)
+            data.setdefault("store", f"sqlite:///{base / 'prework.db'}")
+            data.setdefault("blobs", f"file://{base / 'blobs'}")
+        return data
 
     # where the embedded engines keep their files (and the generated secret key)
     data_dir: Path = DEFAULT_DATA_DIR

@@ -121,3 +121,19 @@ def test_connection_limits_default_to_bounds_and_refuse_none(
             m.setenv(name, value)
             with pytest.raises(ValueError, match=name.removeprefix("PREWORK_").lower()):
                 Settings()
+
+
+def test_the_data_directory_holds_the_embedded_engines_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = Settings()
+    assert (default.store, default.blobs) == ("sqlite:///var/prework.db", "file://var/blobs")
+    monkeypatch.setenv("PREWORK_DATA_DIR", "/srv/prework")
+    moved = Settings()
+    assert (moved.store, moved.blobs) == (
+        "sqlite:////srv/prework/prework.db",
+        "file:///srv/prework/blobs",
+    )
+    # an engine URL given stays as given
+    monkeypatch.setenv("PREWORK_STORE", "memory://")
+    assert Settings().store == "memory://"
