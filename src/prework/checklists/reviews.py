@@ -181,7 +181,8 @@ class ReviewService(WorkBase):
                 repo.SUBMISSIONS,
                 index="gsi2",
                 pk=repo.queue_pk(org),
-                limit=min(200, wanted - len(found) + 10),
+                # never more than the page needs: the next page goes on from the cursor
+                limit=wanted - len(found),
                 cursor=cursor,
             )
             read += len(page.items)
@@ -194,7 +195,7 @@ class ReviewService(WorkBase):
             ]
             cursor = page.cursor
             if cursor is None or len(found) >= wanted or read >= 1_000:
-                return Paged(found[:wanted], cursor)
+                return Paged(found, cursor)
 
     # ------------------------------------------------------------------ review
     async def review(

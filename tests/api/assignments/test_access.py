@@ -320,3 +320,22 @@ async def test_a_supervisor_not_on_the_crew_reads_but_does_not_fill_it_in(
     assert {k: v for k, v in after.items() if k not in ("audit-log", "sessions")} == {
         k: v for k, v in before.items() if k not in ("audit-log", "sessions")
     }
+
+
+async def test_the_review_queue_pages_without_losing_any(
+    crew_world: CrewWorld, module_client: httpx.AsyncClient
+) -> None:
+    w, client = crew_world, module_client
+    mine = {(await w.submitted())[1] for _ in range(3)}
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        body = await ok(client, "GET", "/api/reviews/queue", w.supervisor, params=params)
+        assert len(body["items"]) <= 1
+        seen += [s["id"] for s in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    assert mine <= set(seen)
