@@ -553,9 +553,11 @@ def build_checklists(
         "orgs": identity.orgs,
         "clock": clock,
     }
+    assignments = AssignmentService(store, pubsub, **deps)
+    identity.profiles.watch_certifications(assignments)
     return Checklists(
         templates=templates,
-        assignments=AssignmentService(store, pubsub, **deps),
+        assignments=assignments,
         answers=AnswerService(store, pubsub, **deps),
         reviews=ReviewService(store, pubsub, **deps),
     )

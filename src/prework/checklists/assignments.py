@@ -739,6 +739,49 @@ class AssignmentService(WorkBase):
         )
         return result
 
+    # ------------------------------------------------------------------ certifications
+    async def certifications_changed(self, org_id: str, user_id: str) -> None:
+        """A crew member's certifications changed: announce ``clearance.changed`` for
+        each approved, not voided assignment they are on (its clearance is computed
+        when asked, so only the notice is due)."""
+        teams = await self.teams.active_team_ids(org_id, user_id)
+        sources = [_Source("gsi1", repo.assignee_pk(org_id, a)) for a in (user_id, *teams)]
+
+        def approved_with_me(item: Item) -> bool:
+            return (
+                item.get("state") == AssignmentState.APPROVED.value
+                and user_id in (item.get("crew") or ())
+                and item.get("voided") is None
+            )
+
+        # a clearance holds at most 30 days from the planned date: older jobs are done
+        lo = iso(self.clock() - 31 * 86_400)
+        after: str | None = None
+        while True:
+            for source in sources:
+                source.buffer, source.cursor, source.done, source.fills = [], None, False, 0
+            items, after = await self._merged(
+                sources,
+                lo=lo,
+                hi=None,
+                after=after,
+                want=100,
+                keep=approved_with_me,
+                org_id=org_id,
+                covered=frozenset(teams),
+            )
+            for item in items:
+                await self._announce(
+                    org_id,
+                    "clearance.changed",
+                    assignment_id=item["id"],
+                    cleared=None,
+                    reason="certifications",
+                    user_id=user_id,
+                )
+            if after is None:
+                return
+
     # ------------------------------------------------------------------ overdue
     async def sweep_overdue(self, *, lookback_days: int = 30, limit: int = 500) -> int:
         """Mark the open assignments whose due time has passed as overdue (once each,

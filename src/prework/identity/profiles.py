@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
+
+import structlog
 
 from prework.authz.authorize import authorize
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import update_versioned
-from prework.errors import Forbidden, NotFound, ValidationFailed
+from prework.errors import Forbidden, NotFound, PreworkError, ValidationFailed
 from prework.identity import repository as repo
 from prework.identity.models import Certification, Profile, certification_key
 from prework.identity.permissions import IdentityAction as Action
 from prework.store.base import MAX_BATCH_GET, Store
 
-__all__ = ["UPDATABLE", "ProfileService"]
+__all__ = ["UPDATABLE", "CertificationListener", "ProfileService"]
+
+log = structlog.get_logger("prework.identity")
 
 UPDATABLE = frozenset(
     {
@@ -76,10 +80,29 @@ def _stored(name: str, value: Any) -> Any:
     return value
 
 
+class CertificationListener(Protocol):
+    """Told after a member's certifications changed (an edit, a verification), once
+    the change is committed (the pre-work clearance depends on them)."""
+
+    async def certifications_changed(self, org_id: str, user_id: str) -> None: ...
+
+
 class ProfileService:
     def __init__(self, store: Store, *, clock: Clock = system_clock) -> None:
         self.store = store
         self.clock = clock
+        self._certification_listeners: list[CertificationListener] = []
+
+    def watch_certifications(self, listener: CertificationListener) -> None:
+        """Tell ``listener`` of every committed change of a member's certifications."""
+        self._certification_listeners.append(listener)
+
+    async def _certifications_changed(self, org_id: str, user_id: str) -> None:
+        for listener in self._certification_listeners:
+            try:
+                await listener.certifications_changed(org_id, user_id)
+            except PreworkError:  # the change is committed; a lost notice is only logged
+                log.exception("certification_listener_failed")
 
     async def _load(self, org_id: str, user_id: str) -> dict[str, Any]:
         item = await self.store.get(repo.PROFILES, repo.profile_key(org_id, user_id))
@@ -163,6 +186,8 @@ class ProfileService:
             what="profile",
             clock=self.clock,
         )
+        if "certifications" in changes:
+            await self._certifications_changed(org_id, user_id)
         return repo.profile_of(item)
 
     async def verify_certification(
@@ -216,4 +241,5 @@ class ProfileService:
             what="profile",
             clock=self.clock,
         )
+        await self._certifications_changed(org_id, user_id)
         return repo.profile_of(item)

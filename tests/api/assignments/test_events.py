@@ -180,3 +180,45 @@ async def test_the_overdue_check_marks_once(
     assert (await ok(client, "GET", f"/api/assignments/{assigned}", w.supervisor))[
         "overdue"
     ] is True
+
+
+async def test_a_crew_member_s_certification_change_announces_their_clearances(
+    crew_world: CrewWorld,
+    module_client: httpx.AsyncClient,
+    module_app: FastAPI,
+) -> None:
+    w, client = crew_world, module_client
+    aid, sub_id = await w.submitted()
+    await ok(
+        client,
+        "POST",
+        f"/api/submissions/{sub_id}/review",
+        w.supervisor,
+        json={"decision": "approve"},
+    )
+    other = (await w.assign_team())["id"]  # not approved: nothing to announce
+    bus = await module_app.state.pubsub.subscribe([org_topic(w.org_id)])
+    try:
+        await ok(
+            client,
+            "PATCH",
+            "/api/profiles/me",
+            w.w1,
+            json={"certifications": [{"name": "Confined space entry", "expires_on": "2099-01-01"}]},
+        )
+        edited = [e for e in await drain(bus) if e["type"] == "clearance.changed"]
+        assert [(e["assignment_id"], e["user_id"]) for e in edited] == [(aid, w.w1.user_id)]
+        await ok(
+            client,
+            "POST",
+            f"/api/users/{w.w1.user_id}/certifications/Confined%20space%20entry/verify",
+            w.supervisor,
+        )
+        verified = [e for e in await drain(bus) if e["type"] == "clearance.changed"]
+        assert [e["assignment_id"] for e in verified] == [aid]
+        assert other not in [e["assignment_id"] for e in edited + verified]
+        # someone on no approved crew: no notice
+        await ok(client, "PATCH", "/api/profiles/me", w.owner, json={"certifications": []})
+        assert [e for e in await drain(bus) if e["type"] == "clearance.changed"] == []
+    finally:
+        await bus.close()
