@@ -36,7 +36,7 @@ from prework.core.clock import iso, iso_of
 from prework.core.ids import new_id
 from prework.core.paging import Paged, clamp_limit, decode_cursor, encode_cursor
 from prework.core.principal import Principal, RequestContext
-from prework.core.versioned import check_version
+from prework.core.versioned import UNVERSIONED_ATTEMPTS, check_version, keeps_changing
 from prework.errors import Conflict, ValidationFailed
 from prework.identity.models import UserStatus
 from prework.identity.users import find_members
@@ -91,6 +91,10 @@ class AssignmentFilter:
         return self.job_ref is None or item["job_ref"] == self.job_ref
 
 
+class _CrewStale(Exception):
+    """The crew was computed for an assignee the assignment no longer has."""
+
+
 @dataclass
 class _Source:
     """One index partition read in sort-key order, a batch at a time."""
@@ -106,7 +110,10 @@ class _Source:
 def _aware(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValidationFailed("Times carry a time zone.", code="invalid_time")
-    return iso_of(value)
+    try:
+        return iso_of(value)
+    except (OverflowError, ValueError) as exc:  # in UTC, before year 1 or after 9999
+        raise ValidationFailed("The time is out of range.", code="invalid_time") from exc
 
 
 def _cursor_after(cursor: str | None) -> str | None:
@@ -466,6 +473,10 @@ class AssignmentService(WorkBase):
             if name in fields:
                 fields[name] = _aware(fields[name])
         assignee = fields.pop("assignee", None)
+        if not fields and assignee is None:  # nothing to change: nothing written
+            item = await self._authorized(principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id)
+            check_version(item, expected_version)
+            return repo.assignment_of(item)
         # who may, and on what, before the new assignee is judged (403/404 first)
         await self._authorized(principal, ctx, Action.ASSIGNMENT_UPDATE, assignment_id)
         if assignee is not None:
@@ -547,8 +558,30 @@ class AssignmentService(WorkBase):
         started again with the same crew."""
         org = principal.org_id
         item = await self._authorized(principal, ctx, Action.ASSIGNMENT_START, assignment_id)
+        for _ in range(UNVERSIONED_ATTEMPTS):
+            try:
+                result = await self._start(principal, ctx, item, expected_version)
+                break
+            except _CrewStale:  # reassigned meanwhile: the crew is the new assignee's
+                item = await self._item(org, assignment_id)
+        else:
+            raise keeps_changing("The assignment")
+        await self._announce(
+            org, "assignment.started", assignment_id=assignment_id, crew=list(result.crew or ())
+        )
+        return result
+
+    async def _start(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        item: Item,
+        expected_version: int | None,
+    ) -> Assignment:
+        org = principal.org_id
         assignment = repo.assignment_of(item)
         crew: builtins.list[str] | None = None
+        crew_of = (item["assignee_type"], item["assignee_id"])
         if assignment.crew is None and assignment.state is AssignmentState.ASSIGNED:
             crew = await self._crew_of(org, assignment.assignee)
         now = self.now()
@@ -565,8 +598,8 @@ class AssignmentService(WorkBase):
             ops: builtins.list[TransactOp] = []
             fixed = item.get("crew")
             if fixed is None:
-                if crew is None:  # it was started between our reads: plan again
-                    raise Raced()
+                if crew is None or (item["assignee_type"], item["assignee_id"]) != crew_of:
+                    raise _CrewStale()
                 new["crew"], new["started_at"] = list(crew), now
                 ops += _crew_ops(
                     org,
@@ -592,19 +625,15 @@ class AssignmentService(WorkBase):
             )
             return ops, new
 
-        result = await self._change(
+        return await self._change(
             principal,
             ctx,
             Action.ASSIGNMENT_START,
-            assignment_id,
+            item["id"],
             expected_version,
             plan,
             authorized=True,
         )
-        await self._announce(
-            org, "assignment.started", assignment_id=assignment_id, crew=list(result.crew or ())
-        )
-        return result
 
     async def cancel(
         self,
@@ -695,7 +724,9 @@ class AssignmentService(WorkBase):
             ops = _crew_ops(org, item["id"], assignee, old, user_ids, item["due_at"])
             if len(ops) + 3 > MAX_TRANSACT_ITEMS:
                 raise ValidationFailed(
-                    "Change at most 97 crew members at once.", code="crew_change_too_large"
+                    f"One amendment adds and removes at most {MAX_TRANSACT_ITEMS - 3} members "
+                    "in all; amend in two steps.",
+                    code="crew_change_too_large",
                 )
             ops.append(
                 Update(
@@ -820,7 +851,7 @@ class AssignmentService(WorkBase):
             Update(
                 repo.ASSIGNMENTS,
                 repo.assignment_key(org, assignment_id),
-                UpdateSpec(set={"overdue_at": now}),
+                UpdateSpec(set={"overdue_at": now, "version": int(item["version"]) + 1}),
                 condition=All(
                     version_equals(int(item["version"])), AttrEquals("due_at", item["due_at"])
                 ),
@@ -832,6 +863,7 @@ class AssignmentService(WorkBase):
                 org,
                 "assignment.overdue",
                 assignment_id,
+                changes={"version": {"old": int(item["version"]), "new": int(item["version"]) + 1}},
                 details={"due_at": item["due_at"], "state": item["state"]},
             ),
         ]

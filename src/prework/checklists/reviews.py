@@ -309,6 +309,9 @@ class ReviewService(WorkBase):
                     ),
                 ),
             ]
+            if decision is Decision.REJECT and item.get("overdue_at") is None:
+                # open again: the overdue check watches it again (submit took it off)
+                ops.append(Put(repo.ASSIGNMENTS, repo.watch_item(org, item["id"], item["due_at"])))
             if decision is Decision.REJECT:  # the crew signs again after changing it
                 ops.append(
                     Update(
@@ -389,10 +392,15 @@ class ReviewService(WorkBase):
                 repo.SUBMISSIONS, repo.submission_key(org_id, assignment.latest_submission_id)
             )
         certs = await self.profiles.certifications_of(org_id, list(crew))
+        signoffs: Mapping[str, Any] = (submission or {}).get("signoffs") or {}
+        if assignment.state not in (AssignmentState.SUBMITTED, AssignmentState.APPROVED):
+            # being filled in (or not yet): the sign-offs of the answers as they are now
+            doc = await self.store.get(repo.ASSIGNMENTS, repo.doc_key(org_id, assignment.id))
+            signoffs = (doc or {}).get("signoffs") or {}
         reasons = clearance_reasons(
             state=assignment.state.value,
             crew=list(crew),
-            signoffs=(submission or {}).get("signoffs") or {},
+            signoffs=signoffs,
             failed_critical=(submission or {}).get("failed_critical") or (),
             required_certifications=required,
             certifications={u: [asdict(c) for c in held] for u, held in certs.items()},

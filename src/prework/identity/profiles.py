@@ -16,7 +16,7 @@ from prework.authz.authorize import authorize
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import update_versioned
-from prework.errors import Forbidden, NotFound, PreworkError, ValidationFailed
+from prework.errors import Forbidden, NotFound, ValidationFailed
 from prework.identity import repository as repo
 from prework.identity.models import Certification, Profile, certification_key
 from prework.identity.permissions import IdentityAction as Action
@@ -101,7 +101,7 @@ class ProfileService:
         for listener in self._certification_listeners:
             try:
                 await listener.certifications_changed(org_id, user_id)
-            except PreworkError:  # the change is committed; a lost notice is only logged
+            except Exception:
                 log.exception("certification_listener_failed")
 
     async def _load(self, org_id: str, user_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from prework.core.principal import Role
 from prework.store.base import Store
@@ -421,3 +422,26 @@ async def test_bad_review_bodies(
     ):
         r = await _refused(client, module_store, w.org_id, "POST", url, w.supervisor.headers, body)
         assert (r.status_code, error_code(r)) == (status, code), body
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+async def test_a_time_past_the_calendar_in_utc_is_refused(
+    crew_world: CrewWorld, module_client: httpx.AsyncClient, when: str
+) -> None:
+    w, client = crew_world, module_client
+    r = await client.post(
+        "/api/assignments",
+        headers=w.supervisor.headers,
+        json={
+            "template_id": w.template_id,
+            "assignee": {"type": "team", "id": w.team_id},
+            "job_ref": "WO-EDGE",
+            "planned_start": when,
+            "due_at": when,
+        },
+    )
+    assert (r.status_code, error_code(r)) == (422, "invalid_time"), r.text
+    r = await client.get(
+        "/api/assignments", headers=w.supervisor.headers, params={"due_from": when}
+    )
+    assert (r.status_code, error_code(r)) == (422, "invalid_time"), r.text

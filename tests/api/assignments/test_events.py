@@ -222,3 +222,39 @@ async def test_a_crew_member_s_certification_change_announces_their_clearances(
         assert [e for e in await drain(bus) if e["type"] == "clearance.changed"] == []
     finally:
         await bus.close()
+
+
+async def test_two_sweeps_at_once_mark_once_and_a_rejection_is_watched_again(
+    crew_world: CrewWorld,
+    module_client: httpx.AsyncClient,
+    module_store: Store,
+    module_app: FastAPI,
+) -> None:
+    w, client = crew_world, module_client
+    service = module_app.state.services.checklists.assignments
+    await service.sweep_overdue()  # what other tests left past due
+    due = (await w.assign_team(due_in=timedelta(minutes=-5)))["id"]
+    results = await asyncio.gather(service.sweep_overdue(), service.sweep_overdue())
+    assert sorted(results) == [0, 1]
+    events = [
+        e
+        for e in await audit_items(module_store, w.org_id)
+        if e["action"] == "assignment.overdue" and e["target_id"] == due
+    ]
+    assert len(events) == 1
+    # submitted in time, rejected, then past due: it is overdue once it is open again
+    aid, sub_id = await w.submitted()
+    await ok(
+        client,
+        "POST",
+        f"/api/submissions/{sub_id}/review",
+        w.supervisor,
+        json={"decision": "reject", "comment": "Again"},
+    )
+    real_clock = service.clock
+    service.clock = lambda: real_clock() + 3 * 3600  # the crew's due time (2 h) has passed
+    try:
+        assert await service.sweep_overdue() >= 1  # (and what else the module left open)
+    finally:
+        service.clock = real_clock
+    assert (await stored_assignment(module_store, w.org_id, aid))["overdue_at"] is not None
