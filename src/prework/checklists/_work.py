@@ -4,6 +4,7 @@ areas' services they ask, reads with their access rules, audit events, bus event
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -16,22 +17,39 @@ from prework.checklists.templates import TemplateService
 from prework.checklists.workflow import Assignment
 from prework.core import audit
 from prework.core.audit import SYSTEM, Actor
-from prework.core.clock import Clock, iso, system_clock
+from prework.core.clock import Clock, iso, iso_of, system_clock
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, keeps_changing
-from prework.errors import NotFound, PreworkError, TransactionCanceled, WriteConflict
+from prework.errors import (
+    NotFound,
+    PreworkError,
+    TransactionCanceled,
+    ValidationFailed,
+    WriteConflict,
+)
 from prework.identity.orgs import OrgService
 from prework.identity.profiles import ProfileService
 from prework.pubsub.base import PubSub, org_topic
 from prework.store.base import Store, TransactOp
 from prework.teams.service import TeamService
 
-__all__ = ["TARGET", "Raced", "WorkBase", "not_found"]
+__all__ = ["TARGET", "Raced", "WorkBase", "aware", "not_found"]
 
 log = structlog.get_logger("prework.checklists")
 
 T = TypeVar("T")
 TARGET = "assignment"
+
+
+def aware(value: datetime) -> str:
+    """A time with a zone as stored (fixed-width UTC text); 422 ``invalid_time`` for
+    one without a zone or outside the calendar once in UTC."""
+    if value.tzinfo is None:
+        raise ValidationFailed("Times carry a time zone.", code="invalid_time")
+    try:
+        return iso_of(value)
+    except (OverflowError, ValueError) as exc:  # in UTC, before year 1 or after 9999
+        raise ValidationFailed("The time is out of range.", code="invalid_time") from exc
 
 
 def not_found() -> NotFound:

@@ -26,12 +26,8 @@ from prework.authz.authorize import audit_denial, authorize
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
 from prework.checklists._work import WorkBase
-from prework.checklists.answers import (
-    Reason,
-    clearance_reasons,
-    diff_answers,
-    planned_date_in,
-)
+from prework.checklists.answers import diff_answers
+from prework.checklists.clearance import Reason, clearance_reasons, planned_date_in
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import (
     Assignment,

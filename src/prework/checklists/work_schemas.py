@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from prework.checklists.answers import Reason
+from prework.checklists.clearance import Reason
 from prework.checklists.reviews import Clearance
 from prework.checklists.workflow import (
     MAX_CREW,

@@ -12,17 +12,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prework.checklists.answers import (
-    CLEARANCE_CODES,
     ITEM_CODES,
     Evaluation,
     ItemProblem,
-    Reason,
-    clearance_reasons,
     condition_holds,
     diff_answers,
     evaluate,
-    planned_date_in,
     value_problems,
+)
+from prework.checklists.clearance import (
+    CLEARANCE_CODES,
+    Reason,
+    clearance_reasons,
+    planned_date_in,
 )
 from prework.checklists.models import definition_problems
 from prework.checklists.schemas import Definition
