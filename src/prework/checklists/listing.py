@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -58,16 +58,12 @@ class AssignmentFilter:
         return self.job_ref is None or item["job_ref"] == self.job_ref
 
 
-@dataclass
-class _Source:
-    """One index partition read in sort-key order, a batch at a time."""
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """The index partitions a listing reads as one sequence (a merged query)."""
 
     index: str
-    pk: str
-    buffer: list[tuple[str, Item]] = field(default_factory=list)
-    cursor: str | None = None
-    done: bool = False
-    fills: int = 0
+    pks: tuple[str, ...]
 
 
 def _cursor_after(cursor: str | None) -> str | None:
@@ -102,17 +98,18 @@ class AssignmentListing(WorkBase):
         if scope == Scope.ORG:
             await authorize(self.store, principal, ctx, Action.ASSIGNMENT_READ)
             if where.team_id is not None:
-                sources = [_Source("gsi1", repo.assignee_pk(org, where.team_id))]
+                sources = _Sources("gsi1", (repo.assignee_pk(org, where.team_id),))
             else:
-                sources = [_Source("gsi2", repo.org_listing_pk(org))]
+                sources = _Sources("gsi2", (repo.org_listing_pk(org),))
         else:
             await authorize(self.store, principal, ctx, Action.ASSIGNMENT_READ_OWN)
             teams = await self.teams.active_team_ids(org, user)
             if where.team_id is not None:
-                teams = [t for t in teams if t == where.team_id]
-                sources = [_Source("gsi1", repo.assignee_pk(org, t)) for t in teams]
+                if where.team_id not in teams:
+                    return Paged([], None)
+                sources = _Sources("gsi1", (repo.assignee_pk(org, where.team_id),))
             else:
-                sources = [_Source("gsi1", repo.assignee_pk(org, a)) for a in (user, *teams)]
+                sources = _Sources("gsi1", tuple(repo.assignee_pk(org, a) for a in (user, *teams)))
                 covered = frozenset(teams)  # their crew entries: read in the team's own
 
             def keep(item: Item) -> bool:
@@ -137,51 +134,33 @@ class AssignmentListing(WorkBase):
             encode_cursor({"after": next_after}) if next_after is not None else None,
         )
 
-    async def _fill(
-        self,
-        source: _Source,
-        org_id: str,
-        lo: str | None,
-        hi: str | None,
-        *,
-        size: int,
-        covered: frozenset[str],
-    ) -> None:
-        """Read the next ``size`` entries of ``source`` into its buffer as (sort key,
-        assignment), crew entries resolved to their assignments, except those of an
-        assignee in ``covered`` (another source of this listing reads those)."""
-        page = await self.store.query(
-            repo.ASSIGNMENTS,
-            index=source.index,
-            pk=source.pk,
-            sk_gte=lo,
-            sk_lte=hi,
-            limit=max(1, min(_BATCH, size)),
-            cursor=source.cursor,
+    async def _resolved(
+        self, rows: builtins.list[Item], org_id: str, covered: frozenset[str]
+    ) -> builtins.list[tuple[Item, Item | None]]:
+        """Each row with its assignment: itself, or for a crew entry the assignment
+        it points to (read by key), except for the crew entries of an assignee in
+        ``covered`` (another partition of the listing holds those): None."""
+        ids = sorted(
+            {
+                i["assignment_id"]
+                for i in rows
+                if i.get("type") == "crew_entry" and i.get("assignee_id") not in covered
+            }
         )
-        source.cursor = page.cursor
-        source.done = page.cursor is None
-        sk_attr = f"{source.index}sk"
-        rows = [
-            i
-            for i in page.items
-            if i.get("type") != "crew_entry" or i.get("assignee_id") not in covered
-        ]
-        ids = sorted({i["assignment_id"] for i in rows if i.get("type") == "crew_entry"})
-        resolved: dict[str, Item] = {}
+        found: dict[str, Item] = {}
         for start in range(0, len(ids), MAX_BATCH_GET):
             keys = [repo.assignment_key(org_id, a) for a in ids[start : start + MAX_BATCH_GET]]
-            for found in await self.store.batch_get(repo.ASSIGNMENTS, keys):
-                resolved[found["id"]] = found
+            for item in await self.store.batch_get(repo.ASSIGNMENTS, keys):
+                found[item["id"]] = item
+        out: builtins.list[tuple[Item, Item | None]] = []
         for raw in rows:
-            item = resolved.get(raw["assignment_id"]) if raw.get("type") == "crew_entry" else raw
-            if repo.is_assignment(item, org_id):
-                assert item is not None
-                source.buffer.append((str(raw[sk_attr]), item))
+            got = found.get(raw["assignment_id"]) if raw.get("type") == "crew_entry" else raw
+            out.append((raw, got if repo.is_assignment(got, org_id) else None))
+        return out
 
     async def _merged(
         self,
-        sources: builtins.list[_Source],
+        sources: _Sources,
         *,
         lo: str | None,
         hi: str | None,
@@ -191,39 +170,39 @@ class AssignmentListing(WorkBase):
         org_id: str,
         covered: frozenset[str] = frozenset(),
     ) -> tuple[builtins.list[Item], str | None]:
-        """Up to ``want`` kept assignments from the sources, merged by sort key, after
-        ``after``; and the sort key to continue after (None: nothing more)."""
-        start = max(lo, after) if lo is not None and after is not None else (lo or after)
+        """Up to ``want`` kept assignments of the sources' partitions, merged by
+        sort key, after ``after``; and the sort key to continue after (None:
+        nothing more). One merged query reads them, a batch at a time."""
+        sk_attr = f"{sources.index}sk"
         out: builtins.list[Item] = []
         seen: set[str] = set()
         examined = 0
-        last: str | None = None
+        cursor: str | None = None
         while True:
-            for source in sources:
-                # a source takes part in the merge with its next entry, or not at all
-                while not source.buffer and not source.done:
-                    # a first read shares the page among the sources; a later one reads
-                    # what the page still needs
-                    rest = want - len(out) + 1
-                    size = rest if source.fills else max(8, rest // len(sources) + 1)
-                    source.fills += 1
-                    await self._fill(source, org_id, start, hi, size=size, covered=covered)
-                    source.buffer = [
-                        (sk, i) for sk, i in source.buffer if after is None or sk > after
-                    ]
-            live = [s for s in sources if s.buffer]
-            if not live:
+            # a little more than the page still needs: some rows are not kept
+            size = min(_BATCH, 2 * (want - len(out)) + 2)
+            page = await self.store.query_merged(
+                repo.ASSIGNMENTS,
+                index=sources.index,
+                pks=sources.pks,
+                sk_gte=lo,
+                sk_after=after,
+                sk_lte=hi,
+                limit=size,
+                cursor=cursor,
+            )
+            rows = await self._resolved(page.items, org_id, covered)
+            for n, (raw, item) in enumerate(rows, 1):
+                examined += 1
+                if item is not None and item["id"] not in seen and keep(item):
+                    seen.add(item["id"])
+                    out.append(item)
+                if len(out) >= want or examined >= _READ_BUDGET:
+                    more = n < len(rows) or page.cursor is not None
+                    return out, (str(raw[sk_attr]) if more else None)
+            if page.cursor is None:
                 return out, None
-            head = min(live, key=lambda s: s.buffer[0][0])
-            sk, item = head.buffer.pop(0)
-            examined += 1
-            last = sk
-            if item["id"] not in seen and keep(item):
-                seen.add(item["id"])
-                out.append(item)
-            if len(out) >= want or examined >= _READ_BUDGET:
-                more = any(s.buffer or not s.done for s in sources)
-                return out, (last if more else None)
+            cursor = page.cursor
 
     # ------------------------------------------------------------------ certifications
     async def certifications_changed(self, org_id: str, user_id: str) -> None:
@@ -231,7 +210,7 @@ class AssignmentListing(WorkBase):
         each approved, not voided assignment they are on (its clearance is computed
         when asked, so only the notice is due)."""
         teams = await self.teams.active_team_ids(org_id, user_id)
-        sources = [_Source("gsi1", repo.assignee_pk(org_id, a)) for a in (user_id, *teams)]
+        sources = _Sources("gsi1", tuple(repo.assignee_pk(org_id, a) for a in (user_id, *teams)))
 
         def approved_with_me(item: Item) -> bool:
             return (
@@ -244,8 +223,6 @@ class AssignmentListing(WorkBase):
         lo = iso(self.clock() - 31 * 86_400)
         after: str | None = None
         while True:
-            for source in sources:
-                source.buffer, source.cursor, source.done, source.fills = [], None, False, 0
             items, after = await self._merged(
                 sources,
                 lo=lo,

@@ -145,9 +145,7 @@ async def list_assignments(
     page = await checklists.assignments.list(
         principal=principal, ctx=ctx, where=where, limit=limit, cursor=cursor
     )
-    return Page[AssignmentRead](
-        items=[AssignmentRead.of(a) for a in page.items], next_cursor=page.next_cursor
-    )
+    return Page[AssignmentRead].of(page)
 
 
 @assignments.get("/{assignment_id}", summary="One assignment")

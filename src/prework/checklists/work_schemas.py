@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from prework.checklists.clearance import Reason
 from prework.checklists.reviews import Clearance
@@ -25,6 +25,7 @@ __all__ = [
     "AnswersRead",
     "AnswersSave",
     "AssigneeIn",
+    "AssigneeRead",
     "AssignmentCreate",
     "AssignmentRead",
     "AssignmentUpdate",
@@ -111,12 +112,28 @@ class CrewAmend(Strict):
     version: Version = None
 
 
+class AssigneeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    type: Literal["user", "team"]
+    id: str
+
+
+def _is_set(value: object) -> bool:
+    return value is not None
+
+
 class AssignmentRead(BaseModel):
+    """An assignment, read from the attributes of its record (:meth:`of`, and
+    ``Page[AssignmentRead].of`` for a page in one validation call)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     template_id: str
     template_version: int
     title: str
-    assignee: dict[str, str] = Field(description='{"type": "user" | "team", "id": ...}')
+    assignee: AssigneeRead
     job_ref: str
     location: str | None
     coordinates: dict[str, float] | None
@@ -126,8 +143,12 @@ class AssignmentRead(BaseModel):
     crew: list[str] | None = Field(description="Fixed at the start; null before.")
     submission_count: int
     latest_submission_id: str | None
-    overdue: bool
-    clearance_voided: dict[str, Any] | None
+    overdue: Annotated[bool, BeforeValidator(_is_set)] = Field(
+        validation_alias="overdue_at", description="Marked by the overdue check."
+    )
+    clearance_voided: dict[str, Any] | None = Field(
+        validation_alias="voided", description="{by, at, reason} once voided; null before."
+    )
     created_by: str
     created_at: str
     updated_at: str
@@ -135,28 +156,7 @@ class AssignmentRead(BaseModel):
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentRead:
-        return cls(
-            id=a.id,
-            template_id=a.template_id,
-            template_version=a.template_version,
-            title=a.title,
-            assignee={"type": a.assignee.type, "id": a.assignee.id},
-            job_ref=a.job_ref,
-            location=a.location,
-            coordinates=dict(a.coordinates) if a.coordinates is not None else None,
-            planned_start=a.planned_start,
-            due_at=a.due_at,
-            state=a.state,
-            crew=list(a.crew) if a.crew is not None else None,
-            submission_count=a.submission_count,
-            latest_submission_id=a.latest_submission_id,
-            overdue=a.overdue_at is not None,
-            clearance_voided=dict(a.voided) if a.voided is not None else None,
-            created_by=a.created_by,
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-            version=a.version,
-        )
+        return cls.model_validate(a, from_attributes=True)
 
 
 class AnswersSave(Strict):

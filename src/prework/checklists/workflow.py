@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from prework.errors import Conflict
 
@@ -119,14 +119,15 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-@dataclass(frozen=True, slots=True)
-class Assignee:
+class Assignee(NamedTuple):
     type: str  # "user" | "team"
     id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(NamedTuple):
+    """An assignment as stored (a named tuple: a page of them is built per listing,
+    and a tuple is built about five times faster than a frozen dataclass)."""
+
     id: str
     org_id: str
     template_id: str

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -24,10 +25,12 @@ from prework.store.base import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 from prework.store.schema import TableDef
 
 __all__ = [
+    "MergedSpec",
     "QuerySpec",
     "decode_cursor",
     "encode_cursor",
     "prefix_upper_bound",
+    "prepare_merged",
     "prepare_query",
 ]
 
@@ -142,6 +145,82 @@ def prepare_query(
     )
 
 
+@dataclass(slots=True)
+class MergedSpec:
+    """A validated merged query (treat as immutable): partitions ``pks`` of
+    ``index``, index sort keys within ``lower`` (inclusive) / ``after``
+    (exclusive) / ``upper`` (inclusive), ascending."""
+
+    table: str
+    index: str
+    pks: tuple[str, ...]
+    lower: str | None
+    after: str | None
+    upper: str | None
+    limit: int
+    fingerprint: str
+    key_width = 3  # a position is (index sk, pk, sk)
+
+    def sk_matches(self, sk: str) -> bool:
+        if self.lower is not None and sk < self.lower:
+            return False
+        if self.after is not None and sk <= self.after:
+            return False
+        return self.upper is None or sk <= self.upper
+
+    def can_continue_after(self, sk: str) -> bool:
+        return self.sk_matches(sk)
+
+    def partition(self, pk: str) -> QuerySpec:
+        """The query of one partition (the merge's part of it; its lower bound the
+        greater of ``lower`` and ``after``, ``after`` itself applied by the reader)."""
+        lower = self.lower
+        if self.after is not None and (lower is None or self.after > lower):
+            lower = self.after
+        return QuerySpec(self.table, self.index, pk, None, lower, self.upper, True, None, False, "")
+
+
+def prepare_merged(
+    tdef: TableDef,
+    *,
+    index: str,
+    pks: Sequence[str],
+    sk_gte: str | None,
+    sk_after: str | None,
+    sk_lte: str | None,
+    limit: int,
+) -> MergedSpec:
+    if index not in tdef.indexes:
+        raise ValueError(f"table {tdef.name!r} has no index {index!r}")
+    if isinstance(pks, str) or not isinstance(pks, Sequence):
+        raise ValidationFailed("pks must be a list of partition keys", code="invalid_query")
+    if not pks:
+        raise ValidationFailed("a merged query reads one partition or more", code="invalid_query")
+    for pk in pks:
+        check_key_value(pk, "a partition key", MAX_PARTITION_KEY_BYTES)
+    if len(set(pks)) != len(pks):
+        raise ValidationFailed("the partition keys must be distinct", code="invalid_query")
+    for name, value in (("sk_gte", sk_gte), ("sk_after", sk_after), ("sk_lte", sk_lte)):
+        if value is not None:
+            check_key_value(value, name, MAX_SORT_KEY_BYTES)
+    if sk_gte is not None and sk_lte is not None and sk_gte > sk_lte:
+        raise ValidationFailed("sk_gte is greater than sk_lte", code="invalid_query")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationFailed("limit must be a positive integer", code="invalid_query")
+    signature = [tdef.name, index, sorted(pks), sk_gte, sk_after, sk_lte, "merged"]
+    fingerprint = hashlib.sha256(orjson.dumps(signature)).hexdigest()[:16]
+    return MergedSpec(tdef.name, index, tuple(pks), sk_gte, sk_after, sk_lte, limit, fingerprint)
+
+
+class _Positioned(Protocol):
+    fingerprint: str
+
+    @property
+    def key_width(self) -> int: ...
+
+    def can_continue_after(self, sk: str) -> bool: ...
+
+
 # the most UTF-8 bytes of each part of a cursor's position, by its width
 _POSITION_LIMITS = {
     1: (MAX_SORT_KEY_BYTES,),
@@ -149,14 +228,14 @@ _POSITION_LIMITS = {
 }
 
 
-def encode_cursor(query: QuerySpec, position: Sequence[str]) -> str:
+def encode_cursor(query: _Positioned, position: Sequence[str]) -> str:
     """An opaque cursor continuing ``query`` after ``position``: the last
     item's ``(sk,)`` on a table, ``(index sk, pk, sk)`` on an index."""
     raw = orjson.dumps({"q": query.fingerprint, "k": list(position)})
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(query: QuerySpec, cursor: str) -> tuple[str, ...]:
+def decode_cursor(query: _Positioned, cursor: str) -> tuple[str, ...]:
     """The position in ``cursor``; ValidationFailed ``invalid_cursor`` if it is
     malformed, was made by another query, or its position is not a key the
     query could have ended a page on: key values within their limits, the sort

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import random
 import weakref
 from collections.abc import Callable, Sequence
@@ -29,7 +30,14 @@ from typing import TypeAlias, TypeVar
 from prework.errors import LimitExceeded, TransactionCanceled, ValidationFailed, WriteConflict
 from prework.store._conditions import check_condition
 from prework.store._items import Stored, check_key, encode_item, table_def
-from prework.store._queries import QuerySpec, decode_cursor, prepare_query
+from prework.store._queries import (
+    MergedSpec,
+    QuerySpec,
+    decode_cursor,
+    encode_cursor,
+    prepare_merged,
+    prepare_query,
+)
 from prework.store._updates import PreparedUpdate, prepare_update
 from prework.store._writes import ResolvedOp, prepare_batch_write, resolve_transaction
 from prework.store.base import (
@@ -47,11 +55,13 @@ from prework.store.base import (
 )
 from prework.store.schema import TableDef
 
-__all__ = ["MODIFY_ATTEMPTS", "ResolvedPlan", "StoreAdapter"]
+__all__ = ["MERGE_CHUNK", "MODIFY_ATTEMPTS", "ResolvedPlan", "StoreAdapter"]
 
 T = TypeVar("T")
 # an optimistic modify_item (DynamoDB) reads and plans again this often at most
 MODIFY_ATTEMPTS = 8
+# an engine's _query_merged reads at most this many partitions (SQLite: one statement)
+MERGE_CHUNK = 100
 _MODIFY_BACKOFF = 0.005  # seconds, doubled per lost race, full jitter
 # plan, its ops validated and encoded
 ResolvedPlan: TypeAlias = Callable[[Item | None], tuple[list[ResolvedOp], T]]
@@ -161,6 +171,47 @@ class StoreAdapter(Store):
         after = None if cursor is None else decode_cursor(spec, cursor)
         return await self._query(tdef, spec, after)
 
+    async def query_merged(
+        self,
+        table: str,
+        *,
+        index: str,
+        pks: Sequence[str],
+        sk_gte: str | None = None,
+        sk_after: str | None = None,
+        sk_lte: str | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page:
+        tdef = table_def(self.tables, table)
+        spec = prepare_merged(
+            tdef,
+            index=index,
+            pks=pks,
+            sk_gte=sk_gte,
+            sk_after=sk_after,
+            sk_lte=sk_lte,
+            limit=limit,
+        )
+        after = None if cursor is None else decode_cursor(spec, cursor)
+        if len(spec.pks) <= MERGE_CHUNK:
+            return await self._query_merged(tdef, spec, after)
+        # a chunk's page holds its first `limit` items: the first `limit` of them all
+        # are among those of the chunks
+        found: list[tuple[tuple[str, str, str], Item]] = []
+        more = False
+        sk_attr = f"{index}sk"
+        for start in range(0, len(spec.pks), MERGE_CHUNK):
+            chunk = dataclasses.replace(spec, pks=spec.pks[start : start + MERGE_CHUNK])
+            page = await self._query_merged(tdef, chunk, after)
+            more = more or page.cursor is not None
+            found += [((str(i[sk_attr]), str(i["pk"]), str(i["sk"])), i) for i in page.items]
+        found.sort(key=lambda entry: entry[0])
+        more = more or len(found) > spec.limit
+        del found[spec.limit :]
+        next_cursor = encode_cursor(spec, found[-1][0]) if more and found else None
+        return Page([item for _, item in found], next_cursor)
+
     async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
         tdef = table_def(self.tables, table)
         if len(keys) > MAX_BATCH_GET:
@@ -268,6 +319,35 @@ class StoreAdapter(Store):
     async def _query(self, table: TableDef, spec: QuerySpec, after: tuple[str, ...] | None) -> Page:
         """One page of ``spec``, continuing after position ``after`` (from its cursor)."""
 
+    async def _query_merged(
+        self, table: TableDef, spec: MergedSpec, after: tuple[str, ...] | None
+    ) -> Page:
+        """One page of ``spec`` after position ``after``: each partition read with
+        :meth:`_query` a batch at a time and merged (engines that can merge in
+        one statement override this)."""
+        runs = [_Run(self, table, spec, pk, after) for pk in spec.pks]
+        want = spec.limit + 1  # one more: whether a next page exists
+        first = min(want, max(_MERGE_BATCH, want // len(runs) + 1))
+        await asyncio.gather(*(run.fill(first) for run in runs))
+        out: list[tuple[tuple[str, str, str], Item]] = []
+        while len(out) < want:
+            refill = max(_MERGE_BATCH, want - len(out))
+            for run in runs:  # a partition takes part with its next item, or has none
+                while not run.buffer and not run.done:
+                    await run.fill(refill)
+            live = [run for run in runs if run.buffer]
+            if not live:
+                break
+            head = min(live, key=_Run.head_key)
+            if head.head_is_final():
+                out.append(head.buffer.pop(0))
+            else:
+                await head.fill(refill)
+        more = len(out) > spec.limit
+        del out[spec.limit :]
+        next_cursor = encode_cursor(spec, out[-1][0]) if more and out else None
+        return Page([item for _, item in out], next_cursor)
+
     @abc.abstractmethod
     async def _batch_get(self, table: TableDef, keys: list[tuple[str, str]]) -> list[Item]:
         """The visible items among ``keys`` (distinct, at most 100, maybe none)."""
@@ -285,3 +365,54 @@ class StoreAdapter(Store):
     @abc.abstractmethod
     async def _transact_write(self, ops: list[ResolvedOp]) -> None:
         """All of ``ops`` (validated, on distinct items, maybe none) or none."""
+
+
+_MERGE_BATCH = 8  # the least a partition of a merged query reads at a time
+
+
+class _Run:
+    """One partition of a merged query: its items in (index sk, pk, sk) order,
+    read a batch at a time. An engine orders items of equal index sort key as it
+    likes, so an item is final (may be merged) only once an item of a greater
+    sort key, or the partition's end, has been read."""
+
+    def __init__(
+        self,
+        store: StoreAdapter,
+        table: TableDef,
+        spec: MergedSpec,
+        pk: str,
+        after: tuple[str, ...] | None,
+    ) -> None:
+        self.store, self.table, self.spec = store, table, spec
+        self.query = spec.partition(pk)
+        self.after = after
+        self.sk_attr = f"{spec.index}sk"
+        self.buffer: list[tuple[tuple[str, str, str], Item]] = []
+        self.position: tuple[str, ...] | None = None
+        self.done = False
+
+    def head_key(self) -> tuple[str, str, str]:
+        return self.buffer[0][0]
+
+    def head_is_final(self) -> bool:
+        return self.done or self.buffer[-1][0][0] != self.buffer[0][0][0]
+
+    async def fill(self, size: int) -> None:
+        if self.done:
+            return
+        self.query.limit = size  # this run's own spec
+        page = await self.store._query(self.table, self.query, self.position)
+        self.done = page.cursor is None
+        if page.cursor is not None:
+            self.position = decode_cursor(self.query, page.cursor)
+        spec, after, sk_attr = self.spec, self.after, self.sk_attr
+        for item in page.items:
+            key = (str(item[sk_attr]), str(item["pk"]), str(item["sk"]))
+            if not spec.sk_matches(key[0]):
+                continue
+            if after is not None and key <= after:
+                continue
+            self.buffer.append((key, item))
+        # code point order is UTF-8 byte order, the engines' order of sort keys
+        self.buffer.sort(key=lambda entry: entry[0])

@@ -305,6 +305,30 @@ class Store(abc.ABC):
         A cursor only continues the query that produced it."""
 
     @abc.abstractmethod
+    async def query_merged(
+        self,
+        table: str,
+        *,
+        index: str,
+        pks: Sequence[str],
+        sk_gte: str | None = None,
+        sk_after: str | None = None,
+        sk_lte: str | None = None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page:
+        """The items of several partitions of ``index`` (``pks``: one or more,
+        distinct) as one sequence, ascending by the index's
+        sort key, then by table key (``pk``, ``sk``): what querying each partition
+        and merging the results gives, in one call. Bounds apply to the index's
+        sort key: ``sk_gte`` and ``sk_lte`` inclusive, ``sk_after`` exclusive (a
+        caller continuing after a sort key of its own); any may be given alone
+        or together. ``limit`` caps the page; ``cursor`` continues after the
+        previous page's last item exactly (ties on the sort key included), and
+        only the same merged query (same table, index, partitions in any order,
+        bounds)."""
+
+    @abc.abstractmethod
     async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
         """The existing, unexpired items among ``keys`` (at most 100), in no
         particular order."""

@@ -46,7 +46,7 @@ from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_item, decode_many, decode_stored
-from prework.store._queries import QuerySpec, encode_cursor
+from prework.store._queries import MergedSpec, QuerySpec, encode_cursor
 from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
     ResolvedOp,
@@ -183,6 +183,42 @@ class _Sql:
         ordering = ", ".join(c + direction for c in order)
         sql = f"SELECT {columns}, data FROM {self.table} WHERE {conditions} ORDER BY {ordering}"  # noqa: S608
         return sql + " LIMIT ?"
+
+    def merged(
+        self, spec: MergedSpec, after: tuple[str, ...] | None, now: float
+    ) -> tuple[str, list[Any]]:
+        """The statement of a merged query: one index scan per partition, merged
+        by SQLite (``UNION ALL`` ordered by the scans' own order: no sort), and its
+        arguments up to, not including, the limit."""
+        i = spec.index
+        where = [f"{i}pk = ?"]
+        bounds: list[Any] = []
+        if spec.lower is not None:
+            where.append(f"{i}sk >= ?")
+            bounds.append(spec.lower)
+        if spec.after is not None:
+            where.append(f"{i}sk > ?")
+            bounds.append(spec.after)
+        if spec.upper is not None:
+            where.append(f"{i}sk <= ?")
+            bounds.append(spec.upper)
+        if after is not None:
+            where.append(f"({i}sk, pk, sk) > (?, ?, ?)")
+            bounds.extend(after)
+        where.append(_VISIBLE)
+        bounds.append(now)
+        shape = ("merged", i, len(spec.pks), spec.lower is not None, spec.after is not None,
+                 spec.upper is not None, after is not None)  # fmt: skip
+        statement = self._queries.get(shape)
+        if statement is None:
+            arm = f"SELECT {i}sk, pk, sk, data FROM {self.table} WHERE {' AND '.join(where)}"  # noqa: S608
+            statement = " UNION ALL ".join([arm] * len(spec.pks)) + " ORDER BY 1, 2, 3 LIMIT ?"
+            self._queries[shape] = statement
+        args: list[Any] = []
+        for pk in spec.pks:
+            args.append(pk)
+            args.extend(bounds)
+        return statement, args
 
 
 class _Rows(Rows):
@@ -600,6 +636,23 @@ class SqliteStore(StoreAdapter):
             items = decode_many([row[-1] for row in rows])
             position = rows[-1][:width] if more else None
             return Page(items, None if position is None else encode_cursor(spec, position))
+
+        return await self._read(run)
+
+    async def _query_merged(
+        self, table: TableDef, spec: MergedSpec, after: tuple[str, ...] | None
+    ) -> Page:
+        statement, args = self._sql[table.name].merged(spec, after, time.time())
+        limit = spec.limit
+        args.append(limit + 1)
+
+        def run(conn: sqlite3.Connection) -> Page:
+            rows = conn.execute(statement, args).fetchall()
+            more = len(rows) > limit
+            if more:
+                del rows[limit:]
+            items = decode_many([row[-1] for row in rows])
+            return Page(items, encode_cursor(spec, rows[-1][:3]) if more else None)
 
         return await self._read(run)
 

@@ -81,6 +81,9 @@ class CrashingStore(Store):
     async def query(self, table: str, **kwargs: Any) -> Page:
         return await self.inner.query(table, **kwargs)
 
+    async def query_merged(self, table: str, **kwargs: Any) -> Page:
+        return await self.inner.query_merged(table, **kwargs)
+
     async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
         return await self.inner.batch_get(table, keys)
 
