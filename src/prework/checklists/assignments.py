@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from prework.authz.authorize import authorize
+from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
 from prework.checklists._work import aware
 from prework.checklists.listing import AssignmentFilter, AssignmentListing, Scope
@@ -65,6 +66,10 @@ EDITABLE: Final = frozenset(
 )
 
 
+# a team's crew is drawn from at most this many of its active members
+_CREW_SCAN: Final = 4 * MAX_CREW
+
+
 class _CrewStale(Exception):
     """The crew was computed for an assignee the assignment no longer has."""
 
@@ -105,6 +110,11 @@ class AssignmentService(AssignmentListing, OverdueCheck):
                 raise ValidationFailed("No such member.", code="unknown_member")
             if user.status is not UserStatus.ACTIVE:
                 raise ValidationFailed("The member is deactivated.", code="member_inactive")
+            if not is_allowed(user.role, Action.ASSIGNMENT_WORK):
+                raise ValidationFailed(
+                    f"A member with the role {user.role.value} does not fill in checklists.",
+                    code="member_cannot_work",
+                )
         elif await self.teams.active_team(org_id, assignee.id) is None:
             raise ValidationFailed("No such active team.", code="unknown_team")
 
@@ -115,10 +125,23 @@ class AssignmentService(AssignmentListing, OverdueCheck):
             return [assignee.id]
         if await self.teams.active_team(org_id, assignee.id) is None:
             raise Conflict("The assigned team is archived.", code="team_archived")
-        crew = await self.teams.active_member_ids(org_id, assignee.id, limit=MAX_CREW + 1)
+        members = await self.teams.active_member_ids(org_id, assignee.id, limit=_CREW_SCAN)
+        found = await find_members(self.store, org_id, members)
+        # who may fill in: an auditor on the team reads its jobs but is not on a crew
+        # (a crew member who cannot sign would hold the job forever)
+        crew = [
+            u
+            for u in members
+            if (user := found.get(u)) is not None
+            and user.status is UserStatus.ACTIVE
+            and is_allowed(user.role, Action.ASSIGNMENT_WORK)
+        ]
         if not crew:
-            raise Conflict("The assigned team has no active members.", code="empty_crew")
-        if len(crew) > MAX_CREW:
+            raise Conflict(
+                "The assigned team has no active members who fill in checklists.",
+                code="empty_crew",
+            )
+        if len(crew) > MAX_CREW or len(members) >= _CREW_SCAN:
             raise Conflict(
                 f"A crew is at most {MAX_CREW} people; the team has more.",
                 code="crew_too_large",
@@ -149,6 +172,13 @@ class AssignmentService(AssignmentListing, OverdueCheck):
                 "A deactivated member cannot be on a crew.",
                 code="member_inactive",
                 details={"user_ids": inactive},
+            )
+        idle = [u for u in user_ids if not is_allowed(found[u].role, Action.ASSIGNMENT_WORK)]
+        if idle:
+            raise ValidationFailed(
+                "An auditor does not fill in checklists and cannot be on a crew.",
+                code="member_cannot_work",
+                details={"user_ids": idle},
             )
 
     # ------------------------------------------------------------------ create

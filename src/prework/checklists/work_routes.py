@@ -85,8 +85,8 @@ def _answers(response: Response, doc: AnswersDoc) -> AnswersRead:
         **answers(404),
         409: {"description": "`template_not_published`, `template_retired`"},
         422: {
-            "description": "`unknown_member`, `member_inactive`, `unknown_team`, "
-            "`validation_failed`"
+            "description": "`unknown_member`, `member_inactive`, `member_cannot_work`, "
+            "`unknown_team`, `validation_failed`"
         },
     },
 )
@@ -244,7 +244,13 @@ async def cancel_assignment(
 @assignments.post(
     "/{assignment_id}/crew",
     summary="Amend the fixed crew of a started assignment (clears every sign-off)",
-    responses=_STATE_ERRORS,
+    responses={
+        **_STATE_ERRORS,
+        422: {
+            "description": "`unknown_member`, `member_inactive`, `member_cannot_work`, "
+            "`duplicate_member`, `crew_change_too_large`, `validation_failed`"
+        },
+    },
 )
 async def amend_crew(
     assignment_id: PathId,

@@ -228,6 +228,54 @@ async def test_the_crew_is_fixed_at_the_start(
     assert sorted(sub["crew"]) == sorted([w.w1.user_id, leaver.user_id])
 
 
+async def test_an_auditor_is_never_on_a_crew(
+    crew_world: CrewWorld, module_client: httpx.AsyncClient, module_store: Store
+) -> None:
+    """An auditor reads every job but fills in none: one on the team is left off the
+    crew fixed at the start (else the job would wait for their sign-off forever), and
+    one is neither an assignee nor a crew amendment's member (422, nothing written)."""
+    w, client = crew_world, module_client
+    auditor = await w.join(Role.AUDITOR)
+    team_id = await team_of(client, w.supervisor, w.w1, auditor)
+    aid = (await assign(client, w.supervisor, w.template_id, {"type": "team", "id": team_id}))["id"]
+    base = f"/api/assignments/{aid}"
+    started = await ok(client, "POST", f"{base}/start", w.w1)
+    assert started["crew"] == [w.w1.user_id]
+    assert aid in await _ids(client, "/api/assignments", auditor, scope="org")
+    await ok(client, "PATCH", f"{base}/answers", w.w1, json={"answers": {"isolated": "na"}})
+    await ok(client, "POST", f"{base}/signoff", w.w1)
+    await ok(client, "POST", f"{base}/submit", w.w1)  # nobody else's sign-off is awaited
+    # a team of auditors only has nobody to do the work
+    idle_team = await team_of(client, w.supervisor, auditor)
+    idle = await assign(client, w.supervisor, w.template_id, {"type": "team", "id": idle_team})
+    r = await client.post(f"/api/assignments/{idle['id']}/start", headers=w.supervisor.headers)
+    assert (r.status_code, error_code(r)) == (409, "empty_crew")
+    before = await snapshot(module_store, w.org_id)
+    r = await client.post(
+        "/api/assignments",
+        headers=w.supervisor.headers,
+        json={
+            "template_id": w.template_id,
+            "assignee": {"type": "user", "id": auditor.user_id},
+            "job_ref": "WO-A",
+            "planned_start": "2030-01-01T08:00:00Z",
+            "due_at": "2030-01-01T10:00:00Z",
+        },
+    )
+    assert (r.status_code, error_code(r)) == (422, "member_cannot_work"), r.text
+    assert await snapshot(module_store, w.org_id) == before
+    ready = await w.ready()
+    before = await snapshot(module_store, w.org_id)
+    r = await client.post(
+        f"/api/assignments/{ready}/crew",
+        headers=w.supervisor.headers,
+        json={"user_ids": [w.w1.user_id, auditor.user_id], "reason": "more eyes"},
+    )
+    assert (r.status_code, error_code(r)) == (422, "member_cannot_work"), r.text
+    assert r.json()["error"]["details"]["user_ids"] == [auditor.user_id]
+    assert await snapshot(module_store, w.org_id) == before
+
+
 async def test_amending_the_crew_clears_every_signoff(
     crew_world: CrewWorld, module_client: httpx.AsyncClient, module_store: Store
 ) -> None:
