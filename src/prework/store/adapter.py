@@ -339,10 +339,17 @@ class StoreAdapter(Store):
             if not live:
                 break
             head = min(live, key=_Run.head_key)
-            if head.head_is_final():
-                out.append(head.buffer.pop(0))
+            # a partition whose run of the head's sort key is not read whole may
+            # still hold a smaller item of that key (any partition's, not only the head's)
+            unfinished = [
+                run
+                for run in live
+                if run.buffer[0][0][0] == head.buffer[0][0][0] and not run.head_is_final()
+            ]
+            if unfinished:
+                await asyncio.gather(*(run.fill(refill) for run in unfinished))
             else:
-                await head.fill(refill)
+                out.append(head.buffer.pop(0))
         more = len(out) > spec.limit
         del out[spec.limit :]
         next_cursor = encode_cursor(spec, out[-1][0]) if more and out else None
@@ -386,6 +393,8 @@ class _Run:
     ) -> None:
         self.store, self.table, self.spec = store, table, spec
         self.query = spec.partition(pk)
+        if after is not None and (self.query.lower is None or after[0] > self.query.lower):
+            self.query.lower = after[0]  # read from the cursor's sort key on (ties filtered)
         self.after = after
         self.sk_attr = f"{spec.index}sk"
         self.buffer: list[tuple[tuple[str, str, str], Item]] = []
