@@ -35,7 +35,7 @@ from prework.checklists.workflow import (
     check_transition,
     missing_signoffs,
 )
-from prework.core.ids import new_id
+from prework.core.ids import derived_id, new_id
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import check_version
 from prework.errors import Forbidden, ValidationFailed
@@ -73,10 +73,16 @@ def _unchanged_state(item: Mapping[str, Any]) -> Check:
 
 class AnswerService(WorkBase):
     async def _workable(
-        self, principal: Principal, ctx: RequestContext, assignment_id: str
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        item: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The assignment, for a crew member, while it is being filled in."""
-        item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
+        """The assignment (``item``, if already read by :meth:`_authorized`), for a
+        crew member, while it is being filled in."""
+        if item is None:
+            item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
         try:
             return self._crew_checked(principal, item)
         except Forbidden as exc:  # a denial like the matrix's: audited (coalesced)
@@ -292,13 +298,29 @@ class AnswerService(WorkBase):
         assignment_id: str,
         expected_version: int | None,
     ) -> Submission:
-        """Validate and freeze the answers as the next submission version."""
+        """Validate and freeze the answers as the next submission version.
+
+        Under an ``Idempotency-Key`` the submission's id derives from the key, so a
+        retry of a submit that was written but not answered (a lost response, a
+        store that failed after committing) finds its submission and answers it
+        again instead of 409: the key's middleware replays only answers it saw."""
         org, user = principal.org_id, principal.user_id
-        item = await self._workable(principal, ctx, assignment_id)
+        key = ctx.idempotency_key
+        keyed = derived_id("submission", org, user, assignment_id, key) if key else None
+        item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
+        done = await self._submitted_as(org, item, keyed)
+        if done is not None:
+            await self._announce_submitted(org, assignment_id, done)
+            return done
+        item = await self._workable(principal, ctx, assignment_id, item)
         definition = await self._definition(item)
 
         async def attempt() -> Submission:
-            current = self._crew_checked(principal, await self._item(org, assignment_id))
+            fresh = await self._item(org, assignment_id)
+            landed = await self._submitted_as(org, fresh, keyed)
+            if landed is not None:  # this very submit was written meanwhile, unanswered
+                return landed
+            current = self._crew_checked(principal, fresh)
             doc = await self._doc(org, assignment_id)
             version = check_version(doc, expected_version)
             answers: Mapping[str, Any] = doc.get("answers") or {}
@@ -318,7 +340,7 @@ class AnswerService(WorkBase):
                 )
             now = self.now()
             number = int(current.get("submission_count") or 0) + 1
-            submission_id = new_id()
+            submission_id = keyed or new_id()
             sub = repo.submission_item(
                 org_id=org,
                 submission_id=submission_id,
@@ -402,12 +424,27 @@ class AnswerService(WorkBase):
             return repo.submission_of(sub)
 
         submission = await self._retrying(attempt, "The assignment")
+        await self._announce_submitted(org, assignment_id, submission)
+        return submission
+
+    async def _submitted_as(
+        self, org_id: str, item: Mapping[str, Any], keyed: str | None
+    ) -> Submission | None:
+        """The submission of id ``keyed`` if it is the assignment's latest (written
+        by an earlier try of this keyed submit); else None."""
+        if keyed is None or item.get("latest_submission_id") != keyed:
+            return None
+        found = await self.store.get(repo.SUBMISSIONS, repo.submission_key(org_id, keyed))
+        return repo.submission_of(found) if found is not None else None
+
+    async def _announce_submitted(
+        self, org_id: str, assignment_id: str, submission: Submission
+    ) -> None:
         await self._announce(
-            org,
+            org_id,
             "assignment.submitted",
             assignment_id=assignment_id,
             submission_id=submission.id,
             number=submission.number,
             failed_critical=list(submission.failed_critical),
         )
-        return submission

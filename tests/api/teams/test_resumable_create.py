@@ -10,7 +10,7 @@ prove a reader never saw a half-filled team and that the retry finished the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -21,21 +21,10 @@ from prework.blobs.base import BlobStore
 from prework.config import Settings
 from prework.core.principal import Role
 from prework.errors import Unavailable
-from prework.store.base import (
-    BATCH_WRITE_CHUNK,
-    Condition,
-    Item,
-    Key,
-    Page,
-    Plan,
-    Store,
-    TransactOp,
-    UpdateSpec,
-    WriteListener,
-)
-from prework.store.schema import TableDef
+from prework.store.base import BATCH_WRITE_CHUNK, Item, Key, Store
 
 from ..identity.helpers import Tenant, audit_items, error_code, make_tenant
+from ..stores import DelegatingStore
 from .helpers import create_team, seed_members, team_items, teams_and_memberships
 
 T = TypeVar("T")
@@ -44,48 +33,15 @@ MEMBERS = 1000
 ClientOf = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
-class CrashingStore(Store):
+class CrashingStore(DelegatingStore):
     """The real store, whose batch writes fail after ``crash_after`` chunks (when set)."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.tables: Mapping[str, TableDef] = inner.tables
+        super().__init__(inner)
         self.crash_after: int | None = None
         self.chunks = 0
         # run once, right after the next batch write (a sweeper running meanwhile)
         self.after_batch: Callable[[], Awaitable[object]] | None = None
-
-    async def init(self) -> None:
-        await self.inner.init()
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def close(self) -> None:
-        """The inner store belongs to its fixture."""
-
-    async def get(self, table: str, key: Key, *, consistent: bool = True) -> Item | None:
-        return await self.inner.get(table, key, consistent=consistent)
-
-    async def put(self, table: str, item: Item, *, condition: Condition | None = None) -> None:
-        await self.inner.put(table, item, condition=condition)
-
-    async def update(
-        self, table: str, key: Key, spec: UpdateSpec, *, condition: Condition | None = None
-    ) -> Item:
-        return await self.inner.update(table, key, spec, condition=condition)
-
-    async def delete(self, table: str, key: Key, *, condition: Condition | None = None) -> None:
-        await self.inner.delete(table, key, condition=condition)
-
-    async def query(self, table: str, **kwargs: Any) -> Page:
-        return await self.inner.query(table, **kwargs)
-
-    async def query_merged(self, table: str, **kwargs: Any) -> Page:
-        return await self.inner.query_merged(table, **kwargs)
-
-    async def batch_get(self, table: str, keys: Sequence[Key]) -> list[Item]:
-        return await self.inner.batch_get(table, keys)
 
     async def batch_write(
         self, table: str, *, puts: Sequence[Item] = (), deletes: Sequence[Key] = ()
@@ -103,15 +59,6 @@ class CrashingStore(Store):
             self.chunks += 1
         if deletes:
             await self.inner.batch_write(table, deletes=deletes)
-
-    async def transact_write(self, ops: Sequence[TransactOp]) -> None:
-        await self.inner.transact_write(ops)
-
-    async def modify_item(self, table: str, key: Key, plan: Plan[T]) -> T:
-        return await self.inner.modify_item(table, key, plan)
-
-    def watch_writes(self, listener: WriteListener) -> None:
-        self.inner.watch_writes(listener)
 
 
 async def _crashed_create(

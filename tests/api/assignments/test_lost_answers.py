@@ -1,0 +1,95 @@
+"""A submit whose write committed but whose answer was lost, retried, on both engines.
+
+:class:`~tests.api.stores.LostAnswerStore` wraps the real store: the submit's
+transaction commits, then the call fails as a timed-out DynamoDB request does. The
+client saw 503 and sends the same request again with the same ``Idempotency-Key``;
+the key's middleware stored nothing (the first try failed), so the route runs again.
+It must answer the submission that was written (201, the same id), not 409, and
+write nothing more. Without a key there is no way to tell a retry from a second
+submit: that retry is 409 ``invalid_transition``, and still writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import httpx
+
+from prework.app import create_app
+from prework.blobs.base import BlobStore
+from prework.config import Settings
+from prework.pubsub.base import org_topic
+from prework.store.base import Store
+
+from ..identity.helpers import audit_items, error_code, snapshot
+from ..stores import LostAnswerStore
+from ..teams.helpers import drain
+from .helpers import make_crew_world, stored_assignment, stored_submissions
+
+ClientOf = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+async def test_a_keyed_submit_retried_after_a_lost_answer_answers_its_submission(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    lossy = LostAnswerStore(store)
+    app = create_app(settings, store=lossy, blobs=blobs)
+    async with app_client(app) as client:
+        w = await make_crew_world(client)
+        aid = await w.ready()
+        url = f"/api/assignments/{aid}/submit"
+        headers = {**w.w1.headers, "Idempotency-Key": "submit-wo-1"}
+        lossy.lose_next = True
+        r = await client.post(url, headers=headers)
+        assert (r.status_code, error_code(r)) == (503, "unavailable"), r.text
+        assert lossy.lost == 1
+        (written,) = await stored_submissions(store, w.org_id, aid)  # it did commit
+        assert (await stored_assignment(store, w.org_id, aid))["state"] == "submitted"
+        before = await snapshot(store, w.org_id)
+
+        bus = await app.state.pubsub.subscribe([org_topic(w.org_id)])
+        try:
+            again = await client.post(url, headers=headers)
+            assert again.status_code == 201, again.text
+            assert again.json()["id"] == written["id"]
+            assert again.json()["number"] == 1
+            events = await drain(bus)
+        finally:
+            await bus.close()
+        # the lost announcement is made now, once
+        assert [e["submission_id"] for e in events if e["type"] == "assignment.submitted"] == [
+            written["id"]
+        ]
+        # nothing more was written, except the key's record of the answer (sessions)
+        assert await snapshot(store, w.org_id) == before
+        submitted = [
+            e
+            for e in await audit_items(store, w.org_id)
+            if e["action"] == "assignment.submitted" and e["target_id"] == aid
+        ]
+        assert len(submitted) == 1
+        # and now the key's middleware has the answer: a third try is a replay
+        third = await client.post(url, headers=headers)
+        assert third.status_code == 201
+        assert third.headers.get("Idempotent-Replayed") == "true"
+        assert third.json()["id"] == written["id"]
+
+
+async def test_an_unkeyed_submit_retried_after_a_lost_answer_is_refused(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    lossy = LostAnswerStore(store)
+    app = create_app(settings, store=lossy, blobs=blobs)
+    async with app_client(app) as client:
+        w = await make_crew_world(client)
+        aid = await w.ready()
+        url = f"/api/assignments/{aid}/submit"
+        lossy.lose_next = True
+        r = await client.post(url, headers=w.w1.headers)
+        assert r.status_code == 503
+        before = await snapshot(store, w.org_id)
+        again = await client.post(url, headers=w.w1.headers)
+        assert (again.status_code, error_code(again)) == (409, "invalid_transition")
+        assert await snapshot(store, w.org_id) == before
+        assert len(await stored_submissions(store, w.org_id, aid)) == 1
