@@ -15,7 +15,7 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -50,7 +50,25 @@ class QuerySpec:
     upper_inclusive: bool
     limit: int | None
     descending: bool
-    fingerprint: str
+    _fingerprint: str = ""  # computed when a cursor is made or read
+
+    @property
+    def fingerprint(self) -> str:
+        """What binds a cursor to this query (its table, index, key and bounds)."""
+        if not self._fingerprint:
+            prefixed = self.sk_prefix is not None
+            self._fingerprint = _digest(
+                [
+                    self.table,
+                    self.index,
+                    self.pk,
+                    self.sk_prefix,
+                    None if prefixed else self.lower,
+                    None if prefixed else self.upper,
+                    self.descending,
+                ]
+            )
+        return self._fingerprint
 
     def sk_matches(self, sk: str) -> bool:
         if self.sk_prefix is not None:
@@ -129,20 +147,13 @@ def prepare_query(
         upper_inclusive = False
     else:
         lower, upper, upper_inclusive = sk_gte, sk_lte, True
-    signature = [tdef.name, index, pk, sk_prefix, sk_gte, sk_lte, descending]
-    fingerprint = hashlib.sha256(orjson.dumps(signature)).hexdigest()[:16]
     return QuerySpec(
-        tdef.name,
-        index,
-        pk,
-        sk_prefix,
-        lower,
-        upper,
-        upper_inclusive,
-        limit,
-        descending,
-        fingerprint,
+        tdef.name, index, pk, sk_prefix, lower, upper, upper_inclusive, limit, descending
     )
+
+
+def _digest(signature: list[Any]) -> str:
+    return hashlib.sha256(orjson.dumps(signature)).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -158,8 +169,17 @@ class MergedSpec:
     after: str | None
     upper: str | None
     limit: int
-    fingerprint: str
+    _fingerprint: str = ""
     key_width = 3  # a position is (index sk, pk, sk)
+
+    @property
+    def fingerprint(self) -> str:
+        if not self._fingerprint:
+            self._fingerprint = _digest(
+                [self.table, self.index, sorted(self.pks), self.lower, self.after, self.upper,
+                 "merged"]
+            )  # fmt: skip
+        return self._fingerprint
 
     def sk_matches(self, sk: str) -> bool:
         if self.lower is not None and sk < self.lower:
@@ -177,7 +197,7 @@ class MergedSpec:
         lower = self.lower
         if self.after is not None and (lower is None or self.after > lower):
             lower = self.after
-        return QuerySpec(self.table, self.index, pk, None, lower, self.upper, True, None, False, "")
+        return QuerySpec(self.table, self.index, pk, None, lower, self.upper, True, None, False)
 
 
 def prepare_merged(
@@ -207,13 +227,12 @@ def prepare_merged(
         raise ValidationFailed("sk_gte is greater than sk_lte", code="invalid_query")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationFailed("limit must be a positive integer", code="invalid_query")
-    signature = [tdef.name, index, sorted(pks), sk_gte, sk_after, sk_lte, "merged"]
-    fingerprint = hashlib.sha256(orjson.dumps(signature)).hexdigest()[:16]
-    return MergedSpec(tdef.name, index, tuple(pks), sk_gte, sk_after, sk_lte, limit, fingerprint)
+    return MergedSpec(tdef.name, index, tuple(pks), sk_gte, sk_after, sk_lte, limit)
 
 
 class _Positioned(Protocol):
-    fingerprint: str
+    @property
+    def fingerprint(self) -> str: ...
 
     @property
     def key_width(self) -> int: ...
