@@ -57,7 +57,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import h11
 import structlog
@@ -206,12 +206,14 @@ class _LingeringTransport(asyncio.Transport):
         return self._transport.get_protocol()
 
 
-class _Deadlines:
-    """The deadlines of one connection, for a uvicorn HTTP/1.1 protocol.
+class _Deadlines(asyncio.Protocol):
+    """The deadlines of one connection, for a uvicorn HTTP/1.1 protocol: mixed in
+    first (``class P(_Deadlines, UvicornProtocol)``), so its overrides wrap the
+    protocol's (``super()`` is uvicorn's).
 
     A subclass says what state the parser is in (:meth:`_idle`,
-    :meth:`_head_buffered`, :meth:`_body_pending`, :meth:`_response_started`);
-    this class keeps exactly one timer armed for the phase the client is in.
+    :meth:`_head_buffered`, :meth:`_body_pending`); this class keeps exactly one
+    timer armed for the phase the client is in.
     """
 
     limits: ConnectionLimits
@@ -220,6 +222,9 @@ class _Deadlines:
     transport: asyncio.Transport
     connections: set[Any]
     timeout_keep_alive_task: asyncio.TimerHandle | None
+    cycle: Any  # the request-response cycle of the request being received, if any
+    app: Any
+    timeout_keep_alive: int  # uvicorn's (config's int); set to the exact value
 
     _head_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
@@ -257,12 +262,49 @@ class _Deadlines:
 
     def _response_started(self) -> bool:
         """The current request's response has begun (an answer can no longer be sent)."""
-        raise NotImplementedError
+        return self.cycle is not None and self.cycle.response_started
 
     def _disconnect_app(self) -> None:
         """Tell the app working on the current request that the client is gone (as
         uvicorn does when the connection is lost): its reads end, its writes are dropped."""
-        raise NotImplementedError
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+    # the protocol's own, wrapped
+
+    def _adopt(self) -> None:
+        """After uvicorn's ``__init__``: its keep-alive timer armed with the exact
+        value (not config's int), and the app requests are handed."""
+        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.app = self._app_for(self.app)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._over_capacity():
+            self._refuse(stream)
+            return
+        super().connection_made(self._wrap(stream))
+        self._sync()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadlines()
+        if not self._refused:
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            self._dropped()
+            return
+        was_idle = self._before_data()
+        super().data_received(data)
+        self._after_data(data, was_idle)
+        self._close_if_body_unread()
+
+    def _response_done(self) -> None:
+        """Call after uvicorn's ``on_response_complete``."""
+        self._end_if_body_unread()
+        self._sync()
 
     # called by the protocol's overrides
 
@@ -272,7 +314,7 @@ class _Deadlines:
 
     def _current_cycle(self) -> Any:
         """The request-response cycle of the request being received, if any."""
-        raise NotImplementedError
+        return self.cycle
 
     def _close_if_body_unread(self) -> None:
         """After a read: if the current request's body is still arriving and its
@@ -491,9 +533,7 @@ class _H11(_Deadlines, H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        # uvicorn arms its keep-alive timer with this: the exact value, not config's int
-        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
-        self.app = self._app_for(self.app)
+        self._adopt()
 
     def _idle(self) -> bool:
         return self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
@@ -504,42 +544,9 @@ class _H11(_Deadlines, H11Protocol):
     def _body_pending(self) -> bool:
         return self.conn.their_state is h11.SEND_BODY
 
-    def _current_cycle(self) -> Any:
-        return self.cycle
-
-    def _response_started(self) -> bool:
-        return self.cycle is not None and self.cycle.response_started
-
-    def _disconnect_app(self) -> None:
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if self._over_capacity():
-            self._refuse(transport)
-            return
-        super().connection_made(self._wrap(transport))
-        self._sync()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadlines()
-        if not self._refused:
-            super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self._draining:
-            self._dropped()
-            return
-        was_idle = self._before_data()
-        super().data_received(data)
-        self._after_data(data, was_idle)
-        self._close_if_body_unread()
-
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._end_if_body_unread()
-        self._sync()
+        self._response_done()
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         self._hand_off()
@@ -557,9 +564,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        # uvicorn arms its keep-alive timer with this: the exact value, not config's int
-        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
-        self.app = self._app_for(self.app)
+        self._adopt()
         self._in_head = False  # a request's first byte is parsed, its head has not ended
         self._in_body = False  # the latest request's head has ended, its body has not
         self._active: Any = None  # the cycle whose ASGI task was started last
@@ -575,38 +580,6 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
 
     def _body_pending(self) -> bool:
         return self._in_body and self._active is not None and self.cycle is self._active
-
-    def _current_cycle(self) -> Any:
-        return self.cycle
-
-    def _response_started(self) -> bool:
-        return self.cycle is not None and self.cycle.response_started
-
-    def _disconnect_app(self) -> None:
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if self._over_capacity():
-            self._refuse(transport)
-            return
-        super().connection_made(self._wrap(transport))
-        self._sync()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadlines()
-        if not self._refused:
-            super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self._draining:
-            self._dropped()
-            return
-        was_idle = self._before_data()
-        super().data_received(data)
-        self._after_data(data, was_idle)
-        self._close_if_body_unread()
 
     def on_message_begin(self) -> None:
         self._in_head = True
@@ -627,8 +600,7 @@ class _HttpTools(_Deadlines, HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._end_if_body_unread()
-        self._sync()
+        self._response_done()
 
     def handle_websocket_upgrade(self) -> None:
         self._hand_off()
