@@ -17,7 +17,9 @@ from ..identity.helpers import audit_items, error_code
 from ..teams.helpers import drain
 from .helpers import (
     CrewWorld,
+    assign,
     ok,
+    partition,
     stored_assignment,
     stored_doc,
     stored_reviews,
@@ -185,3 +187,44 @@ async def test_a_signoff_racing_an_answer_change_is_consistent(
         # the next round starts unsigned
         if doc["signoffs"]:
             await ok(client, "PATCH", f"{base}/answers", w.w2, json={"answers": {"notes": None}})
+
+
+async def test_a_start_racing_a_reassignment_fixes_the_crew_of_the_assignee_it_keeps(
+    crew_world: CrewWorld, module_client: httpx.AsyncClient, module_store: Store
+) -> None:
+    # the start computes the crew from the assignee it read; a reassignment landing
+    # in between must not leave the old assignee's crew on the new assignee's job
+    w, client = crew_world, module_client
+    for round_ in range(6):
+        created = await assign(
+            client, w.supervisor, w.template_id, {"type": "user", "id": w.worker.user_id}
+        )
+        aid = created["id"]
+        team = {"type": "team", "id": w.team_id}
+        calls = [
+            client.patch(
+                f"/api/assignments/{aid}", headers=w.supervisor.headers, json={"assignee": team}
+            ),
+            client.post(f"/api/assignments/{aid}/start", headers=w.supervisor.headers),
+        ]
+        if round_ % 2:
+            calls.reverse()
+        answers = await asyncio.gather(*calls)
+        patched, started = answers if round_ % 2 == 0 else answers[::-1]
+        assert started.status_code == 200, started.text
+        item = await stored_assignment(module_store, w.org_id, aid)
+        entries = sorted(
+            i["user_id"]
+            for i in await partition(module_store, "assignments", w.org_id)
+            if i.get("type") == "crew_entry" and i["assignment_id"] == aid
+        )
+        if patched.status_code == 200:  # reassigned first: the team's crew
+            assert (item["assignee_type"], item["assignee_id"]) == ("team", w.team_id)
+            assert sorted(item["crew"]) == sorted([w.w1.user_id, w.w2.user_id])
+            assert entries == sorted(item["crew"])
+        else:  # started first: the reassignment is refused, the user's crew stands
+            assert _outcome(patched) == (409, "invalid_transition"), patched.text
+            assert (item["assignee_type"], item["assignee_id"]) == ("user", w.worker.user_id)
+            assert item["crew"] == [w.worker.user_id]
+            assert entries == []
+        assert started.json()["crew"] == item["crew"]
