@@ -258,3 +258,31 @@ async def test_two_sweeps_at_once_mark_once_and_a_rejection_is_watched_again(
     finally:
         service.clock = real_clock
     assert (await stored_assignment(module_store, w.org_id, aid))["overdue_at"] is not None
+
+
+async def test_an_unversioned_change_racing_the_overdue_check_keeps_the_mark(
+    crew_world: CrewWorld,
+    module_client: httpx.AsyncClient,
+    module_store: Store,
+    module_app: FastAPI,
+) -> None:
+    # a PATCH without If-Match plans its write on what it read; the check marking the
+    # assignment overdue meanwhile raises its version, so the PATCH plans again
+    # instead of writing the mark away with its stale copy
+    w, client = crew_world, module_client
+    service = module_app.state.services.checklists.assignments
+    await service.sweep_overdue()  # what other tests left past due
+    for n in range(4):
+        aid = (await w.assign_team(due_in=timedelta(minutes=-5)))["id"]
+        patch = client.patch(
+            f"/api/assignments/{aid}", headers=w.supervisor.headers, json={"title": f"Renamed {n}"}
+        )
+        calls = [patch, service.sweep_overdue()] if n % 2 else [service.sweep_overdue(), patch]
+        done = await asyncio.gather(*calls)
+        r = done[0] if n % 2 else done[1]
+        assert r.status_code == 200, r.text
+        item = await stored_assignment(module_store, w.org_id, aid)
+        assert item["title"] == f"Renamed {n}"
+        assert item["overdue_at"] is not None
+        body = await ok(client, "GET", f"/api/assignments/{aid}", w.supervisor)
+        assert (body["overdue"], body["version"]) == (True, item["version"])
