@@ -329,3 +329,49 @@ def test_the_field_rules_are_in_the_schema(document: dict[str, Any]) -> None:
     assert (limit["minimum"], limit["maximum"]) == (1, 200)
     audit = {p["name"]: p["schema"] for p in document["paths"]["/api/audit"]["get"]["parameters"]}
     assert audit["since"]["anyOf"][0]["format"] == "date-time"
+
+
+def _authenticated_body_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, a concrete path) of every route that takes a JSON body and the caller's
+    principal (the bearer token)."""
+    from fastapi.dependencies.models import Dependant
+
+    from prework.http.security import current_principal
+
+    def needs_principal(dependant: Dependant) -> bool:
+        return any(
+            d.call is current_principal or needs_principal(d) for d in dependant.dependencies
+        )
+
+    wanted = {(m, p) for m, p, _ in _bounded_requests(app)}
+    found: list[tuple[str, str]] = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if not isinstance(route, APIRoute) or route.body_field is None:
+            continue
+        if needs_principal(route.dependant):
+            found += [(m, p) for m, p in sorted(wanted) if re.fullmatch(route.path_regex, p)]
+    return sorted(set(found))
+
+
+async def test_an_unauthenticated_body_is_refused_before_it_is_parsed(
+    module_client: httpx.AsyncClient, module_app: FastAPI
+) -> None:
+    # every route that needs the bearer token answers 401 to a request without one
+    # (or with a bad one) before it reads the body: a malformed or deep body costs no
+    # parsing and tells the unauthenticated caller nothing of the body's rules
+    routes = _authenticated_body_routes(module_app)
+    assert len(routes) >= 20, routes
+    hostile = b"[" * 30_000 + b"]" * 30_000
+    for method, path in routes:
+        for headers, code in (
+            (JSON, "unauthenticated"),
+            ({**JSON, "authorization": "Bearer not-a-token"}, "invalid_token"),
+        ):
+            for body in (hostile, b'{"name": '):
+                r = await module_client.request(method, path, content=body, headers=headers)
+                assert (r.status_code, r.json()["error"]["code"]) == (401, code), (
+                    method,
+                    path,
+                    r.text[:300],
+                )

@@ -28,6 +28,7 @@ from prework.core.principal import Principal, RequestContext
 from prework.errors import BadRequest, Unauthenticated
 from prework.http.deps import authenticator
 from prework.http.errors import request_id_of
+from prework.http.handler import before_body
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -98,6 +99,7 @@ bearer_scheme = HTTPBearer(
 )
 
 
+@before_body
 async def current_principal(
     conn: HTTPConnection,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
