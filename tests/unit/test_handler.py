@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
@@ -91,6 +92,21 @@ async def get_item(
     )
 
 
+class Kind(StrEnum):
+    A = "a"
+    B = "b"
+
+
+@router.get("/lists")
+async def lists(
+    ids: Annotated[list[int], Query()],
+    kinds: Annotated[list[Kind] | None, Query(alias="kind")] = None,
+    labels: Annotated[list[str], Query(max_length=2)] = ["x"],  # noqa: B006 - FastAPI copies it
+    x_tag: Annotated[list[str] | None, Header()] = None,
+) -> dict[str, Any]:
+    return {"ids": ids, "kinds": kinds, "labels": labels, "x_tag": x_tag}
+
+
 @router.get("/dicts")
 async def as_dict(bad: bool = False) -> Item:
     return {"id": "x" if bad else 3, "name": "from a dict"}  # type: ignore[return-value]
@@ -169,6 +185,12 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/p/pair", {"json": 3}),
     ("DELETE", "/p/items/4", {}),
     ("DELETE", "/p/items/four", {}),
+    ("GET", "/p/lists?ids=1&ids=2&kind=a&kind=b&labels=p", {}),
+    ("GET", "/p/lists?ids=1", {"headers": {"X-Tag": "t1"}}),
+    ("GET", "/p/lists?ids=1&ids=two&kind=c&labels=1&labels=2&labels=3", {}),
+    ("GET", "/p/lists", {}),
+    ("GET", "/p/lists?ids=&kind=", {}),
+    ("GET", "/p/lists?ids=3&ids=3&labels=", {}),
     ("GET", "/p/raw", {}),
     ("GET", "/p/untyped?n=3", {}),
 ]  # fmt: skip

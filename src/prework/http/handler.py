@@ -25,7 +25,7 @@ alias and location. What it answers is FastAPI's answer, step for step:
 
 A route with anything outside that (forms, streaming or event-source answers,
 another response class, generator or scoped dependencies, ``BackgroundTasks``,
-``SecurityScopes``, a sync endpoint; parameter models and list parameters are read
+``SecurityScopes``, a sync endpoint; parameter models and JSON parameters are read
 by FastAPI's own reader) keeps FastAPI's handler, and
 so does every request while ``app.dependency_overrides`` is not empty or while
 FastAPI's telemetry is on. ``tests/unit/test_handler.py`` checks which routes
@@ -67,6 +67,7 @@ from fastapi.telemetry._api import _validation_failed, get_telemetry_data
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, ImmutableMultiDict
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
@@ -82,13 +83,15 @@ _IMMUTABLE: Final = frozenset({bool, int, float, str, bytes})
 
 @dataclass(frozen=True, slots=True)
 class _Param:
-    """A plain (scalar, not JSON, not a model) path/query/header/cookie parameter."""
+    """A plain (a scalar or a list of them, not JSON, not a model) path, query, header
+    or cookie parameter."""
 
     field: ModelField
     name: str
     aliases: tuple[str, ...]  # request keys, in preference order
     location: str
     absent: Any  # the value when the request has none, if known at build time, else Undefined
+    sequence: bool  # a list parameter: every value of its name (none: absent)
 
 
 def _plain_params(fields: Sequence[ModelField]) -> tuple[_Param, ...] | None:
@@ -100,7 +103,6 @@ def _plain_params(fields: Sequence[ModelField]) -> tuple[_Param, ...] | None:
             not isinstance(info, params.Param)
             or _get_param_model(field) is not None
             or _is_json_field(field)
-            or field_annotation_is_sequence(info.annotation)
         ):
             return None
         aliases = tuple(alias for _, alias in _get_param_aliases(field))
@@ -110,7 +112,8 @@ def _plain_params(fields: Sequence[ModelField]) -> tuple[_Param, ...] | None:
             # FastAPI deep-copies the default: the same object for these
             if default is None or type(default) in _IMMUTABLE or isinstance(default, Enum):
                 absent = default
-        plain.append(_Param(field, field.name, aliases, info.in_.value, absent))
+        sequence = field_annotation_is_sequence(info.annotation)
+        plain.append(_Param(field, field.name, aliases, info.in_.value, absent, sequence))
     return tuple(plain)
 
 
@@ -123,7 +126,10 @@ def _read_params(
         alias = aliases[0]
         if len(aliases) > 1:
             alias = next((a for a in aliases if a in received), alias)
-        value = received.get(alias, None)
+        if param.sequence and isinstance(received, ImmutableMultiDict | Headers):
+            value = received.getlist(alias) or None  # FastAPI's: no value is absent
+        else:
+            value = received.get(alias, None)
         if value is None and param.absent is not Undefined:
             values[param.name] = param.absent
             continue
