@@ -20,6 +20,7 @@ from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Path, Query
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
 
+from prework.http.handler import before_body
 from prework.http.routing import APIRouter, PlannedRoute
 
 calls = itertools.count()
@@ -216,3 +217,68 @@ async def test_planned_answers_as_fastapi_does(
     assert planned.status_code == theirs.status_code
     assert planned.headers.multi_items() == theirs.headers.multi_items()
     assert planned.content == theirs.content
+
+
+# ------------------------------------------------------------------ before_body
+guard_calls: list[str] = []
+
+
+@before_body
+async def guard(x_user: Annotated[str | None, Header()] = None) -> str:
+    guard_calls.append(x_user or "")
+    if x_user is None:
+        raise HTTPException(status_code=401, detail="who?")
+    return x_user
+
+
+async def parent(user: Annotated[str, Depends(guard)]) -> str:
+    return f"parent of {user}"
+
+
+guarded = APIRouter(prefix="/g")
+
+
+@guarded.post("/items", status_code=201)
+async def create_guarded(
+    body: ItemCreate,
+    user: Annotated[str, Depends(guard)],
+    via: Annotated[str, Depends(parent)],
+) -> Item:
+    return Item(id=body.size, name=f"{user}/{via}/{body.name}")
+
+
+@pytest.fixture
+async def guarded_client() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.include_router(guarded)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        yield client
+
+
+async def test_a_before_body_guard_refuses_before_the_body_is_read(
+    guarded_client: httpx.AsyncClient,
+) -> None:
+    guard_calls.clear()
+    # FastAPI would answer the malformed body first (422); the guard's 401 comes first
+    r = await guarded_client.post("/g/items", content=b"{not json", headers=JSON)
+    assert (r.status_code, r.json()) == (401, {"detail": "who?"})
+    r = await guarded_client.post("/g/items", content=b"[" * 5000, headers=JSON)
+    assert r.status_code == 401
+    assert guard_calls == ["", ""]
+
+
+async def test_a_before_body_guard_runs_once_however_often_it_is_depended_on(
+    guarded_client: httpx.AsyncClient,
+) -> None:
+    guard_calls.clear()
+    r = await guarded_client.post(
+        "/g/items", json={"name": "ab", "size": 2}, headers={"X-User": "u"}
+    )
+    assert (r.status_code, r.json()["label"]) == (201, "u/parent of u/ab")
+    assert guard_calls == ["u"]
+    # with a valid caller, the body's own errors are answered as FastAPI answers them
+    r = await guarded_client.post("/g/items", content=b"{not json", headers={**JSON, "X-User": "u"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"

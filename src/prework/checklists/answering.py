@@ -17,7 +17,8 @@ assignment's move to ``submitted`` and the audit event in one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
 import anyio.to_thread
 
@@ -69,6 +70,11 @@ def _unchanged_state(item: Mapping[str, Any]) -> Check:
         repo.assignment_key(item["org_id"], item["id"]),
         All(ItemExists(), version_equals(int(item["version"]))),
     )
+
+
+# a keyed submit answers its earlier submission again for as long as the key's
+# middleware keeps answers (prework.http.idempotency.RETENTION_SECONDS)
+REPLAY_SECONDS: Final = 24 * 3600
 
 
 class AnswerService(WorkBase):
@@ -303,15 +309,23 @@ class AnswerService(WorkBase):
         Under an ``Idempotency-Key`` the submission's id derives from the key, so a
         retry of a submit that was written but not answered (a lost response, a
         store that failed after committing) finds its submission and answers it
-        again instead of 409: the key's middleware replays only answers it saw."""
+        again instead of 409: the key's middleware replays only answers it saw. As
+        the middleware's, such a replay lasts :data:`REPLAY_SECONDS`, and only for
+        the assignment's latest submission; a key whose id an older submission took
+        makes a submission of a new id."""
         org, user = principal.org_id, principal.user_id
         key = ctx.idempotency_key
         keyed = derived_id("submission", org, user, assignment_id, key) if key else None
         item = await self._authorized(principal, ctx, Action.ASSIGNMENT_WORK, assignment_id)
-        done = await self._submitted_as(org, item, keyed)
-        if done is not None:
-            await self._announce_submitted(org, assignment_id, done)
-            return done
+        if keyed is not None:
+            found = await self.store.get(repo.SUBMISSIONS, repo.submission_key(org, keyed))
+            if found is not None:
+                prior = repo.submission_of(found)
+                if self._replays(item, prior):
+                    if item["state"] == AssignmentState.SUBMITTED.value:  # its notice was lost
+                        await self._announce_submitted(org, assignment_id, prior)
+                    return prior
+                keyed = None
         item = await self._workable(principal, ctx, assignment_id, item)
         definition = await self._definition(item)
 
@@ -427,11 +441,19 @@ class AnswerService(WorkBase):
         await self._announce_submitted(org, assignment_id, submission)
         return submission
 
+    def _replays(self, item: Mapping[str, Any], prior: Submission) -> bool:
+        """Whether a keyed submit answers ``prior`` (the submission of its key's id)
+        again: the assignment's latest, made less than :data:`REPLAY_SECONDS` ago."""
+        made = datetime.fromisoformat(prior.submitted_at).timestamp()
+        return item.get("latest_submission_id") == prior.id and self.clock() - made < (
+            REPLAY_SECONDS
+        )
+
     async def _submitted_as(
         self, org_id: str, item: Mapping[str, Any], keyed: str | None
     ) -> Submission | None:
-        """The submission of id ``keyed`` if it is the assignment's latest (written
-        by an earlier try of this keyed submit); else None."""
+        """The submission of id ``keyed`` if it is the assignment's latest (this
+        very submit's, written by an earlier attempt); else None."""
         if keyed is None or item.get("latest_submission_id") != keyed:
             return None
         found = await self.store.get(repo.SUBMISSIONS, repo.submission_key(org_id, keyed))

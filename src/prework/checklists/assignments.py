@@ -66,7 +66,7 @@ EDITABLE: Final = frozenset(
 )
 
 
-# a team's crew is drawn from at most this many of its active members
+# a team's crew is drawn from its active members, at most this many (more: too large)
 _CREW_SCAN: Final = 4 * MAX_CREW
 
 
@@ -125,7 +125,7 @@ class AssignmentService(AssignmentListing, OverdueCheck):
             return [assignee.id]
         if await self.teams.active_team(org_id, assignee.id) is None:
             raise Conflict("The assigned team is archived.", code="team_archived")
-        members = await self.teams.active_member_ids(org_id, assignee.id, limit=_CREW_SCAN)
+        members = await self.teams.active_member_ids(org_id, assignee.id, limit=_CREW_SCAN + 1)
         found = await find_members(self.store, org_id, members)
         # who may fill in: an auditor on the team reads its jobs but is not on a crew
         # (a crew member who cannot sign would hold the job forever)
@@ -141,7 +141,7 @@ class AssignmentService(AssignmentListing, OverdueCheck):
                 "The assigned team has no active members who fill in checklists.",
                 code="empty_crew",
             )
-        if len(crew) > MAX_CREW or len(members) >= _CREW_SCAN:
+        if len(crew) > MAX_CREW or len(members) > _CREW_SCAN:
             raise Conflict(
                 f"A crew is at most {MAX_CREW} people; the team has more.",
                 code="crew_too_large",

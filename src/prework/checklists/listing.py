@@ -71,8 +71,12 @@ def _cursor_after(cursor: str | None) -> str | None:
         return None
     data = decode_cursor(cursor)
     after = data.get("after")
-    if not isinstance(after, str) or not 0 < len(after) <= 200:
+    if not isinstance(after, str) or not 0 < len(after) <= 200 or not after.isprintable():
         raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
+    try:
+        after.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no sort key
+        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor") from None
     return after
 
 
@@ -119,6 +123,8 @@ class AssignmentListing(WorkBase):
 
         lo = aware(where.due_from) if where.due_from is not None else None
         hi = f"{aware(where.due_to)}#~" if where.due_to is not None else None
+        if lo is not None and hi is not None and lo > hi:
+            raise ValidationFailed("due_from is after due_to.", code="invalid_filter")
         items, next_after = await self._merged(
             sources,
             lo=lo,

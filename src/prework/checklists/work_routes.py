@@ -118,6 +118,12 @@ async def create_assignment(
     "",
     summary="List assignments by due time: the organization's (scope=org), or the "
     "caller's own and their teams' (scope=mine, the default for workers)",
+    responses={
+        422: {
+            "description": "`invalid_cursor`, `invalid_filter` (`due_from` after `due_to`), "
+            "`invalid_time`, `validation_failed`"
+        }
+    },
 )
 async def list_assignments(
     principal: CurrentPrincipal,
@@ -165,7 +171,13 @@ async def get_assignment(
 @assignments.patch(
     "/{assignment_id}",
     summary="Change job details; the assignee only before the start (If-Match or version)",
-    responses=_STATE_ERRORS,
+    responses={
+        **_STATE_ERRORS,
+        422: {
+            "description": "`unknown_member`, `member_inactive`, `member_cannot_work`, "
+            "`unknown_team`, `invalid_time`, `validation_failed`"
+        },
+    },
 )
 async def update_assignment(
     assignment_id: PathId,
@@ -197,7 +209,14 @@ async def update_assignment(
     "/{assignment_id}/start",
     summary="Start the work (a crew member or a supervisor): fixes the crew; a rejected "
     "assignment is started again",
-    responses=_STATE_ERRORS,
+    responses={
+        **_STATE_ERRORS,
+        409: {
+            "description": "`invalid_transition` (`details.state`), `stale_version`, "
+            "`team_archived`, `empty_crew`, `crew_too_large`"
+        },
+        422: {"description": "`member_inactive`, `member_cannot_work` (the assignee user)"},
+    },
 )
 async def start_assignment(
     assignment_id: PathId,

@@ -29,7 +29,8 @@ another response class, generator or scoped dependencies, ``BackgroundTasks``,
 by FastAPI's own reader) keeps FastAPI's handler, and
 so does every request while ``app.dependency_overrides`` is not empty or while
 FastAPI's telemetry is on. ``tests/unit/test_handler.py`` checks which routes
-are planned.
+are planned. One difference on purpose: a dependency marked :func:`before_body` is
+solved before the body is read (see there).
 """
 
 from __future__ import annotations
@@ -154,7 +155,9 @@ def before_body(call: _F) -> _F:
     """Mark a dependency (one that reads no body: the caller's authentication) to be
     solved before the request's body is read and parsed, so that a request it refuses
     (a 401) costs no body parsing and an unauthenticated caller learns nothing of the
-    body's rules. FastAPI reads the body first; planned routes do this instead."""
+    body's rules. FastAPI reads the body first; planned routes do this instead (once
+    per request, FastAPI's cache holding the result; a coroutine dependency only: a
+    sync one keeps FastAPI's order)."""
     _BEFORE_BODY.add(call)
     return call
 
@@ -238,7 +241,8 @@ def _early(step: _Step) -> tuple[_Step, ...]:
     def walk(s: _Step) -> None:
         for sub in s.subs:
             if sub.call in _BEFORE_BODY and sub.use_cache and not reads_body(sub):
-                found.append(sub)
+                if all(f.cache_key != sub.cache_key for f in found):
+                    found.append(sub)
             else:
                 walk(sub)
 
@@ -446,8 +450,10 @@ def compiled_handler(route: Any, fallback: Handler) -> Handler | None:
         solved = _Solved()
         if body_field is not None:
             for guard in early:  # e.g. a 401 before the body is read
+                if guard.cache_key in solved.cache:
+                    continue
                 found, problems = await _solve(guard, request, body, solved, embed_body_fields)
-                if not problems:
+                if not problems:  # else solved again below, its errors reported once
                     assert guard.call is not None
                     solved.cache[guard.cache_key] = await guard.call(**found)
             body = await _read_body(request, strict_content_type, context(request))

@@ -202,7 +202,9 @@ class StoreAdapter(Store):
         more = False
         sk_attr = f"{index}sk"
         for start in range(0, len(spec.pks), MERGE_CHUNK):
-            chunk = dataclasses.replace(spec, pks=spec.pks[start : start + MERGE_CHUNK])
+            chunk = dataclasses.replace(
+                spec, pks=spec.pks[start : start + MERGE_CHUNK], _fingerprint=""
+            )
             page = await self._query_merged(tdef, chunk, after)
             more = more or page.cursor is not None
             found += [((str(i[sk_attr]), str(i["pk"]), str(i["sk"])), i) for i in page.items]
@@ -330,7 +332,11 @@ class StoreAdapter(Store):
         first = min(want, max(_MERGE_BATCH, want // len(runs) + 1))
         await asyncio.gather(*(run.fill(first) for run in runs))
         out: list[tuple[tuple[str, str, str], Item]] = []
+        more = False
         while len(out) < want:
+            if len(out) == spec.limit:  # the page is full: is there anything after it?
+                more = any(run.buffer or not run.done for run in runs)
+                break
             refill = max(_MERGE_BATCH, want - len(out))
             for run in runs:  # a partition takes part with its next item, or has none
                 while not run.buffer and not run.done:
@@ -350,8 +356,6 @@ class StoreAdapter(Store):
                 await asyncio.gather(*(run.fill(refill) for run in unfinished))
             else:
                 out.append(head.buffer.pop(0))
-        more = len(out) > spec.limit
-        del out[spec.limit :]
         next_cursor = encode_cursor(spec, out[-1][0]) if more and out else None
         return Page([item for _, item in out], next_cursor)
 

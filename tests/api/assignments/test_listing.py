@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from prework.core.paging import encode_cursor
 from prework.core.principal import Role
 
 from ..identity.helpers import Member, error_code, join, make_tenant
@@ -165,6 +166,13 @@ async def test_bad_listing_parameters(jobs: dict[str, Any]) -> None:
         ({"due_from": "yesterday"}, "validation_failed"),
         ({"due_from": "2030-01-01T00:00:00"}, "validation_failed"),  # no time zone
         ({"cursor": "not-a-cursor"}, "invalid_cursor"),
+        # a cursor of the right form whose sort key is no text (a lone surrogate)
+        ({"cursor": encode_cursor({"after": "\ud800"})}, "invalid_cursor"),
+        ({"cursor": encode_cursor({"after": "2030\n"})}, "invalid_cursor"),
+        (
+            {"due_from": "2030-01-02T00:00:00Z", "due_to": "2030-01-01T00:00:00Z"},
+            "invalid_filter",
+        ),
     ):
         r = await client.get("/api/assignments", headers=sup.headers, params=params)
         assert (r.status_code, error_code(r)) == (422, code), (params, r.text)

@@ -18,14 +18,16 @@ import httpx
 
 from prework.app import create_app
 from prework.blobs.base import BlobStore
+from prework.checklists.answering import REPLAY_SECONDS
 from prework.config import Settings
+from prework.http.idempotency import RETENTION_SECONDS
 from prework.pubsub.base import org_topic
 from prework.store.base import Store
 
 from ..identity.helpers import audit_items, error_code, snapshot
 from ..stores import LostAnswerStore
 from ..teams.helpers import drain
-from .helpers import make_crew_world, stored_assignment, stored_submissions
+from .helpers import CrewWorld, make_crew_world, ok, stored_assignment, stored_submissions
 
 ClientOf = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -93,3 +95,81 @@ async def test_an_unkeyed_submit_retried_after_a_lost_answer_is_refused(
         assert (again.status_code, error_code(again)) == (409, "invalid_transition")
         assert await snapshot(store, w.org_id) == before
         assert len(await stored_submissions(store, w.org_id, aid)) == 1
+
+
+async def _lost_then_rejected(
+    client: httpx.AsyncClient, lossy: LostAnswerStore, store: Store
+) -> tuple[CrewWorld, str, str, dict[str, str]]:
+    """A keyed submit whose answer was lost, then rejected and started, answered and
+    signed again: (world, assignment id, the lost submit's submission id, its headers)."""
+    w = await make_crew_world(client)
+    aid = await w.ready()
+    headers = {**w.w1.headers, "Idempotency-Key": "submit-wo-1"}
+    lossy.lose_next = True
+    r = await client.post(f"/api/assignments/{aid}/submit", headers=headers)
+    assert r.status_code == 503
+    (written,) = await stored_submissions(store, w.org_id, aid)
+    await ok(
+        client,
+        "POST",
+        f"/api/submissions/{written['id']}/review",
+        w.supervisor,
+        json={"decision": "reject", "comment": "Redo the O2 reading"},
+    )
+    await ok(client, "POST", f"/api/assignments/{aid}/start", w.w1)
+    for member in (w.w1, w.w2):
+        await ok(client, "POST", f"/api/assignments/{aid}/signoff", member)
+    return w, aid, str(written["id"]), headers
+
+
+async def test_a_stale_keyed_retry_answers_its_submission_without_announcing_it(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    # the lost submit's retry comes after its submission was reviewed: it answers that
+    # submission (what the first try did), announces nothing (the work moved on) and
+    # submits nothing new
+    lossy = LostAnswerStore(store)
+    app = create_app(settings, store=lossy, blobs=blobs)
+    async with app_client(app) as client:
+        w, aid, first, headers = await _lost_then_rejected(client, lossy, store)
+        before = await snapshot(store, w.org_id)
+        bus = await app.state.pubsub.subscribe([org_topic(w.org_id)])
+        try:
+            again = await client.post(f"/api/assignments/{aid}/submit", headers=headers)
+            events = await drain(bus)
+        finally:
+            await bus.close()
+        assert again.status_code == 201, again.text
+        assert again.json()["id"] == first
+        assert [e for e in events if e["type"] == "assignment.submitted"] == []
+        assert await snapshot(store, w.org_id) == before
+        assert (await stored_assignment(store, w.org_id, aid))["state"] == "in_progress"
+
+
+async def test_a_key_reused_after_the_replay_window_submits_anew(
+    settings: Settings, store: Store, blobs: BlobStore, app_client: ClientOf
+) -> None:
+    # past REPLAY_SECONDS (the key's middleware has forgotten it too) the same key is a
+    # new submit: its derived id is taken by the old submission, so it gets a new one
+    # (neither the old answer again nor a collision that can never succeed)
+    lossy = LostAnswerStore(store)
+    app = create_app(settings, store=lossy, blobs=blobs)
+    async with app_client(app) as client:
+        w, aid, first, headers = await _lost_then_rejected(client, lossy, store)
+        answers = app.state.services.checklists.answers
+        real_clock = answers.clock
+        answers.clock = lambda: real_clock() + REPLAY_SECONDS + 60
+        try:
+            again = await client.post(f"/api/assignments/{aid}/submit", headers=headers)
+        finally:
+            answers.clock = real_clock
+        assert again.status_code == 201, again.text
+        assert again.json()["id"] != first
+        assert again.json()["number"] == 2
+        subs = await stored_submissions(store, w.org_id, aid)
+        assert [s["id"] for s in subs] == [first, again.json()["id"]]
+        assert (await stored_assignment(store, w.org_id, aid))["state"] == "submitted"
+
+
+def test_the_replay_window_is_the_idempotency_key_s() -> None:
+    assert REPLAY_SECONDS == RETENTION_SECONDS
