@@ -3,9 +3,9 @@
 ``difference(x, y)`` is ``None`` when the two are the same JSON value, else the
 path of the first difference and the two values there. Numbers are compared as
 doubles (``1 == 1.0``, ``-0.0 == 0``; ``True`` never equals ``1``). With
-``tolerance`` (an absolute bound), two numbers of which at least one is not
-integral may differ by up to that much: the rounding of fractional number adds
-that ran in another order (see :func:`float_tolerance`).
+``tolerance`` (an absolute bound), two numbers may differ by up to that much:
+the rounding of fractional number adds that ran in another order (see
+:func:`float_tolerance`; it is zero when every add and number is an int).
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ def _numbers_equal(x: int | float, y: int | float, tolerance: float) -> bool:
     fx, fy = float(x), float(y)
     if fx == fy:
         return True
-    if tolerance <= 0 or (fx.is_integer() and fy.is_integer()):
-        return False
-    return abs(fx - fy) <= tolerance
+    return tolerance > 0 and abs(fx - fy) <= tolerance
 
 
 def difference(
