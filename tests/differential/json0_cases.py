@@ -294,8 +294,13 @@ def _draw_na(draw: st.DrawFn, target: int | float) -> int | float:
 
 # every kind of component, in the order a failing case shrinks towards
 ACTIONS: tuple[str, ...] = ("oi", "od", "oi+od", "li", "ld", "li+ld", "lm", "na", "si", "sd")
-# drawn from: lists and strings, where offsets meet, twice as often
-_WEIGHTED_ACTIONS: tuple[str, ...] = (*ACTIONS, "li", "ld", "lm", "si", "sd")
+# drawn from: lists and strings, where offsets meet, twice as often, moves and
+# adds (rarer where they are possible) three times
+_WEIGHTED_ACTIONS: tuple[str, ...] = (
+    *ACTIONS,
+    *("li", "ld", "lm", "na", "si", "sd"),
+    *("lm", "na"),
+)
 
 
 def _actions(doc: Json, path: Path, value: Json) -> list[str]:
@@ -303,7 +308,12 @@ def _actions(doc: Json, path: Path, value: Json) -> list[str]:
     actions: list[str] = []
     if path:
         parent = get(doc, path[:-1])
-        actions += ["od", "oi+od"] if isinstance(parent, dict) else ["ld", "li+ld", "lm"]
+        if isinstance(parent, dict):
+            actions += ["od", "oi+od"]
+        elif isinstance(parent, list):
+            actions += ["ld", "li+ld", "lm"]
+        else:
+            return []  # not a node: a path into a string
         if isinstance(value, str):
             actions += ["si", "sd"]
         elif is_number(value):
@@ -315,18 +325,53 @@ def _actions(doc: Json, path: Path, value: Json) -> list[str]:
     return actions
 
 
+def _kind_of(c: dict[str, Any]) -> str:
+    keys = sorted(k for k in c if k != "p")
+    return "+".join(sorted(keys, key=lambda k: k not in ("oi", "li")))  # "oi+od", "li+ld"
+
+
+def _has(container: Json, key: str | int) -> bool:
+    if isinstance(container, dict):
+        return isinstance(key, str) and key in container
+    if isinstance(container, list):
+        return isinstance(key, int) and 0 <= key < len(container)
+    return False
+
+
+def _mirror(
+    draw: st.DrawFn, doc: Json, hints: Sequence[dict[str, Any]]
+) -> tuple[str, Path, Json] | None:
+    """A hint's kind of component on the node it acted on, if that is possible on ``doc``."""
+    hint = _pick(draw, hints)
+    kind = _kind_of(hint)
+    path: Path = list(hint["p"][:-1] if kind in ("si", "sd", "li", "oi") else hint["p"])
+    value = doc
+    for key in path:  # the hint's node may be gone, or be of another kind now
+        if not _has(value, key):
+            return None
+        value = value[key]
+    if kind not in _actions(doc, path, value):
+        return None
+    return kind, path, value
+
+
 def draw_component(draw: st.DrawFn, doc: Json, hints: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One component strictly valid on ``doc`` (a container), biased to the hinted paths."""
     # every (kind, node) possible on doc; a kind first (so each kind is as
-    # likely as another), then one of its nodes, related to a hint mostly
+    # likely as another), then one of its nodes, related to a hint mostly;
+    # or, a third of the time, a hint's own kind on the hint's node
     by_action: dict[str, list[tuple[Path, Json]]] = {}
     for node in walk(doc):
         for action in _actions(doc, *node):
             by_action.setdefault(action, []).append(node)
-    action = _pick(draw, [a for a in _WEIGHTED_ACTIONS if a in by_action])
-    nodes = by_action[action]
-    hot = [n for n in nodes if _related(n[0], hints)] if hints else []
-    path, value = _pick(draw, hot if hot and _int(draw, 0, 9) < 8 else nodes)
+    mirrored = _mirror(draw, doc, hints) if hints and _int(draw, 0, 2) == 0 else None
+    if mirrored is not None:
+        action, path, value = mirrored
+    else:
+        action = _pick(draw, [a for a in _WEIGHTED_ACTIONS if a in by_action])
+        nodes = by_action[action]
+        hot = [n for n in nodes if _related(n[0], hints)] if hints else []
+        path, value = _pick(draw, hot if hot and _int(draw, 0, 9) < 8 else nodes)
 
     if action == "od":
         return {"p": path, "od": copy.deepcopy(value)}
@@ -431,3 +476,49 @@ def cases(draw: st.DrawFn) -> Case:
         afters=tuple(afters),
         after_docs=tuple(after_docs),
     )
+
+
+# --------------------------------------------------------------------------- coverage
+CONFLICTS: tuple[str, ...] = (
+    "same path",
+    "parent and child paths",
+    "a delete of a subtree the other edits",
+    "moves in one list",
+    "string edits at overlapping offsets",
+    "non-BMP text edits",
+    "number adds on one number",
+)
+
+_DELETES = ("od", "ld")
+
+
+def _text_range(c: dict[str, Any]) -> tuple[int, int]:
+    offset = c["p"][-1]
+    return offset, offset + utf16_len(c.get("si", c.get("sd", "")))
+
+
+def conflicts(a: Op, b: Op) -> set[str]:
+    """Which kinds of conflict the concurrent ops ``a`` and ``b`` hold (for coverage)."""
+    out: set[str] = set()
+    for x in a:
+        for y in b:
+            px, py = x["p"], y["p"]
+            if px == py:
+                out.add("same path")
+            elif _is_prefix(px, py) or _is_prefix(py, px):
+                out.add("parent and child paths")
+                outer = x if len(px) < len(py) else y
+                if any(k in outer for k in _DELETES):
+                    out.add("a delete of a subtree the other edits")
+            if "lm" in x and "lm" in y and px[:-1] == py[:-1]:
+                out.add("moves in one list")
+            texts = [c for c in (x, y) if "si" in c or "sd" in c]
+            if len(texts) == 2 and px[:-1] == py[:-1]:
+                (x0, x1), (y0, y1) = _text_range(x), _text_range(y)
+                if x0 <= y1 and y0 <= x1:
+                    out.add("string edits at overlapping offsets")
+                if any(ord(ch) > 0xFFFF for c in texts for ch in c.get("si", c.get("sd", ""))):
+                    out.add("non-BMP text edits")
+            if "na" in x and "na" in y and px == py:
+                out.add("number adds on one number")
+    return out

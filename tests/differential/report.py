@@ -7,6 +7,7 @@ each run's summary says how often each happened, with its smallest case.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ class DifferentialReport:
         self.lines.append(text)
 
     def rounding_refusal(self, claim: str, case_text: str) -> None:
-        self.rounding_refusals[claim.split(":", 1)[0]] += 1
+        self.rounding_refusals[re.sub(r"\b(op|after)\d+", r"\1N", claim.split(":", 1)[0])] += 1
         smallest = self.smallest_rounding_case
         if smallest is None or len(case_text) < len(smallest):
             self.smallest_rounding_case = f"{claim}\n{case_text}"

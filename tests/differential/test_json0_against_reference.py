@@ -51,7 +51,7 @@ from hypothesis import HealthCheck, given, settings
 
 from prework.sync import json0
 from prework.testing.engines.json0_reference import Call, Json0Reference, Outcome
-from tests.differential.json0_cases import CONCURRENT, Case, Op, cases
+from tests.differential.json0_cases import CONCURRENT, CONFLICTS, Case, Op, cases, conflicts
 from tests.differential.json_compare import difference, float_tolerance
 from tests.differential.report import DifferentialReport
 
@@ -305,6 +305,8 @@ def _check_case(
     for i, j in case.concurrent_pairs():
         seen["pairs"] += 1
         seen["non-empty pairs"] += bool(ops[i] and ops[j])
+        for kind in conflicts(ops[i], ops[j]):
+            seen[kind] += 1
         doc_of = {i: run.value(applied[i]), j: run.value(applied[j])}
         tolerance = float_tolerance(doc, ops[i], ops[j])
         for left, right in ((i, j), (j, i)):
@@ -422,3 +424,6 @@ def test_our_json0_gives_what_the_reference_gives(
         + ", ".join(f"{n} {what}" for what, n in seen.items())
     )
     assert seen["non-empty pairs"] >= PAIRS, dict(seen)
+    # the cases are what they are for: conflicts of every kind, often
+    rare = {kind: seen[kind] for kind in CONFLICTS if seen[kind] < PAIRS // 100}
+    assert not rare, f"too few pairs hold these conflicts: {rare}"
