@@ -492,9 +492,14 @@ CONFLICTS: tuple[str, ...] = (
 _DELETES = ("od", "ld")
 
 
+def _text(c: dict[str, Any]) -> str:
+    text: str = c["si"] if "si" in c else c["sd"]
+    return text
+
+
 def _text_range(c: dict[str, Any]) -> tuple[int, int]:
-    offset = c["p"][-1]
-    return offset, offset + utf16_len(c.get("si", c.get("sd", "")))
+    offset: int = c["p"][-1]
+    return offset, offset + utf16_len(_text(c))
 
 
 def conflicts(a: Op, b: Op) -> set[str]:
@@ -517,7 +522,7 @@ def conflicts(a: Op, b: Op) -> set[str]:
                 (x0, x1), (y0, y1) = _text_range(x), _text_range(y)
                 if x0 <= y1 and y0 <= x1:
                     out.add("string edits at overlapping offsets")
-                if any(ord(ch) > 0xFFFF for c in texts for ch in c.get("si", c.get("sd", ""))):
+                if any(ord(ch) > 0xFFFF for c in texts for ch in _text(c)):
                     out.add("non-BMP text edits")
             if "na" in x and "na" in y and px == py:
                 out.add("number adds on one number")
