@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 __all__ = ["difference", "float_tolerance", "numbers_in", "same"]
 
 
@@ -44,10 +46,22 @@ def _numbers_equal(x: int | float, y: int | float, tolerance: float) -> bool:
     return tolerance > 0 and abs(fx - fy) <= tolerance
 
 
+def _identical_json(x: Any, y: Any) -> bool:
+    """A fast sufficient test: the same canonical JSON text (``1`` and ``1.0`` differ)."""
+    try:
+        return orjson.dumps(x, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            y, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:  # what orjson cannot write (a lone surrogate): the slow walk decides
+        return False
+
+
 def difference(
     x: Any, y: Any, *, tolerance: float = 0.0, path: tuple[object, ...] = ()
 ) -> tuple[tuple[object, ...], Any, Any] | None:
     """``None`` if ``x`` and ``y`` are the same JSON value, else (path, x there, y there)."""
+    if not path and _identical_json(x, y):
+        return None
     kx, ky = _kind(x), _kind(y)
     if kx != ky:
         return path, x, y

@@ -32,7 +32,8 @@ class DifferentialReport:
         if self.rounding_refusals:
             total = sum(self.rounding_refusals.values())
             out.append(
-                f"rounding refusals (our strict od/ld against a number rounded apart): {total}"
+                "rounding refusals (our strict apply against a number that fractional adds "
+                f"rounded apart): {total}"
             )
             out += [f"  {n} x {claim}" for claim, n in self.rounding_refusals.most_common()]
             if self.smallest_rounding_case:

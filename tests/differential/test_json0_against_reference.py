@@ -27,8 +27,9 @@ terminal summary lists how many and the smallest case): *rounding
 refusals*. Fractional adds summed in another grouping (transformX merges a
 pair of adds into one; invert subtracts what was added) round apart, and our
 strict apply then refuses an ``od``/``ld`` whose number differs from the
-document's by that rounding alone. Such a refusal counts as one only if the
-reference's lax apply of the same op gives, within the rounding bound, the
+document's by that rounding alone (or, next to 2**53, an add the rounding took
+one step past the safe integer range). Such a refusal counts as one only if
+the reference's lax apply of the same op gives, within the rounding bound, the
 document the property expects; anything else fails.
 
 ``PREWORK_JSON0_PAIRS`` (default 10,000) is how many concurrent pairs of
@@ -58,9 +59,9 @@ from tests.differential.report import DifferentialReport
 PAIRS = int(os.environ.get("PREWORK_JSON0_PAIRS", "10000"))
 # a case has CONCURRENT * (CONCURRENT - 1) / 2 concurrent pairs; some have an empty op
 _PAIRS_PER_CASE = CONCURRENT * (CONCURRENT - 1) // 2
-_NON_EMPTY_SHARE = 0.62
+_NON_EMPTY_SHARE = 0.66
 EXAMPLES = max(1, math.ceil(PAIRS / (_PAIRS_PER_CASE * _NON_EMPTY_SHARE)))
-_ROUNDING_REFUSAL = re.compile(r"\b(od|ld) does not match\b")
+_ROUNDING_REFUSAL = re.compile(r"\b(od|ld) does not match\b|\bna takes the number beyond\b")
 SIDES: tuple[json0.Side, json0.Side] = ("left", "right")
 
 
