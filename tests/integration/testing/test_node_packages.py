@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from prework.testing.engines.json0_reference import OT_JSON0, start_json0_reference
-from prework.testing.engines.node_packages import NpmPackage, ensure_npm_package
+from prework.testing.engines.node_packages import (
+    SHAREDB,
+    NpmPackage,
+    ensure_npm_package,
+    node_executable,
+)
 from prework.testing.engines.process import EngineStartError
 from tests.integration.testing.test_engines import _running
 
@@ -61,6 +66,57 @@ def test_a_tarball_that_does_not_match_its_pin_is_refused_and_not_kept(cache: Pa
         ensure_npm_package(forged)
     assert not (cache / forged.folder_name()).exists()
     assert _leftovers(cache) == []
+
+
+def test_a_package_with_dependencies_is_installed_as_its_lockfile_pins_them(cache: Path) -> None:
+    folder = ensure_npm_package(SHAREDB)
+    assert folder == cache / SHAREDB.folder_name() / "node_modules" / "sharedb"
+    assert json.loads((folder / "package.json").read_text())["version"] == "7.0.0"
+    assert _leftovers(cache) == []
+    # its dependencies resolve: a backend starts and applies a json0 op
+    script = """
+const ShareDB = require(process.argv[1]);
+const backend = new ShareDB();
+const doc = backend.connect().get('c', 'd');
+doc.create({n: 1}, (err) => {
+  if (err) throw err;
+  doc.submitOp([{p: ['n'], na: 2}], (err) => {
+    if (err) throw err;
+    console.log(JSON.stringify(doc.data));
+    backend.close();
+  });
+});
+"""
+    ran = subprocess.run(
+        [node_executable(), "-e", script, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"n": 3}
+
+
+def test_a_package_with_dependencies_and_no_lockfile_is_refused(cache: Path) -> None:
+    unpinned = NpmPackage(SHAREDB.name, SHAREDB.version, integrity=SHAREDB.integrity)
+    with pytest.raises(EngineStartError, match="declares dependencies: pin them with a lockfile"):
+        ensure_npm_package(unpinned)
+    assert not (cache / unpinned.folder_name()).exists()
+
+
+def test_a_lockfile_that_does_not_pin_the_package_s_integrity_is_refused(
+    cache: Path, tmp_path: Path
+) -> None:
+    assert SHAREDB.lockfile is not None
+    lock = json.loads(SHAREDB.lockfile.read_text())
+    lock["packages"]["node_modules/sharedb"]["integrity"] = OT_JSON0.integrity
+    forged = tmp_path / "forged-lock.json"
+    forged.write_text(json.dumps(lock))
+    package = NpmPackage(SHAREDB.name, SHAREDB.version, SHAREDB.integrity, lockfile=forged)
+    with pytest.raises(EngineStartError, match=r"does not pin sharedb@7\.0\.0 at its integrity"):
+        ensure_npm_package(package)
+    assert not (cache / package.folder_name()).exists()
 
 
 def test_without_npm_a_missing_package_fails_saying_so(

@@ -6,23 +6,31 @@
     folder = ensure_npm_package(OT_JSON0)     # folder / "package.json", folder / "lib" ...
     node = node_executable()                  # to run a script that requires it
 
-A package is fetched on first use with ``npm pack <name>@<version>`` into the
-engines cache (``<repo>/.engines/``, or ``$PREWORK_ENGINES_DIR``), checked
-against its pinned npm ``dist.integrity`` (``npm view <name>@<version>
-dist.integrity``) and unpacked into ``npm-<name>-<version>/`` (the tarball's
-``package/`` folder). Install scripts never run. A package that declares
-dependencies needs a pinned lockfile (``NpmPackage.lockfile``, a
-``package-lock.json`` for that package's own ``package.json``): it is copied
-into the unpacked folder and ``npm ci --omit=dev --ignore-scripts`` installs
-exactly the locked versions, each checked against the integrity the lockfile
-holds, into its ``node_modules/``. A package whose dependencies are not pinned
-is refused. The cache folder is renamed into place only once complete, under a
-file lock, so concurrent sessions fetch a package once and never see half of
-one.
+A package without dependencies is fetched on first use with ``npm pack
+<name>@<version>`` into the engines cache (``<repo>/.engines/``, or
+``$PREWORK_ENGINES_DIR``), checked against its pinned npm ``dist.integrity``
+(``npm view <name>@<version> dist.integrity``) and unpacked into
+``npm-<name>-<version>/`` (the tarball's ``package/`` folder). One that
+declares dependencies is refused that way: it needs a pinned lockfile
+(``NpmPackage.lockfile``), the ``package-lock.json`` of a project that depends
+on exactly ``<name>@<version>``, made once with::
 
-Anything that goes wrong (no npm, no network, a tarball that does not match
-its pin) raises :class:`EngineStartError`: a test that needs the package fails,
-it is never skipped.
+    mkdir x && cd x && echo '{"name": "prework-engine-<name>", "private": true,
+      "dependencies": {"<name>": "<version>"}}' > package.json
+    npm install --package-lock-only --ignore-scripts
+
+The lockfile must pin the package at that version with the pinned integrity;
+``npm ci --omit=dev --ignore-scripts`` then installs exactly the locked
+versions into ``npm-<name>-<version>-<lockfile hash>/node_modules/``, each
+tarball checked against the integrity the lockfile holds, and the package's
+folder is ``node_modules/<name>`` there (a script run from it finds its
+dependencies). Install scripts never run. A cache folder is renamed into place
+only once complete, under a file lock, so concurrent sessions fetch a package
+once and never see half of one.
+
+Anything that goes wrong (no npm, no network, a tarball or lockfile that does
+not match its pin) raises :class:`EngineStartError`: a test that needs the
+package fails, it is never skipped.
 """
 
 from __future__ import annotations
@@ -41,10 +49,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prework.testing.engines.process import EngineStartError
 
 __all__ = [
+    "SHAREDB",
     "NpmPackage",
     "engines_dir",
     "ensure_npm_package",
@@ -55,6 +65,7 @@ __all__ = [
 ]
 
 _NPM_TIMEOUT = 600
+LOCKFILES = Path(__file__).with_name("npm_locks")
 _NAME = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 
@@ -151,8 +162,8 @@ def npm_pack(name: str, version: str, integrity: str, dest: Path) -> Path:
 class NpmPackage:
     """An npm package pinned by version and by the integrity of its tarball.
 
-    ``lockfile``: a ``package-lock.json`` pinning the package's dependencies
-    (required when it declares any; ``npm ci`` installs exactly those).
+    ``lockfile``: the ``package-lock.json`` of a project depending on exactly
+    this package, pinning its dependencies (required when it declares any).
     """
 
     name: str
@@ -177,57 +188,102 @@ class NpmPackage:
         return name
 
 
-def _declared_dependencies(package_json: Path) -> dict[str, str]:
+# ShareDB 7.0.0 with its dependencies (arraydiff, async, fast-deep-equal, hat,
+# ot-json0), for benchmarks against the reference server
+SHAREDB = NpmPackage(
+    "sharedb",
+    "7.0.0",
+    integrity=(
+        "sha512-"
+        "qLa+ZVwTkG9EGcZujysko8cA2FxOS4j6CCiqO+WHCrP6e/sPS6xDu6kfDLY/L9G8mm5tPs/xCcxjX9xI5WlKbA=="
+    ),
+    lockfile=LOCKFILES / "sharedb-7.0.0.package-lock.json",
+)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(package_json.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EngineStartError(f"cannot read {package_json}: {exc}") from exc
-    deps = manifest.get("dependencies") or {}
-    if not isinstance(deps, dict):
-        raise EngineStartError(f"{package_json}: dependencies is not an object")
-    return {str(k): str(v) for k, v in deps.items()}
+        raise EngineStartError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise EngineStartError(f"{path} is not a JSON object")
+    return data
+
+
+def _fetch_alone(package: NpmPackage, tmp: Path) -> Path:
+    """``npm pack`` the package (it must declare no dependencies); its unpacked folder."""
+    tarball = npm_pack(package.name, package.version, package.integrity, tmp)
+    unpacked = tmp / "unpacked"
+    with tarfile.open(tarball, "r:gz") as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("package/")]
+        tar.extractall(unpacked, members=members, filter="data")
+    folder = unpacked / "package"
+    if not (folder / "package.json").is_file():
+        raise EngineStartError(f"{tarball.name} has no package/package.json")
+    if _read_json(folder / "package.json").get("dependencies"):
+        raise EngineStartError(
+            f"{package.spec} declares dependencies: pin them with a lockfile "
+            "(NpmPackage.lockfile; see prework.testing.engines.node_packages)"
+        )
+    return folder
+
+
+def _install_locked(package: NpmPackage, lockfile: Path, tmp: Path) -> Path:
+    """``npm ci`` a project of the package and its locked dependencies; the project's folder."""
+    lock = _read_json(lockfile)
+    root = lock.get("packages", {}).get("", {})
+    locked = lock.get("packages", {}).get(f"node_modules/{package.name}", {})
+    if root.get("dependencies") != {package.name: package.version}:
+        raise EngineStartError(
+            f"{lockfile.name} is not the lockfile of a project depending on {package.spec} alone"
+        )
+    if locked.get("version") != package.version or locked.get("integrity") != package.integrity:
+        raise EngineStartError(f"{lockfile.name} does not pin {package.spec} at its integrity")
+    project = tmp / "project"
+    project.mkdir()
+    manifest = {"name": root.get("name", "prework-engine"), "private": True}
+    manifest["dependencies"] = root["dependencies"]
+    (project / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.copyfile(lockfile, project / "package-lock.json")
+    _run_npm(
+        [
+            _npm(),
+            "ci",
+            "--omit=dev",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--no-update-notifier",
+        ],
+        cwd=project,
+        what=f"npm ci for {package.spec}",
+    )
+    if not (project / "node_modules" / package.name / "package.json").is_file():
+        raise EngineStartError(f"npm ci for {package.spec} did not install it")
+    return project
+
+
+def _package_folder(package: NpmPackage, target: Path) -> Path:
+    return target if package.lockfile is None else target / "node_modules" / package.name
 
 
 def ensure_npm_package(package: NpmPackage) -> Path:
-    """The unpacked package's folder (its ``package.json`` at the top); fetched if missing."""
+    """The installed package's folder (its ``package.json`` at the top); fetched if missing."""
+    if package.lockfile is not None and not package.lockfile.is_file():
+        raise EngineStartError(f"the lockfile of {package.spec} is missing: {package.lockfile}")
     cache = engines_dir()
     target = cache / package.folder_name()
-    if (target / "package.json").is_file():
-        return target
+    if (_package_folder(package, target) / "package.json").is_file():
+        return _package_folder(package, target)
     with file_lock(cache / ".lock"):
-        if (target / "package.json").is_file():  # fetched by a concurrent session
-            return target
-        if package.lockfile is not None and not package.lockfile.is_file():
-            raise EngineStartError(f"the lockfile of {package.spec} is missing: {package.lockfile}")
+        if (_package_folder(package, target) / "package.json").is_file():  # a concurrent session
+            return _package_folder(package, target)
         with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp_name:
             tmp = Path(tmp_name)
-            tarball = npm_pack(package.name, package.version, package.integrity, tmp)
-            unpacked = tmp / "unpacked"
-            with tarfile.open(tarball, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.name.startswith("package/")]
-                tar.extractall(unpacked, members=members, filter="data")
-            folder = unpacked / "package"
-            if not (folder / "package.json").is_file():
-                raise EngineStartError(f"{tarball.name} has no package/package.json")
-            if _declared_dependencies(folder / "package.json"):
-                if package.lockfile is None:
-                    raise EngineStartError(
-                        f"{package.spec} declares dependencies: pin them with a lockfile "
-                        "(NpmPackage.lockfile, a package-lock.json for its package.json)"
-                    )
-                shutil.copyfile(package.lockfile, folder / "package-lock.json")
-                _run_npm(
-                    [
-                        _npm(),
-                        "ci",
-                        "--omit=dev",
-                        "--ignore-scripts",
-                        "--no-audit",
-                        "--no-fund",
-                        "--no-update-notifier",
-                    ],
-                    cwd=folder,
-                    what=f"npm ci for {package.spec}",
-                )
+            if package.lockfile is None:
+                folder = _fetch_alone(package, tmp)
+            else:
+                folder = _install_locked(package, package.lockfile, tmp)
             folder.rename(target)
-    return target
+    return _package_folder(package, target)
