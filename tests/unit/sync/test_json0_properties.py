@@ -3,20 +3,31 @@ generated documents, invert undoes, compose and normalize apply as the ops they 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prework.sync.json0 import apply, check_op, compose, invert, normalize, utf16_len
+from prework.sync.json0 import (
+    InvalidOp,
+    apply,
+    check_op,
+    compose,
+    invert,
+    normalize,
+    transform,
+    transform_x,
+    utf16_len,
+)
 
 Op = list[dict[str, Any]]
 EMOJI = "\U0001f600"
 KEYS = ["a", "b", "c", "d", "e", "f"]
 
 FAST = settings(
-    max_examples=60,
+    max_examples=50,
     derandomize=True,
     database=None,
     deadline=None,
@@ -138,3 +149,63 @@ def test_normalize_and_check_op_keep_what_an_op_does(
     op, after = _op(data, doc)
     assert _exactly(apply(doc, normalize(op))) == _exactly(after)
     assert _exactly(check_op(op)) == _exactly(op)  # generated ops are already canonical
+
+
+@FAST
+@given(docs, st.data())
+def test_transformed_ops_converge(doc: dict[str, Any], data: st.DataObject) -> None:
+    # two valid ops on one document: each transformed by the other applies (strictly)
+    # after it, and both orders give the same document (json0's TP1, as ot-fuzzer checks)
+    a, after_a = _op(data, doc)
+    b, after_b = _op(data, doc)
+    a_, b_ = transform_x(a, b)
+    assert _exactly(apply(after_b, a_)) == _exactly(apply(after_a, b_))
+    assert _exactly(a_) == _exactly(transform(a, b, "left"))
+    assert _exactly(b_) == _exactly(transform(b, a, "right"))
+
+
+steps = st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 2))
+
+
+@st.composite
+def shaped_components(draw: st.DrawFn) -> dict[str, Any]:
+    """A component that passes check_op, not made for any document."""
+    path: list[Any] = draw(st.lists(steps, max_size=2))
+    kind = draw(st.sampled_from(["na", "li", "ld", "lild", "lm", "oi", "od", "oiod", "si", "sd"]))
+    if kind in ("li", "ld", "lild", "lm"):
+        path.append(draw(st.integers(0, 2)))
+    elif kind in ("oi", "od", "oiod"):
+        path.append(draw(st.sampled_from(["a", "b"])))
+    elif kind in ("si", "sd"):
+        path += [draw(steps), draw(st.integers(0, 3))]
+    else:
+        path.append(draw(steps))
+    c: dict[str, Any] = {"p": path}
+    if kind == "na":
+        c["na"] = draw(st.integers(-2, 3))
+    if kind == "lm":
+        c["lm"] = draw(st.integers(0, 2))
+    if kind in ("si", "sd"):
+        c[kind] = draw(st.sampled_from(["a", "ab", EMOJI]))
+    for key in ("li", "ld", "oi", "od"):
+        if key in kind:
+            c[key] = draw(values)
+    return c
+
+
+shaped_ops = st.lists(shaped_components(), min_size=1, max_size=2)
+
+
+@FAST
+@given(shaped_ops, shaped_ops)
+def test_transform_of_any_two_valid_ops_gives_an_op_or_invalid_op(a: Op, b: Op) -> None:
+    # ops each valid but perhaps not on one document (one takes a container for an
+    # object, the other for a list): a result, or InvalidOp, never another exception
+    for run in (
+        lambda: transform(a, b, "left"),
+        lambda: transform(a, b, "right"),
+        lambda: transform_x(a, b),
+        lambda: compose(a, b),
+    ):
+        with contextlib.suppress(InvalidOp):
+            run()

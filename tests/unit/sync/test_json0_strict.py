@@ -744,9 +744,10 @@ def test_apply_returns_a_new_document_and_never_modifies_its_input(
     path = op[0]["p"]
     on_path = len(path) - (1 if "si" in op[0] or "sd" in op[0] else 0)
     old, new = doc, result
-    for key in path[:on_path]:
-        assert new is not old
-        old, new = old[key], new[key]
+    for depth in range(on_path):
+        assert new is not old, path[:depth]
+        if depth < on_path - 1:
+            old, new = old[path[depth]], new[path[depth]]
 
 
 def test_transform_compose_invert_normalize_do_not_modify_their_arguments() -> None:
