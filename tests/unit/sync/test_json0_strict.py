@@ -4,6 +4,7 @@ gives (UTF-16 offsets, canonical numbers, a new document, untouched arguments)."
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -769,3 +770,26 @@ def test_transform_compose_invert_normalize_do_not_modify_their_arguments() -> N
             transform_x(a, b)
     assert ops == snapshot
     assert _exactly(ops) == _exactly(snapshot)
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_ot_functions_on_a_very_deep_value_give_a_result_or_invalid_op(depth: int) -> None:
+    # a request body may nest ~1000 levels (orjson parses up to 1024); apply refuses such
+    # a value (max_depth), and transform, compose, invert and normalize, which take no
+    # limits, give a result (as the reference does) or InvalidOp: never another exception
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    op: Op = [{"p": ["a"], "oi": value}]
+    other: Op = [{"p": ["b"], "oi": 1}]
+    refuses({}, op)
+    for run in (
+        lambda: transform(op, other, "left"),
+        lambda: transform(other, op, "right"),
+        lambda: transform_x(op, other),
+        lambda: compose(op, other),
+        lambda: invert(op),
+        lambda: normalize(op),
+    ):
+        with contextlib.suppress(InvalidOp):
+            run()
