@@ -1,12 +1,14 @@
 """ot-json0 1.1.0's own test cases (test/json0.coffee, and the parts of test/text0.coffee
 that reach json0 through its si/sd string components), ported case by case with the
-reference's expected results.
+reference's expected results (each checked against the reference's lib/json0.js).
 
 A reference case that our strict rules refuse on purpose is kept, as a case that our
-module raises ``InvalidOp``; the comment on each says why we are strict there. Where such
-a case has a meaning we do accept (a root-path op moved under a key), the same case is
-also kept "adapted" under a key, with the result the reference gives for it (the paths of
-both ops and of the result prefixed with the same key, which json0 transforms alike).
+module raises ``InvalidOp`` (check_op, apply, and transform/compose, which check their
+arguments too); the comment on each says why we are strict there: subtype ops (t/o),
+root-path ops (a string edit of the document itself included), and ops no document takes
+(oi/od at an int index, li/ld/lm or si at a str key). Where such a case has a meaning we
+do accept, it is also kept "adapted": moved under a key, with the result the reference
+gives for the adapted ops (its own result under the same key).
 
 Not ported (nothing of our API to test them on): ``create()``; text0's transformCursor
 and its normalize of components without ``p`` or of a bare component (json0 components

@@ -8,6 +8,7 @@ import contextlib
 import copy
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -378,6 +379,17 @@ def test_non_finite_values_are_refused(make: Any, bad: float) -> None:
 )
 def test_an_int_value_past_the_safe_range_is_refused(op: Op) -> None:
     refuses({"l": []}, op)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(1, 2), {1: "a"}, {("a",): 1}, b"x", {"a"}, Decimal("1"), 1j, object(), [1, (2,)]],
+    ids=["tuple", "int-key", "tuple-key", "bytes", "set", "decimal", "complex", "object",
+         "nested-tuple"],
+)  # fmt: skip
+def test_values_that_are_not_json_are_refused(value: Any) -> None:
+    refuses({"l": []}, [{"p": ["v"], "oi": value}])
+    refuses({"l": []}, [{"p": ["l", 0], "li": value}])
 
 
 @pytest.mark.parametrize(
