@@ -61,6 +61,7 @@ from prework.http.openapi import install_openapi
 from prework.identity import routes as identity_routes
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
+from prework.sync import routes as sync_routes
 from prework.teams import routes as team_routes
 
 __all__ = ["ROUTERS", "create_app", "refusing_declared_too_large"]
@@ -75,6 +76,7 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     team_routes.router,
     checklists_routes.router,
     *work_routes.routers,
+    sync_routes.router,
 )
 
 

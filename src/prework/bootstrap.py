@@ -45,8 +45,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
-from prework.checklists.answering import AnswerService
 from prework.checklists.assignments import AssignmentService
+from prework.checklists.editing import DocEditing
 from prework.checklists.reviews import ReviewService
 from prework.checklists.services import Checklists
 from prework.checklists.templates import TemplateService
@@ -64,6 +64,7 @@ from prework.identity.tokens import ACCESS_TOKEN_PURPOSE, KeyRing, TokenService
 from prework.identity.users import RosterListener, UserService
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
+from prework.sync.service import SyncService
 from prework.teams.service import TeamService
 from prework.teams.services import Teams
 
@@ -511,6 +512,7 @@ class Services:
     audit: AuditService
     teams: Teams
     checklists: Checklists
+    sync: SyncService
 
     @property
     def authenticator(self) -> SessionService:
@@ -532,11 +534,13 @@ def build_services(
     secret key on AWS engines)."""
     teams = Teams(teams=TeamService(store, pubsub, clock=clock))
     identity = build_identity(settings, store, clock=clock, rosters=teams.teams)
+    checklists = build_checklists(store, pubsub, identity=identity, teams=teams, clock=clock)
     return Services(
         identity=identity,
         audit=AuditService(store),
         teams=teams,
-        checklists=build_checklists(store, pubsub, identity=identity, teams=teams, clock=clock),
+        checklists=checklists,
+        sync=SyncService(store, documents=checklists.answers, clock=clock),
     )
 
 
@@ -558,6 +562,6 @@ def build_checklists(
     return Checklists(
         templates=templates,
         assignments=assignments,
-        answers=AnswerService(store, pubsub, **deps),
+        answers=DocEditing(store, pubsub, **deps),
         reviews=ReviewService(store, pubsub, **deps),
     )

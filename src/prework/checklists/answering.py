@@ -21,11 +21,13 @@ from datetime import datetime
 from typing import Any, Final
 
 import anyio.to_thread
+import structlog
 
 from prework.authz.authorize import audit_denial
 from prework.checklists import work_repository as repo
 from prework.checklists._work import TARGET, WorkBase
 from prework.checklists.answers import Evaluation, evaluate, value_problems
+from prework.checklists.documents import answers_op, signoffs_cleared
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import (
     DOC_MAX_BYTES,
@@ -36,6 +38,7 @@ from prework.checklists.workflow import (
     check_transition,
     missing_signoffs,
 )
+from prework.core.clock import iso
 from prework.core.ids import derived_id, new_id
 from prework.core.principal import Principal, RequestContext
 from prework.core.versioned import check_version
@@ -55,8 +58,11 @@ from prework.store.base import (
     version_equals,
 )
 from prework.store.codec import item_size
+from prework.sync.oplog import LoggedOp, OpKind, entry_put, publish_ops
 
 __all__ = ["AnswerService"]
+
+log = structlog.get_logger("prework.checklists.answers")
 
 
 def _not_on_crew() -> Forbidden:
@@ -148,11 +154,12 @@ class AnswerService(WorkBase):
                 details={"errors": [p.as_dict() for p in problems[:200]]},
             )
 
-        async def attempt() -> tuple[AnswersDoc, list[str], list[str]]:
+        async def attempt() -> tuple[AnswersDoc, list[str], list[str], list[LoggedOp]]:
             current = self._crew_checked(principal, await self._item(org, assignment_id))
             doc = await self._doc(org, assignment_id)
             version = check_version(doc, expected_version)
-            now = self.now()
+            now_ts = self.clock()
+            now = iso(now_ts)
             old: dict[str, Any] = doc.get("answers") or {}
             new: dict[str, Any] = {} if replace else dict(old)
             for item_id, value in values.items():
@@ -164,8 +171,14 @@ class AnswerService(WorkBase):
                     new[item_id] = {"value": value, "by": user, "at": now}
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             if not changed:
-                return repo.doc_of(doc), [], []
-            cleared = sorted(doc.get("signoffs") or {})
+                return repo.doc_of(doc), [], [], []
+            signoffs = doc.get("signoffs") or {}
+            cleared = sorted(signoffs)
+            put, logged = entry_put(
+                org, assignment_id, version=version + 1,
+                op=answers_op(old, new) + signoffs_cleared(signoffs), kind=OpKind.SAVE,
+                by=user, now=now_ts,
+            )  # fmt: skip
             stored = {
                 **doc,
                 "answers": new,
@@ -196,6 +209,7 @@ class AnswerService(WorkBase):
                         ),
                         condition=All(ItemExists(), version_equals(version)),
                     ),
+                    put,
                     _unchanged_state(current),
                     self._event(
                         principal,
@@ -212,9 +226,10 @@ class AnswerService(WorkBase):
                     ),
                 ]
             )
-            return repo.doc_of(stored), changed, cleared
+            return repo.doc_of(stored), changed, cleared, [logged]
 
-        doc, changed, cleared = await self._retrying(attempt, "The answers")
+        doc, changed, cleared, logged = await self._retrying(attempt, "The answers")
+        await publish_ops(self.pubsub, org, assignment_id, logged, log)
         if changed:
             await self._announce(
                 org,
@@ -240,15 +255,21 @@ class AnswerService(WorkBase):
         org, user = principal.org_id, principal.user_id
         await self._workable(principal, ctx, assignment_id)
 
-        async def attempt() -> tuple[AnswersDoc, bool]:
+        async def attempt() -> tuple[AnswersDoc, list[LoggedOp]]:
             current = self._crew_checked(principal, await self._item(org, assignment_id))
             doc = await self._doc(org, assignment_id)
             version = check_version(doc, expected_version)
             signoffs = dict(doc.get("signoffs") or {})
             if user in signoffs:
-                return repo.doc_of(doc), False
-            now = self.now()
+                return repo.doc_of(doc), []
+            now_ts = self.clock()
+            now = iso(now_ts)
             signoffs[user] = {"at": now, "version": version}
+            put, logged = entry_put(
+                org, assignment_id, version=version + 1,
+                op=[{"p": ["signoffs", user], "oi": signoffs[user]}], kind=OpKind.SIGNOFF,
+                by=user, now=now_ts,
+            )  # fmt: skip
             stored = {
                 **doc,
                 "signoffs": signoffs,
@@ -271,6 +292,7 @@ class AnswerService(WorkBase):
                         ),
                         condition=All(ItemExists(), version_equals(version)),
                     ),
+                    put,
                     _unchanged_state(current),
                     self._event(
                         principal,
@@ -283,10 +305,11 @@ class AnswerService(WorkBase):
                     ),
                 ]
             )
-            return repo.doc_of(stored), True
+            return repo.doc_of(stored), [logged]
 
-        doc, signed = await self._retrying(attempt, "The answers")
-        if signed:
+        doc, logged = await self._retrying(attempt, "The answers")
+        await publish_ops(self.pubsub, org, assignment_id, logged, log)
+        if logged:
             await self._announce(
                 org,
                 "assignment.signed_off",
@@ -329,11 +352,11 @@ class AnswerService(WorkBase):
         item = await self._workable(principal, ctx, assignment_id, item)
         definition = await self._definition(item)
 
-        async def attempt() -> Submission:
+        async def attempt() -> tuple[Submission, list[LoggedOp]]:
             fresh = await self._item(org, assignment_id)
             landed = await self._submitted_as(org, fresh, keyed)
             if landed is not None:  # this very submit was written meanwhile, unanswered
-                return landed
+                return landed, []
             current = self._crew_checked(principal, fresh)
             doc = await self._doc(org, assignment_id)
             version = check_version(doc, expected_version)
@@ -352,7 +375,8 @@ class AnswerService(WorkBase):
                         "missing_signoffs": missing,
                     },
                 )
-            now = self.now()
+            now_ts = self.clock()
+            now = iso(now_ts)
             number = int(current.get("submission_count") or 0) + 1
             submission_id = keyed or new_id()
             sub = repo.submission_item(
@@ -370,9 +394,21 @@ class AnswerService(WorkBase):
                 now=now,
             )
             a_version = int(current["version"])
-            doc_op: TransactOp
+            doc_ops: list[TransactOp]
+            logged: list[LoggedOp] = []
             if ev.cleared:  # answers of hidden items leave the document too
-                doc_op = Update(
+                cleared_op = [
+                    {"p": ["answers", k], "od": answers[k].get("value")}
+                    for k in sorted(ev.cleared)
+                    if k in answers
+                ]
+                put, entry = entry_put(
+                    org, assignment_id, version=version + 1, op=cleared_op,
+                    kind=OpKind.SUBMIT, by=user, now=now_ts,
+                )  # fmt: skip
+                logged.append(entry)
+                doc_ops = [put]
+                doc_ops.append(Update(
                     repo.ASSIGNMENTS,
                     repo.doc_key(org, assignment_id),
                     UpdateSpec(
@@ -384,13 +420,15 @@ class AnswerService(WorkBase):
                         }
                     ),
                     condition=All(ItemExists(), version_equals(version)),
-                )
+                ))  # fmt: skip
             else:
-                doc_op = Check(
-                    repo.ASSIGNMENTS,
-                    repo.doc_key(org, assignment_id),
-                    All(ItemExists(), version_equals(version)),
-                )
+                doc_ops = [
+                    Check(
+                        repo.ASSIGNMENTS,
+                        repo.doc_key(org, assignment_id),
+                        All(ItemExists(), version_equals(version)),
+                    )
+                ]
             await self._write(
                 [
                     Put(repo.SUBMISSIONS, sub, condition=ItemNotExists()),
@@ -413,7 +451,7 @@ class AnswerService(WorkBase):
                             AttrEquals("state", AssignmentState.IN_PROGRESS.value),
                         ),
                     ),
-                    doc_op,
+                    *doc_ops,
                     Delete(repo.ASSIGNMENTS, repo.watch_key(org, assignment_id, current["due_at"])),
                     self._event(
                         principal,
@@ -435,9 +473,10 @@ class AnswerService(WorkBase):
                     ),
                 ]
             )
-            return repo.submission_of(sub)
+            return repo.submission_of(sub), logged
 
-        submission = await self._retrying(attempt, "The assignment")
+        submission, logged = await self._retrying(attempt, "The assignment")
+        await publish_ops(self.pubsub, org, assignment_id, logged, log)
         await self._announce_submitted(org, assignment_id, submission)
         return submission
 

@@ -16,10 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+import structlog
+
 from prework.authz.authorize import authorize
 from prework.checklists import work_repository as repo
 from prework.checklists._work import aware
 from prework.checklists.crew import CrewRules, CrewStale, crew_ops
+from prework.checklists.documents import clearing_ops
 from prework.checklists.listing import AssignmentFilter, AssignmentListing, Scope
 from prework.checklists.overdue import OverdueCheck
 from prework.checklists.permissions import ChecklistAction as Action
@@ -49,6 +52,7 @@ from prework.store.base import (
     UpdateSpec,
     version_equals,
 )
+from prework.sync.oplog import LoggedOp, OpKind, publish_ops
 
 __all__ = [
     "EDITABLE",
@@ -56,6 +60,8 @@ __all__ = [
     "AssignmentService",
     "Scope",
 ]  # (listing's two re-exported)
+
+log = structlog.get_logger("prework.checklists.assignments")
 
 # the job details a PATCH may change (the assignee only before the start)
 EDITABLE: Final = frozenset(
@@ -150,18 +156,25 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
         plan: Callable[[Item, int], tuple[builtins.list[TransactOp], Item]],
         *,
         authorized: bool = False,
+        doc_plan: Callable[[Item], tuple[builtins.list[TransactOp], builtins.list[LoggedOp]]]
+        | None = None,
     ) -> Assignment:
         """After ``action`` is allowed: read, check the version, ``plan(item, version)``
         -> (ops, new item), write them under the version condition; planned again on a
-        fresh read when another change landed."""
+        fresh read when another change landed. ``doc_plan(answers document)`` adds the
+        document's change and its logged operations (published after the commit)."""
         org = principal.org_id
         if not authorized:
             await self._authorized(principal, ctx, action, assignment_id)
 
-        async def attempt() -> Assignment:
+        async def attempt() -> tuple[Assignment, builtins.list[LoggedOp]]:
             item = await self._item(org, assignment_id)
             version = check_version(item, expected_version)
             ops, new = plan(item, version)
+            logged: builtins.list[LoggedOp] = []
+            if doc_plan is not None:
+                doc_ops, logged = doc_plan(await self._doc(org, assignment_id))
+                ops = [*ops, *doc_ops]
             guard = Update(
                 repo.ASSIGNMENTS,
                 repo.assignment_key(org, assignment_id),
@@ -169,9 +182,11 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
                 condition=All(ItemExists(), version_equals(version)),
             )
             await self._write([guard, *ops])
-            return repo.assignment_of(new)
+            return repo.assignment_of(new), logged
 
-        return await self._retrying(attempt, "The assignment")
+        result, logged = await self._retrying(attempt, "The assignment")
+        await publish_ops(self.pubsub, org, assignment_id, logged, log)
+        return result
 
     async def update(
         self,
@@ -438,23 +453,13 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
             old = list(item.get("crew") or [])
             assignee = Assignee(item["assignee_type"], item["assignee_id"])
             ops = crew_ops(org, item["id"], assignee, old, user_ids, item["due_at"])
-            if len(ops) + 3 > MAX_TRANSACT_ITEMS:
+            # with the assignment, the audit event, the document and its logged operation
+            if len(ops) + 4 > MAX_TRANSACT_ITEMS:
                 raise ValidationFailed(
-                    f"One amendment adds and removes at most {MAX_TRANSACT_ITEMS - 3} members "
+                    f"One amendment adds and removes at most {MAX_TRANSACT_ITEMS - 4} members "
                     "in all; amend in two steps.",
                     code="crew_change_too_large",
                 )
-            ops.append(
-                Update(
-                    repo.ASSIGNMENTS,
-                    repo.doc_key(org, item["id"]),
-                    UpdateSpec(
-                        set={"signoffs": {}, "updated_at": now, "updated_by": principal.user_id},
-                        add={"version": 1},
-                    ),
-                    condition=ItemExists(),
-                )
-            )
             new = {**item, "crew": list(user_ids), "updated_at": now, "version": version + 1}
             ops.append(
                 self._event(
@@ -480,6 +485,9 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
             expected_version,
             plan,
             authorized=True,
+            doc_plan=lambda doc: clearing_ops(
+                org, doc, kind=OpKind.CREW, by=principal.user_id, now=self.clock()
+            ),
         )
         await self._announce(
             org, "assignment.crew_amended", assignment_id=assignment_id, crew=list(user_ids)

@@ -22,12 +22,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from prework.authz.authorize import audit_denial, authorize
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
 from prework.checklists._work import WorkBase
 from prework.checklists.answers import diff_answers
 from prework.checklists.clearance import Reason, clearance_reasons, planned_date_in
+from prework.checklists.documents import clearing_ops
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import (
     Assignment,
@@ -54,8 +57,11 @@ from prework.store.base import (
     UpdateSpec,
     version_equals,
 )
+from prework.sync.oplog import LoggedOp, OpKind, publish_ops
 
 __all__ = ["Clearance", "ReviewService"]
+
+log = structlog.get_logger("prework.checklists.reviews")
 
 _SUBMISSION = "submission"
 
@@ -245,7 +251,7 @@ class ReviewService(WorkBase):
                 details={"item_ids": unknown[:50]},
             )
 
-        async def attempt() -> Submission:
+        async def attempt() -> tuple[Submission, builtins.list[LoggedOp]]:
             current = await self._submission(org, submission_id)
             if await self._review_of(org, submission_id) is not None or current["status"] in (
                 SubmissionStatus.APPROVED.value,
@@ -308,18 +314,13 @@ class ReviewService(WorkBase):
             if decision is Decision.REJECT and item.get("overdue_at") is None:
                 # open again: the overdue check watches it again (submit took it off)
                 ops.append(Put(repo.ASSIGNMENTS, repo.watch_item(org, item["id"], item["due_at"])))
+            logged: builtins.list[LoggedOp] = []
             if decision is Decision.REJECT:  # the crew signs again after changing it
-                ops.append(
-                    Update(
-                        repo.ASSIGNMENTS,
-                        repo.doc_key(org, item["id"]),
-                        UpdateSpec(
-                            set={"signoffs": {}, "updated_at": now, "updated_by": user},
-                            add={"version": 1},
-                        ),
-                        condition=ItemExists(),
-                    )
+                doc = await self._doc(org, item["id"])
+                doc_ops, logged = clearing_ops(
+                    org, doc, kind=OpKind.REVIEW, by=user, now=self.clock()
                 )
+                ops.extend(doc_ops)
             ops.append(
                 self._event(
                     principal,
@@ -342,9 +343,10 @@ class ReviewService(WorkBase):
                 )
             )
             await self._write(ops)
-            return repo.submission_of({**current, "status": status.value}, review)
+            return repo.submission_of({**current, "status": status.value}, review), logged
 
-        submission = await self._retrying(attempt, "The submission")
+        submission, logged = await self._retrying(attempt, "The submission")
+        await publish_ops(self.pubsub, org, submission.assignment_id, logged, log)
         await self._announce(
             org,
             "submission.reviewed",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prework.checklists.answering import AnswerService
 from prework.checklists.assignments import AssignmentService
+from prework.checklists.editing import DocEditing
 from prework.checklists.reviews import ReviewService
 from prework.checklists.templates import TemplateService
 
@@ -16,5 +16,5 @@ __all__ = ["Checklists"]
 class Checklists:
     templates: TemplateService
     assignments: AssignmentService
-    answers: AnswerService
+    answers: DocEditing
     reviews: ReviewService

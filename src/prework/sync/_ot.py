@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from prework.sync._apply import add, apply_checked
 from prework.sync._text0 import text_compose, text_transform
-from prework.sync._values import Component, Op, Side, canonical, identical
+from prework.sync._values import Component, InvalidOp, Op, Side, canonical, identical
 
 __all__ = ["append", "copy_component", "invert_component", "transform_component", "transform_pair"]
 
@@ -160,9 +160,24 @@ def _common_length(a: Component, b: Component) -> int | None:
     return alen
 
 
+def _check_fit(c: Component, other: Component) -> None:
+    """InvalidOp if ``c`` and ``other`` see one container as different kinds (a key
+    into it and an index into it): they cannot both apply to one document. The
+    reference would compare a string with a number there, as JavaScript does."""
+    for mine, theirs in zip(c["p"], other["p"], strict=False):
+        if type(mine) is not type(theirs):
+            raise InvalidOp(
+                "The operation does not fit the document the other one was made on "
+                f"(a key and an index into one container: {mine!r}, {theirs!r})."
+            )
+        if mine != theirs:
+            return
+
+
 def transform_component(dest: Op, c: Component, other: Component, side: Side) -> Op:
     """ot-json0's ``transformComponent``: ``c`` transformed to apply after
     ``other``, appended to ``dest``."""
+    _check_fit(c, other)
     c = copy_component(c)
     common = _common_length(other, c)
     common2 = _common_length(c, other)

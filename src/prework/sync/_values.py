@@ -134,7 +134,10 @@ def _check_component(c: object, index: int, limits: Limits) -> Component:
     if ("si" in kind or "sd" in kind) and len(p) < 2:
         raise invalid("a string edit needs the string's path before its offset.")
     for key in kind & {"oi", "od", "li", "ld", "si", "sd"}:
-        size = len(orjson.dumps(out[key]))
+        try:
+            size = len(orjson.dumps(out[key]))
+        except orjson.JSONEncodeError:  # nested past what JSON encoding takes
+            raise invalid(f"{key} is nested too deeply.") from None
         if size > limits.max_value_bytes:
             raise invalid(f"{key} is {size} bytes; at most {limits.max_value_bytes}.")
     return out

@@ -61,11 +61,13 @@ from prework.sync._values import (
     Op,
     Side,
     check_op,
+    json_equal,
 )
 
 __all__ = [
     "DEFAULT_LIMITS",
     "MAX_SAFE_INTEGER",
+    "SERVER_LIMITS",
     "Component",
     "InvalidOp",
     "Json",
@@ -76,17 +78,21 @@ __all__ = [
     "check_op",
     "compose",
     "invert",
+    "json_equal",
     "normalize",
     "transform",
     "transform_x",
     "utf16_len",
 ]
 
-# what this module makes (transform results, compositions) is not limited in size:
-# the limits are for what a client submits, checked when it is applied
-_UNLIMITED: Final = Limits(
-    max_components=2**62, max_value_bytes=2**62, max_depth=10**6, max_key_length=2**62
+# for operations of the server's own making, such as a client's operation transformed
+# over others (a deletion grows with the edits it now includes, a delete may split in
+# two): sizes are not limited, only nesting (within what JSON encoding takes). A
+# client's operation is checked with the client limits before it is transformed.
+SERVER_LIMITS: Final = Limits(
+    max_components=2**62, max_value_bytes=2**62, max_depth=200, max_key_length=2**62
 )
+_UNLIMITED: Final = SERVER_LIMITS
 
 
 def invert(op: object) -> Op:

@@ -1,0 +1,90 @@
+"""``POST /api/sync``: the seed's real-time sync actions over HTTP (join_session,
+apply_operation, get_operations, leave_session). The WebSocket speaks ShareDB's
+protocol over the same service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from prework.http.bodies import body_bounds
+from prework.http.deps import area_services
+from prework.http.openapi import answers
+from prework.http.routing import APIRouter
+from prework.http.security import Ctx, CurrentPrincipal
+from prework.sync.schemas import (
+    AckRead,
+    ApplyOperation,
+    GetOperations,
+    JoinedRead,
+    JoinSession,
+    LeftRead,
+    OperationRead,
+    OperationsRead,
+    SyncAnswer,
+    SyncRequest,
+)
+from prework.sync.service import SyncService
+
+__all__ = ["router"]
+
+SyncDep = Annotated[SyncService, Depends(area_services("sync", SyncService))]
+router = APIRouter(prefix="/api/sync", tags=["sync"])
+# an operation carries at most 256 components of at most 64 KB each, but one request
+# needs no more than an answers document does
+SYNC_BODY = body_bounds(max_bytes=512 * 1024)
+
+
+@router.post(
+    "",
+    summary="Real-time sync of an assignment's answers: join_session, apply_operation, "
+    "get_operations, leave_session",
+    responses={
+        **answers(404),
+        403: {"description": "`forbidden`, `not_on_crew`, `read_only`"},
+        404: {"description": "`not_found`, `session_not_found`"},
+        409: {"description": "`stale_version` (join again), `invalid_transition`, `conflict`"},
+        422: {
+            "description": "`invalid_op` (`details.component`), `invalid_answers`, "
+            "`invalid_version`, `document_too_large`, `validation_failed`"
+        },
+    },
+)
+@SYNC_BODY
+async def sync(
+    body: SyncRequest, principal: CurrentPrincipal, service: SyncDep, ctx: Ctx
+) -> SyncAnswer:
+    if isinstance(body, JoinSession):
+        joined = await service.join(
+            principal=principal, ctx=ctx, assignment_id=body.assignment_id, client_id=body.client_id
+        )
+        return JoinedRead.of(joined)
+    if isinstance(body, ApplyOperation):
+        committed = await service.apply(
+            principal=principal,
+            ctx=ctx,
+            assignment_id=body.assignment_id,
+            session_id=body.session_id,
+            op=body.op,
+            version=body.version,
+            seq=body.seq,
+        )
+        return AckRead.of(body.assignment_id, committed)
+    if isinstance(body, GetOperations):
+        ops, version = await service.operations(
+            principal=principal,
+            ctx=ctx,
+            assignment_id=body.assignment_id,
+            session_id=body.session_id,
+            since=body.since,
+        )
+        return OperationsRead(
+            assignment_id=body.assignment_id,
+            version=version,
+            operations=[OperationRead.of(o) for o in ops],
+        )
+    await service.leave(
+        principal=principal, ctx=ctx, assignment_id=body.assignment_id, session_id=body.session_id
+    )
+    return LeftRead(assignment_id=body.assignment_id, session_id=body.session_id)
