@@ -1346,60 +1346,63 @@ def test_text0_normalize(op: Op, expected: Op) -> None:
 
 # ------------------------------------------- beyond the reference's own test file
 #
-# Cases a differential run against ot-json0 1.1.0 (node, lib/json0.js) found, with the
-# reference's results. Each op is valid, but the two cannot both apply to one document:
-# one takes a container for an object (a key under it), the other for a list (an index).
-# The reference compares the key with the index (in JS, 0 <= "k" is false) and leaves the
-# op as it is; transform is the reference's for valid ops, so we expect the same (never a
-# TypeError from comparing an int with a str). Not here: a key that JS would coerce to a
-# number ("2" <= 3), where the reference turns the key into an index.
+# Cases a differential run against ot-json0 1.1.0 (node, lib/json0.js) found. Each op is
+# valid, but the two cannot both apply to one document: one takes a container for an
+# object (a key under it), the other for a list (an index into it). The reference compares
+# the key with the index as JavaScript does (0 <= "k" is false; "2" <= 3 is true, and the
+# key "2" then becomes the index 3; 1 == "1") and gives the result noted on each; we refuse
+# the pair with InvalidOp (such an op does not fit the document the other was made on),
+# never with a TypeError from comparing a str with an int.
 
 KINDS_DISAGREE = [
+    # (op, other, the reference's transform(op, other, "left"))
     pytest.param(
-        [{"p": ["b"], "na": 2}], [{"p": [2], "lm": 2}], "left", [{"p": ["b"], "na": 2}], id="na-lm"
+        [{"p": ["b"], "na": 2}], [{"p": [2], "lm": 2}], [{"p": ["b"], "na": 2}], id="na-lm"
     ),
     pytest.param(
-        [{"p": ["a"], "na": 2}],
-        [{"p": [1], "li": []}],
-        "right",
-        [{"p": ["a"], "na": 2}],
-        id="na-li",
+        [{"p": ["a"], "na": 2}], [{"p": [1], "li": []}], [{"p": ["a"], "na": 2}], id="na-li"
     ),
     pytest.param(
         [{"p": ["l", "k"], "oi": 1}],
         [{"p": ["l", 0], "li": 0}],
-        "left",
         [{"p": ["l", "k"], "oi": 1}],
         id="oi-li",
     ),
     pytest.param(
         [{"p": ["x", "k", 0], "si": "a"}],
         [{"p": ["x", 0], "lm": 1}],
-        "left",
         [{"p": ["x", "k", 0], "si": "a"}],
         id="si-lm",
     ),
     pytest.param(
-        [{"p": ["a"], "oi": 0}], [{"p": [1], "ld": 6}], "right", [{"p": ["a"], "oi": 0}], id="oi-ld"
+        [{"p": ["a"], "oi": 0}], [{"p": [1], "ld": 6}], [{"p": ["a"], "oi": 0}], id="oi-ld"
+    ),
+    pytest.param([{"p": [1], "lm": 0}], [{"p": ["b"], "od": 0}], [{"p": [1], "lm": 0}], id="lm-od"),
+    pytest.param([{"p": [1], "ld": 6}], [{"p": ["a"], "oi": 0}], [{"p": [1], "ld": 6}], id="ld-oi"),
+    pytest.param(
+        [{"p": ["2"], "oi": 1}], [{"p": [0], "li": 0}], [{"p": [3], "oi": 1}], id="key-made-index"
+    ),
+    pytest.param(
+        [{"p": ["a", "1"], "od": {"x": 1}}],
+        [{"p": ["a", 1, "x"], "na": 1}],
+        [{"p": ["a", "1"], "od": {"x": 2}}],
+        id="loose-equality",
     ),
 ]
 
 
-@pytest.mark.parametrize(("op", "other", "side", "expected"), KINDS_DISAGREE)
-def test_transform_when_the_ops_disagree_on_a_containers_kind(
-    op: Op, other: Op, side: Side, expected: Op
+@pytest.mark.parametrize(("op", "other", "reference"), KINDS_DISAGREE)
+def test_transform_refuses_ops_that_disagree_on_a_containers_kind(
+    op: Op, other: Op, reference: Op
 ) -> None:
-    assert transform(op, other, side) == expected
-
-
-@pytest.mark.parametrize(
-    ("left", "right"),
-    [
-        ([{"p": [1], "lm": 0}], [{"p": ["b"], "od": 0}]),
-        ([{"p": [1], "ld": 6}], [{"p": ["a"], "oi": 0}]),
-    ],
-    ids=["lm-od", "ld-oi"],
-)
-def test_transform_x_when_the_ops_disagree_on_a_containers_kind(left: Op, right: Op) -> None:
-    # the reference's transformX leaves both as they are
-    assert transform_x(left, right) == (left, right)
+    check_op(op)
+    check_op(other)
+    sides: tuple[Side, Side] = ("left", "right")
+    for side in sides:
+        for mine, theirs in ((op, other), (other, op)):
+            with pytest.raises(InvalidOp) as info:
+                transform(mine, theirs, side)
+            assert info.value.code == "invalid_op"
+    for left, right in ((op, other), (other, op)):
+        with pytest.raises(InvalidOp):
+            transform_x(left, right)

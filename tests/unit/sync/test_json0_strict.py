@@ -15,6 +15,7 @@ import pytest
 
 from prework.sync.json0 import (
     DEFAULT_LIMITS,
+    SERVER_LIMITS,
     InvalidOp,
     Limits,
     apply,
@@ -805,3 +806,28 @@ def test_ot_functions_on_a_very_deep_value_give_a_result_or_invalid_op(depth: in
     ):
         with contextlib.suppress(InvalidOp):
             run()
+
+
+def test_a_transformed_op_past_the_client_limits_applies_with_server_limits() -> None:
+    # a deletion grows with the concurrent edits it now includes: past max_value_bytes,
+    # though both ops were within it; the server applies its rebased ops with SERVER_LIMITS
+    doc = {"k": "x" * 60_000}
+    a: Op = [{"p": ["k"], "od": "x" * 60_000}]
+    b: Op = [{"p": ["k", 0], "si": "y" * 10_000}]
+    applies(doc, a)
+    after_b = applies(doc, b)
+    rebased = transform(a, b, "left")
+    assert rebased == [{"p": ["k"], "od": "y" * 10_000 + "x" * 60_000}]
+    refuses(after_b, rebased)
+    assert applies(after_b, rebased, SERVER_LIMITS) == {}
+    # an sd split in two by an insert: one component more than the client sent
+    limits = Limits(max_components=1)
+    split = transform([{"p": ["s", 0], "sd": "ab"}], [{"p": ["s", 1], "si": "x"}], "left")
+    assert len(split) == 2
+    refuses({"s": "axb"}, split, limits)
+    assert applies({"s": "axb"}, split, SERVER_LIMITS) == {"s": "x"}
+    # nesting stays limited (within what JSON encoding takes)
+    deep: Any = 1
+    for _ in range(SERVER_LIMITS.max_depth + 1):
+        deep = [deep]
+    refuses({}, [{"p": ["v"], "oi": deep}], SERVER_LIMITS)
