@@ -31,13 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import structlog
 
+from prework.authz.authorize import audit_denial
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
-from prework.checklists._work import Raced
+from prework.checklists._work import TARGET, Raced
 from prework.checklists.answering import AnswerService, _unchanged_state
 from prework.checklists.answers import value_problems
 from prework.checklists.documents import content_of, signoffs_cleared
@@ -102,14 +103,30 @@ class DocEditing(AnswerService):
         item = await self._readable(principal, ctx, assignment_id)
         assignment = repo.assignment_of(item)
         if principal.role is not Role.AUDITOR and not await self.may_see(principal, assignment):
-            raise Forbidden(
-                "Only the assignment's crew and auditors join its checklist.", code="not_on_crew"
+            await self.deny(
+                principal,
+                ctx,
+                assignment_id,
+                Forbidden(
+                    "Only the assignment's crew and auditors join its checklist.",
+                    code="not_on_crew",
+                ),
             )
         doc = await self._doc(principal.org_id, assignment_id)
         writable = self._may_edit(principal, item)
         return OpenDocument(
             assignment_id, content_of(doc), int(doc["version"]), writable, assignment.state
         )
+
+    async def deny(
+        self, principal: Principal, ctx: RequestContext, assignment_id: str, exc: Forbidden
+    ) -> NoReturn:
+        """Refuse the document to ``principal``: audited as a denial (coalesced)."""
+        await audit_denial(
+            self.store, principal, ctx, Action.ASSIGNMENT_WORK, exc, TARGET, assignment_id,
+            clock=self.clock,
+        )  # fmt: skip
+        raise exc
 
     def _may_edit(self, principal: Principal, item: dict[str, Any]) -> bool:
         if not is_allowed(principal.role, Action.ASSIGNMENT_WORK):
