@@ -27,6 +27,7 @@ from prework.core.clock import Clock, iso, system_clock
 from prework.core.ids import new_id
 from prework.core.principal import Principal, RequestContext
 from prework.errors import ConditionFailed, Forbidden, NotFound, TransactionCanceled
+from prework.pubsub.base import PubSub
 from prework.store.base import Delete, ItemExists, Put, Store
 from prework.sync.json0 import Json
 from prework.sync.oplog import SESSIONS, LoggedOp
@@ -80,8 +81,11 @@ def _participant(item: Mapping[str, Any]) -> Participant:
 
 
 class SyncService:
-    def __init__(self, store: Store, *, documents: DocEditing, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: Store, pubsub: PubSub, *, documents: DocEditing, clock: Clock = system_clock
+    ) -> None:
         self.store = store
+        self.pubsub = pubsub
         self.documents = documents
         self.clock = clock
 
