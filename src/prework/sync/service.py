@@ -248,6 +248,17 @@ class SyncService:
         await self._seen(session)
         return found
 
+    async def keep(
+        self, *, principal: Principal, ctx: RequestContext, assignment_id: str, session_id: str
+    ) -> None:
+        """A live connection's session (a WebSocket's): still allowed, kept another
+        :data:`SESSION_TTL_SECONDS`. NotFound/Forbidden once it is not."""
+        session = await self._session(principal, assignment_id, session_id)
+        await self.documents.open_document(
+            principal=principal, ctx=ctx, assignment_id=assignment_id
+        )
+        await self._seen(session)
+
     async def leave(
         self,
         *,

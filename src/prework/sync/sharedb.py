@@ -37,7 +37,7 @@ import structlog
 
 from prework.core.ids import new_id
 from prework.core.principal import Authenticator, Principal, RequestContext
-from prework.errors import PreworkError, StaleVersion, Unauthenticated
+from prework.errors import Forbidden, NotFound, PreworkError, StaleVersion, Unauthenticated
 from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged
 from prework.sync.oplog import LoggedOp, doc_topic
 from prework.sync.service import SyncService
@@ -208,7 +208,9 @@ class Agent:
         return True
 
     async def _recheck(self) -> None:
-        """Close the socket once the token's session has ended."""
+        """Close the socket once the token's session has ended; keep the sync
+        sessions of the subscribed documents, and end a subscription the caller may
+        no longer have (removed from the crew, the assignment gone)."""
         while True:
             await asyncio.sleep(self.recheck_seconds)
             try:
@@ -220,6 +222,27 @@ class Agent:
             except PreworkError:  # the store is unavailable: try again later
                 continue
             self._principal = principal
+            for doc_id, doc in list(self.docs.items()):
+                try:
+                    await self.service.keep(
+                        principal=principal,
+                        ctx=self.ctx,
+                        assignment_id=doc_id,
+                        session_id=doc.session_id,
+                    )
+                except (Forbidden, NotFound) as exc:
+                    await self._unsubscribe(doc_id)
+                    code, text = _error_of(exc)
+                    await self.send(
+                        {
+                            "a": "u",
+                            "c": COLLECTION,
+                            "d": doc_id,
+                            "error": {"code": code, "message": text},
+                        }
+                    )
+                except PreworkError:
+                    continue
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError, SocketClosed):

@@ -259,3 +259,31 @@ async def test_no_token_and_an_ended_session_close_the_socket(
         assert closed.value.rcvd.code == 4001
     finally:
         object.__setattr__(settings, "sync_token_recheck_seconds", old)
+
+
+async def test_a_member_taken_off_the_crew_loses_the_subscription(
+    crew_world: CrewWorld, ws_url: str, module_app: FastAPI
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    settings = module_app.state.settings
+    old = settings.sync_token_recheck_seconds
+    object.__setattr__(settings, "sync_token_recheck_seconds", 0.2)
+    try:
+        c = await _open(ws_url, w.w2)
+        await c.send({"a": "s", "c": "assignments", "d": aid})
+        assert (await c.recv())["a"] == "s"
+        await ok(
+            w.client,
+            "POST",
+            f"/api/assignments/{aid}/crew",
+            w.supervisor,
+            json={"user_ids": [w.w1.user_id]},
+        )
+        ended = await c.recv()
+        assert (ended["a"], ended["d"]) == ("u", aid)
+        # a worker off the crew no longer sees the assignment at all
+        assert ended["error"]["message"].startswith("not_found:"), ended
+        await c.ws.close()
+    finally:
+        object.__setattr__(settings, "sync_token_recheck_seconds", old)
