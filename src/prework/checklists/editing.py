@@ -186,7 +186,9 @@ class DocEditing(AnswerService):
             rebased = checked
             for past in history:
                 rebased = json0.transform(rebased, past.op, "left")
-            ops, logged = self._plan(principal, ctx, current, doc, rebased, src, seq, definition)
+            ops, logged = self._plan(
+                principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
+            )
             try:
                 await self._write(ops)
             except (Raced, WriteConflict):  # another version landed: transform again
@@ -205,12 +207,14 @@ class DocEditing(AnswerService):
         src: str,
         seq: int,
         definition: Mapping[str, Any],
+        rebased: bool,
     ) -> tuple[list[TransactOp], list[LoggedOp]]:
         """The transaction committing ``op`` on ``doc`` as read, and what it logs."""
         org, user = principal.org_id, principal.user_id
         version = int(doc["version"])
         content = content_of(doc)
-        edited = json0.apply(content, op, json0.SERVER_LIMITS)  # checked as sent, then rebased
+        # checked with the client limits as sent; rebased over what landed since
+        edited = json0.apply(content, op, json0.SERVER_LIMITS, rebased=rebased)
         old, new = content["answers"], edited["answers"]
         changed = sorted(
             k
