@@ -540,7 +540,7 @@ def build_services(
         audit=AuditService(store),
         teams=teams,
         checklists=checklists,
-        sync=SyncService(store, documents=checklists.answers, clock=clock),
+        sync=SyncService(store, pubsub, documents=checklists.answers, clock=clock),
     )
 
 

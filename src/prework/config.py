@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     team_abandon_after_seconds: float = Field(default=900, gt=0)
     # how often each server looks for assignments that fell due (0: never)
     overdue_check_interval_seconds: float = Field(default=60, ge=0)
+    # how often a sync WebSocket checks its access token again (closed with 4001 once
+    # the session has ended: logout, revocation, expiry, deactivation)
+    sync_token_recheck_seconds: float = Field(default=30, gt=0)
     max_body_bytes: int = 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
     # reverse proxies whose X-Forwarded-For/-Proto `prework serve` trusts

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import structlog
 
+from prework.authz.authorize import audit_denial
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
-from prework.checklists._work import Raced
+from prework.checklists._work import TARGET, Raced
 from prework.checklists.answering import AnswerService, _unchanged_state
 from prework.checklists.answers import value_problems
 from prework.checklists.documents import content_of, signoffs_cleared
@@ -102,14 +103,30 @@ class DocEditing(AnswerService):
         item = await self._readable(principal, ctx, assignment_id)
         assignment = repo.assignment_of(item)
         if principal.role is not Role.AUDITOR and not await self.may_see(principal, assignment):
-            raise Forbidden(
-                "Only the assignment's crew and auditors join its checklist.", code="not_on_crew"
+            await self.deny(
+                principal,
+                ctx,
+                assignment_id,
+                Forbidden(
+                    "Only the assignment's crew and auditors join its checklist.",
+                    code="not_on_crew",
+                ),
             )
         doc = await self._doc(principal.org_id, assignment_id)
         writable = self._may_edit(principal, item)
         return OpenDocument(
             assignment_id, content_of(doc), int(doc["version"]), writable, assignment.state
         )
+
+    async def deny(
+        self, principal: Principal, ctx: RequestContext, assignment_id: str, exc: Forbidden
+    ) -> NoReturn:
+        """Refuse the document to ``principal``: audited as a denial (coalesced)."""
+        await audit_denial(
+            self.store, principal, ctx, Action.ASSIGNMENT_WORK, exc, TARGET, assignment_id,
+            clock=self.clock,
+        )  # fmt: skip
+        raise exc
 
     def _may_edit(self, principal: Principal, item: dict[str, Any]) -> bool:
         if not is_allowed(principal.role, Action.ASSIGNMENT_WORK):
@@ -163,13 +180,15 @@ class DocEditing(AnswerService):
             doc = await self._doc(org, assignment_id)
             version = int(doc["version"])
             history = await logged_since(self.store, org, assignment_id, base_version, version)
-            for past in history:
-                if past.src == src and past.seq == seq:
+            for past in history:  # a resubmit: the same author, client and sequence number
+                if past.src == src and past.seq == seq and past.by == principal.user_id:
                     return Committed(past.version, True, [])
             rebased = checked
             for past in history:
                 rebased = json0.transform(rebased, past.op, "left")
-            ops, logged = self._plan(principal, ctx, current, doc, rebased, src, seq, definition)
+            ops, logged = self._plan(
+                principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
+            )
             try:
                 await self._write(ops)
             except (Raced, WriteConflict):  # another version landed: transform again
@@ -188,12 +207,14 @@ class DocEditing(AnswerService):
         src: str,
         seq: int,
         definition: Mapping[str, Any],
+        rebased: bool,
     ) -> tuple[list[TransactOp], list[LoggedOp]]:
         """The transaction committing ``op`` on ``doc`` as read, and what it logs."""
         org, user = principal.org_id, principal.user_id
         version = int(doc["version"])
         content = content_of(doc)
-        edited = json0.apply(content, op, json0.SERVER_LIMITS)  # checked as sent, then rebased
+        # checked with the client limits as sent; rebased over what landed since
+        edited = json0.apply(content, op, json0.SERVER_LIMITS, rebased=rebased)
         old, new = content["answers"], edited["answers"]
         changed = sorted(
             k

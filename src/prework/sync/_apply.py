@@ -58,20 +58,27 @@ def _delete_text(s: str, offset: int, deleted: str) -> str:
     return from_units(units[:start] + units[start + len(gone) :])
 
 
-def apply(doc: Json, op: object, limits: Limits = DEFAULT_LIMITS) -> Json:
+def apply(doc: Json, op: object, limits: Limits = DEFAULT_LIMITS, *, rebased: bool = False) -> Json:
     """``doc`` with ``op`` applied, as a new document (``doc`` is not modified);
-    InvalidOp, and nothing applied, if ``op`` is malformed or does not fit."""
-    return apply_checked(doc, check_op(op, limits))
+    InvalidOp, and nothing applied, if ``op`` is malformed or does not fit.
+    ``rebased``: ``op`` was transformed over others (a server applying a client's
+    operation made on an older version): the values it deletes were rebased, and
+    fractional adds summed in another order may differ in the last bit, so they are
+    not compared (the structure still is)."""
+    return apply_checked(doc, check_op(op, limits), lax=rebased)
 
 
-def apply_checked(doc: Json, op: Op) -> Json:
+def apply_checked(doc: Json, op: Op, *, lax: bool = False) -> Json:
     """Apply checked components; root paths are allowed (the transform applies
-    components to a deleted value)."""
+    components to a deleted value). ``lax``, as the reference's apply: a deleted value
+    (``od``/``ld``) need not equal what is there and ``oi`` may replace a key (the
+    transform rebases a deletion by the other operation this way, where fractional
+    adds summed in another order can differ in the last bit)."""
     holder: list[Json] = [doc]
     owned: dict[int, Json] = {}  # id -> container copied by this call (safe to change)
     for index, c in enumerate(op):
         try:
-            _apply_component(holder, c, owned)
+            _apply_component(holder, c, owned, lax)
         except InvalidOp as exc:
             message = f"Component {index}: {exc.message}"
             raise InvalidOp(message, details={"component": index}) from None
@@ -133,7 +140,7 @@ def _locate(holder: list[Json], p: list[Any], n: int, owned: dict[int, Json]) ->
     return parent, key
 
 
-def _apply_component(holder: list[Json], c: Component, owned: dict[int, Json]) -> None:
+def _apply_component(holder: list[Json], c: Component, owned: dict[int, Json], lax: bool) -> None:
     p = c["p"]
     n = len(p)
     if "na" in c:
@@ -152,7 +159,7 @@ def _apply_component(holder: list[Json], c: Component, owned: dict[int, Json]) -
         else:
             parent[key] = _delete_text(text, p[-1], c["sd"])
     elif "li" in c or "ld" in c or "lm" in c:
-        _apply_list(holder, c, p, owned)
+        _apply_list(holder, c, p, owned, lax)
     elif n == 0:
         raise InvalidOp("an object edit needs a path ending in a key.")
     else:
@@ -164,9 +171,9 @@ def _apply_component(holder: list[Json], c: Component, owned: dict[int, Json]) -
         if "od" in c:
             if name not in obj:
                 raise InvalidOp(f"{_where(p)} does not exist: nothing to delete.")
-            if not json_equal(obj[name], c["od"]):
+            if not lax and not json_equal(obj[name], c["od"]):
                 raise InvalidOp(f"od does not match the value at {_where(p)}.")
-        elif name in obj:
+        elif name in obj and not lax:
             raise InvalidOp(f"{_where(p)} exists: replace it with od and oi.")
         if "oi" in c:
             obj[name] = c["oi"]
@@ -174,7 +181,9 @@ def _apply_component(holder: list[Json], c: Component, owned: dict[int, Json]) -
             del obj[name]
 
 
-def _apply_list(holder: list[Json], c: Component, p: list[Any], owned: dict[int, Json]) -> None:
+def _apply_list(
+    holder: list[Json], c: Component, p: list[Any], owned: dict[int, Json], lax: bool
+) -> None:
     if not p:
         raise InvalidOp("a list edit needs a path ending in an index.")
     parent, key = _locate(holder, p, len(p) - 1, owned)
@@ -193,7 +202,7 @@ def _apply_list(holder: list[Json], c: Component, p: list[Any], owned: dict[int,
     if "ld" in c:
         if index >= size:
             raise InvalidOp(f"{_where(p)} is past the end of the list.")
-        if not json_equal(items[index], c["ld"]):
+        if not lax and not json_equal(items[index], c["ld"]):
             raise InvalidOp(f"ld does not match the element at {_where(p)}.")
         if "li" in c:
             items[index] = c["li"]

@@ -193,9 +193,9 @@ def transform_component(dest: Op, c: Component, other: Component, side: Side) ->
         inner = dict(other)
         inner["p"] = op[c_len:]
         if "ld" in c:
-            c["ld"] = apply_checked(c["ld"], [inner])
+            c["ld"] = apply_checked(c["ld"], [inner], lax=True)
         elif "od" in c:
-            c["od"] = apply_checked(c["od"], [inner])
+            c["od"] = apply_checked(c["od"], [inner], lax=True)
 
     if common is not None:
         same_operand = c_len == o_len

@@ -134,7 +134,7 @@ async def logged_since(
         raise ValidationFailed(
             f"Version {base} is not a version of this document (it is at {upto}).",
             code="invalid_version",
-            details={"version": upto},
+            details={"current_version": upto, "expected_version": base},
         )
     if base == upto:
         return []
@@ -157,7 +157,7 @@ def _too_far(base: int, upto: int) -> StaleVersion:
     return StaleVersion(
         f"Version {base} is older than the history kept; join again (the document is at {upto}).",
         code="stale_version",
-        details={"version": upto},
+        details={"current_version": upto, "expected_version": base},
     )
 
 

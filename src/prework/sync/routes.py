@@ -4,15 +4,16 @@ protocol over the same service."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, WebSocket, WebSocketDisconnect
 
 from prework.http.bodies import body_bounds
-from prework.http.deps import area_services
+from prework.http.deps import area_services, authenticator
 from prework.http.openapi import answers
 from prework.http.routing import APIRouter
-from prework.http.security import Ctx, CurrentPrincipal
+from prework.http.security import Ctx, CurrentPrincipal, request_context
 from prework.sync.schemas import (
     AckRead,
     ApplyOperation,
@@ -26,6 +27,7 @@ from prework.sync.schemas import (
     SyncRequest,
 )
 from prework.sync.service import SyncService
+from prework.sync.sharedb import Agent, SocketClosed
 
 __all__ = ["router"]
 
@@ -88,3 +90,47 @@ async def sync(
         principal=principal, ctx=ctx, assignment_id=body.assignment_id, session_id=body.session_id
     )
     return LeftRead(assignment_id=body.assignment_id, session_id=body.session_id)
+
+
+@router.websocket("/ws")
+async def sync_socket(websocket: WebSocket, service: SyncDep) -> None:
+    """ShareDB's protocol (:mod:`prework.sync.sharedb`); the access token in
+    ``?access_token=`` or a first message ``{"a": "auth", "token": ...}``."""
+    agent = Agent(
+        _Socket(websocket),
+        service=service,
+        authenticator=authenticator(websocket),
+        pubsub=service.pubsub,
+        ctx=await request_context(websocket),
+        recheck_seconds=websocket.app.state.settings.sync_token_recheck_seconds,
+    )
+    await agent.run()
+
+
+class _Socket:
+    """Starlette's WebSocket as the agent's :class:`~prework.sync.sharedb.Socket`."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    @property
+    def query_params(self) -> Mapping[str, str]:
+        return self._ws.query_params
+
+    async def accept(self) -> None:
+        await self._ws.accept()
+
+    async def receive_text(self) -> str:
+        try:
+            return await self._ws.receive_text()
+        except WebSocketDisconnect as exc:
+            raise SocketClosed() from exc
+
+    async def send_text(self, data: str) -> None:
+        try:
+            await self._ws.send_text(data)
+        except (WebSocketDisconnect, RuntimeError) as exc:  # RuntimeError: already closed
+            raise SocketClosed() from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)

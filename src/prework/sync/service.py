@@ -26,7 +26,8 @@ from prework.core.audit import Actor
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.ids import new_id
 from prework.core.principal import Principal, RequestContext
-from prework.errors import Forbidden, NotFound, TransactionCanceled
+from prework.errors import ConditionFailed, Forbidden, NotFound, TransactionCanceled
+from prework.pubsub.base import PubSub
 from prework.store.base import Delete, ItemExists, Put, Store
 from prework.sync.json0 import Json
 from prework.sync.oplog import SESSIONS, LoggedOp
@@ -80,8 +81,11 @@ def _participant(item: Mapping[str, Any]) -> Participant:
 
 
 class SyncService:
-    def __init__(self, store: Store, *, documents: DocEditing, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: Store, pubsub: PubSub, *, documents: DocEditing, clock: Clock = system_clock
+    ) -> None:
         self.store = store
+        self.pubsub = pubsub
         self.documents = documents
         self.clock = clock
 
@@ -166,7 +170,7 @@ class SyncService:
         self, principal: Principal, assignment_id: str, session_id: str
     ) -> dict[str, Any]:
         """The caller's own session on the document (404 ``session_not_found``
-        otherwise: expired, left, someone else's), refreshed if due."""
+        otherwise: expired, left, someone else's)."""
         key = _session_key(principal.org_id, assignment_id, session_id)
         item = await self.store.get(SESSIONS, key)
         if item is None or item.get("user_id") != principal.user_id:
@@ -174,16 +178,24 @@ class SyncService:
                 "No such sync session (it expired or was left): join again.",
                 code="session_not_found",
             )
-        now_ts = self.clock()
-        if str(item["seen_at"]) <= iso(now_ts - _REFRESH_SECONDS):
-            refreshed = {
-                **item,
-                "seen_at": iso(now_ts),
-                "expires_at": int(now_ts) + SESSION_TTL_SECONDS,
-            }
-            await self.store.put(SESSIONS, refreshed)
-            item = refreshed
         return item
+
+    async def _seen(self, session: Mapping[str, Any]) -> None:
+        """After a call that succeeded: the session is kept another
+        :data:`SESSION_TTL_SECONDS` (written at most every :data:`_REFRESH_SECONDS`;
+        housekeeping, as a rate-limit counter is: not audited)."""
+        now_ts = self.clock()
+        if str(session["seen_at"]) > iso(now_ts - _REFRESH_SECONDS):
+            return
+        refreshed = {
+            **session,
+            "seen_at": iso(now_ts),
+            "expires_at": int(now_ts) + SESSION_TTL_SECONDS,
+        }
+        try:
+            await self.store.put(SESSIONS, refreshed, condition=ItemExists())
+        except ConditionFailed:  # left meanwhile: stays left
+            return
 
     async def apply(
         self,
@@ -200,9 +212,14 @@ class SyncService:
         it made (again, for a resubmit of a committed one)."""
         session = await self._session(principal, assignment_id, session_id)
         if session["read_only"]:
-            raise Forbidden("This session is read-only.", code="read_only")
+            await self.documents.deny(
+                principal,
+                ctx,
+                assignment_id,
+                Forbidden("This session is read-only.", code="read_only"),
+            )
         src = str(session.get("client_id") or session_id)
-        return await self.documents.commit_op(
+        committed = await self.documents.commit_op(
             principal=principal,
             ctx=ctx,
             assignment_id=assignment_id,
@@ -211,6 +228,8 @@ class SyncService:
             src=src,
             seq=seq,
         )
+        await self._seen(session)
+        return committed
 
     async def operations(
         self,
@@ -222,10 +241,23 @@ class SyncService:
         since: int,
     ) -> tuple[list[LoggedOp], int]:
         """The operations committed after version ``since``, and the current version."""
-        await self._session(principal, assignment_id, session_id)
-        return await self.documents.ops_since(
+        session = await self._session(principal, assignment_id, session_id)
+        found = await self.documents.ops_since(
             principal=principal, ctx=ctx, assignment_id=assignment_id, since=since
         )
+        await self._seen(session)
+        return found
+
+    async def keep(
+        self, *, principal: Principal, ctx: RequestContext, assignment_id: str, session_id: str
+    ) -> None:
+        """A live connection's session (a WebSocket's): still allowed, kept another
+        :data:`SESSION_TTL_SECONDS`. NotFound/Forbidden once it is not."""
+        session = await self._session(principal, assignment_id, session_id)
+        await self.documents.open_document(
+            principal=principal, ctx=ctx, assignment_id=assignment_id
+        )
+        await self._seen(session)
 
     async def leave(
         self,

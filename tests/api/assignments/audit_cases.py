@@ -324,7 +324,140 @@ async def void_fail(world: Any) -> dict[str, Any]:
     )
 
 
+# --------------------------------------------------------------------------- sync
+async def _started_own(world: Any) -> str:
+    return (await _assignment(world, "started", by_owner=True))["assignment_id"]
+
+
+async def _session(world: Any, aid: str, headers: dict[str, str]) -> str:
+    r = await world.client.post(
+        "/api/sync", headers=headers, json={"action": "join_session", "assignment_id": aid}
+    )
+    assert r.status_code == 200, r.text
+    session: str = r.json()["session_id"]
+    return session
+
+
+def _apply(aid: str, session: str, op: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "action": "apply_operation",
+        "assignment_id": aid,
+        "session_id": session,
+        "op": op,
+        "version": 1,
+        "seq": 1,
+    }
+
+
+async def join_ok(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    return {
+        "headers": _owner(world),
+        "json": {"action": "join_session", "assignment_id": aid},
+        "expect": _on(world, "sync.joined", aid),
+    }
+
+
+async def join_fail(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    return _failing(  # a supervisor not on the crew
+        world,
+        world.a.members[Role.SUPERVISOR].headers,
+        json={"action": "join_session", "assignment_id": aid},
+        events=["access.denied"],
+    )
+
+
+async def apply_ok(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return {
+        "headers": _owner(world),
+        "json": _apply(aid, session, [{"p": ["answers", "notes"], "oi": "checked"}]),
+        "expect": _on(world, "answers.edited", aid),
+    }
+
+
+async def apply_fail(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return _failing(  # deletes an answer that is not there
+        world,
+        _owner(world),
+        json=_apply(aid, session, [{"p": ["answers", "notes"], "od": "nothing"}]),
+    )
+
+
+async def apply_read_only_fail(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _auditor(world))
+    return _failing(
+        world,
+        _auditor(world),
+        json=_apply(aid, session, [{"p": ["answers", "notes"], "oi": "x"}]),
+        events=["access.denied"],
+    )
+
+
+async def operations_ok(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return {  # a read: no event
+        "headers": _owner(world),
+        "json": {
+            "action": "get_operations",
+            "assignment_id": aid,
+            "session_id": session,
+            "since": 1,
+        },
+        "expect": lambda r: (world.a.org_id, []),
+    }
+
+
+async def operations_fail(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return _failing(  # a version the document never had
+        world,
+        _owner(world),
+        json={
+            "action": "get_operations",
+            "assignment_id": aid,
+            "session_id": session,
+            "since": 99,
+        },
+    )
+
+
+async def leave_ok(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return {
+        "headers": _owner(world),
+        "json": {"action": "leave_session", "assignment_id": aid, "session_id": session},
+        "expect": _on(world, "sync.left", aid),
+    }
+
+
+async def leave_fail(world: Any) -> dict[str, Any]:
+    aid = await _started_own(world)
+    session = await _session(world, aid, _owner(world))
+    return _failing(  # someone else's session
+        world,
+        _auditor(world),
+        json={"action": "leave_session", "assignment_id": aid, "session_id": session},
+    )
+
+
 CASES = {
+    ("POST", "/api/sync", "join_session"): {"ok": join_ok, "fail": join_fail},
+    ("POST", "/api/sync", "apply_operation"): {"ok": apply_ok, "fail": apply_fail},
+    ("POST", "/api/sync", "apply_operation (read-only)"): {
+        "ok": apply_ok,
+        "fail": apply_read_only_fail,
+    },
+    ("POST", "/api/sync", "get_operations"): {"ok": operations_ok, "fail": operations_fail},
+    ("POST", "/api/sync", "leave_session"): {"ok": leave_ok, "fail": leave_fail},
     ("POST", "/api/assignments"): {"ok": create_ok, "fail": create_fail},
     ("PATCH", "/api/assignments/{assignment_id}"): {"ok": update_ok, "fail": update_fail},
     ("POST", "/api/assignments/{assignment_id}/start"): {"ok": start_ok, "fail": start_fail},

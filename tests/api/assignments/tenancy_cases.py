@@ -163,7 +163,83 @@ async def _review(world: Any) -> dict[str, Any]:
     return {"path_params": _path(ids, "submission_id"), "json": {"decision": "approve"}}
 
 
+async def _create(world: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "json": {
+            "template_id": await _template(world),
+            "assignee": {"type": "user", "id": world.a.members[Role.WORKER].user_id},
+            "job_ref": "WO-A",
+            "planned_start": now.isoformat(),
+            "due_at": (now + timedelta(hours=2)).isoformat(),
+        },
+        "body_ids": ["template_id", "assignee.id"],
+    }
+
+
+# --------------------------------------------------------------------------- sync
+async def _sync_session(world: Any) -> tuple[str, str]:
+    """A's owner's started assignment and the owner's session on it."""
+    aid = (await _assignment(world, "started", by_owner=True))["assignment_id"]
+    r = await world.client.post(
+        "/api/sync",
+        headers=world.a.owner.headers,
+        json={"action": "join_session", "assignment_id": aid},
+    )
+    assert r.status_code == 200, r.text
+    return aid, r.json()["session_id"]
+
+
+async def _sync_join(world: Any) -> dict[str, Any]:
+    aid = (await _assignment(world, "started", by_owner=True))["assignment_id"]
+    return {
+        "json": {"action": "join_session", "assignment_id": aid},
+        "body_ids": ["assignment_id"],
+    }
+
+
+async def _sync_apply(world: Any) -> dict[str, Any]:
+    aid, session = await _sync_session(world)
+    return {
+        "json": {
+            "action": "apply_operation",
+            "assignment_id": aid,
+            "session_id": session,
+            "op": [{"p": ["answers", "notes"], "oi": "checked"}],
+            "version": 1,
+            "seq": 1,
+        },
+        "body_ids": ["assignment_id", "session_id"],
+    }
+
+
+async def _sync_ops(world: Any) -> dict[str, Any]:
+    aid, session = await _sync_session(world)
+    return {
+        "json": {
+            "action": "get_operations",
+            "assignment_id": aid,
+            "session_id": session,
+            "since": 1,
+        },
+        "body_ids": ["assignment_id", "session_id"],
+    }
+
+
+async def _sync_leave(world: Any) -> dict[str, Any]:
+    aid, session = await _sync_session(world)
+    return {
+        "json": {"action": "leave_session", "assignment_id": aid, "session_id": session},
+        "body_ids": ["assignment_id", "session_id"],
+    }
+
+
 CASES = {
+    ("POST", "/api/assignments"): _create,
+    ("POST", "/api/sync", "join_session"): _sync_join,
+    ("POST", "/api/sync", "apply_operation"): _sync_apply,
+    ("POST", "/api/sync", "get_operations"): _sync_ops,
+    ("POST", "/api/sync", "leave_session"): _sync_leave,
     ("GET", "/api/assignments/{assignment_id}"): _assigned,
     ("PATCH", "/api/assignments/{assignment_id}"): _edit,
     ("POST", "/api/assignments/{assignment_id}/start"): _assigned,

@@ -9,11 +9,17 @@ module of the same name anywhere under ``tests/api/`` exporting ``CASES``
 :func:`load` picks up. Case modules are loaded by file path: they import only
 ``prework`` and libraries, and reach the test helpers through :class:`World`.
 A setup returns a :class:`Call`-shaped dict: ``{"path_params": {...},
-"json": ..., "params": {...}, "own_check": bool}`` (every key optional).
+"json": ..., "params": {...}, "body_ids": [...], "own_check": bool}`` (every key
+optional; ``body_ids`` names the ids the JSON body holds, as dotted paths).
+
+A route that serves several kinds of request on one path (``POST /api/sync``'s
+actions) has a case per kind: its key is ``(method, path, kind)``; the walks
+require at least one case per route.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ from prework.store.base import Store
 from .helpers import Member, Tenant, invite, join, make_tenant, register
 
 RouteKey = tuple[str, str]  # (method, path template)
+CaseKey = tuple[str, ...]  # (method, path template) or (method, path template, kind)
 API_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,6 +77,8 @@ class Call:
     path_params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     params: dict[str, str] = field(default_factory=dict)
+    # the ids in the JSON body, as dotted paths ("assignee.id")
+    body_ids: list[str] = field(default_factory=list)
     # tenancy walk: also check that the call succeeds for org A's own owner
     # (False for calls that need more than a bearer token, like a signed URL)
     own_check: bool = True
@@ -81,8 +90,29 @@ class Call:
             path_params=dict(raw.get("path_params", {})),
             json=raw.get("json"),
             params=dict(raw.get("params", {})),
+            body_ids=list(raw.get("body_ids", [])),
             own_check=bool(raw.get("own_check", True)),
         )
+
+    def body_id_values(self) -> set[str]:
+        found: set[str] = set()
+        for dotted in self.body_ids:
+            node: Any = self.json
+            for part in dotted.split("."):
+                node = node[part]
+            found.add(str(node))
+        return found
+
+    def with_body_ids(self, make: Callable[[], str]) -> Any:
+        """The JSON body with each of :attr:`body_ids` replaced by ``make()``."""
+        body = copy.deepcopy(self.json)
+        for dotted in self.body_ids:
+            *parents, last = dotted.split(".")
+            node: Any = body
+            for part in parents:
+                node = node[part]
+            node[last] = make()
+        return body
 
     def url(self, path: str) -> str:
         for name, value in self.path_params.items():
@@ -104,9 +134,9 @@ def _load_module(path: Path) -> ModuleType:
     return module
 
 
-def load(filename: str) -> tuple[dict[RouteKey, Any], dict[RouteKey, str]]:
+def load(filename: str) -> tuple[dict[CaseKey, Any], dict[RouteKey, str]]:
     """Merge ``CASES`` and ``EXEMPT`` of every ``filename`` under ``tests/api``."""
-    cases: dict[RouteKey, Any] = {}
+    cases: dict[CaseKey, Any] = {}
     exempt: dict[RouteKey, str] = {}
     for path in sorted(API_ROOT.rglob(filename)):
         module = _load_module(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -149,21 +150,31 @@ SNAPSHOT_TABLES = (
 )
 
 
+async def _partition(store: Store, table: str, pk: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await store.query(table, pk=pk, cursor=cursor)
+        items.extend(page.items)
+        cursor = page.cursor
+        if cursor is None:
+            return items
+
+
 async def snapshot(store: Store, org_id: str) -> dict[str, list[dict[str, Any]]]:
     """Everything stored in the organization's partitions (for "storage unchanged"):
     its members, teams, templates, assignments (with their answers documents and
-    crew entries), submissions (with their reviews) and audit events."""
+    crew entries), submissions (with their reviews) and audit events; and, in the
+    ``sessions`` table, each answers document's partition (its operation log and sync
+    sessions)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for table in SNAPSHOT_TABLES:
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = await store.query(table, pk=f"ORG#{org_id}", cursor=cursor)
-            items.extend(page.items)
-            cursor = page.cursor
-            if cursor is None:
-                break
-        out[table] = items
+        out[table] = await _partition(store, table, f"ORG#{org_id}")
+    docs = sorted(i["assignment_id"] for i in out["assignments"] if i.get("type") == "answers")
+    logs = await asyncio.gather(
+        *(_partition(store, "sessions", f"ORG#{org_id}#DOC#{d}") for d in docs)
+    )
+    out["sessions (documents)"] = [item for log in logs for item in log]
     return out
 
 

@@ -1,6 +1,7 @@
 """No data crosses organizations: a walk over the app's whole route table.
 
-For every route that takes an id, a case (``tenancy_cases.py`` of each area,
+For every route that takes an id (in its path, or in its JSON body: a request
+model's ``*_id``/``*_ids`` field, read from the OpenAPI), a case (``tenancy_cases.py`` of each area,
 see ``coverage.py``) makes objects in org A; the route is then called on
 them as every role of org B. It must never answer 2xx, never show any of A's
 identifiers in a body, never change A's data, and answer exactly as it does
@@ -17,17 +18,47 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
-from .coverage import Call, RouteKey, World, load
+from .coverage import Call, CaseKey, RouteKey, World, load
 from .helpers import Tenant, route_table, snapshot
 
 _PARAM = re.compile(r"\{([^}:]+)(?::path)?\}")
+# body fields named like ids that name no stored object
+_NOT_IDS = {"client_id"}  # a sync client's own name for itself
 CASES, EXEMPT = load("tenancy_cases.py")
 # the order of the app's route table: the order the walk had as one test
-CASED = sorted((k for k in CASES if k not in EXEMPT), key=lambda mp: (mp[1], mp[0]))
+CASED = sorted((k for k in CASES if k[:2] not in EXEMPT), key=lambda k: (k[1], k[0], *k[2:]))
+
+
+def _fields(spec: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    """The property names of a request body schema (through refs and unions)."""
+    if "$ref" in schema:
+        return _fields(spec, spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
+    found = set(schema.get("properties", {}))
+    for key in ("oneOf", "anyOf", "allOf"):
+        for part in schema.get(key, []):
+            found |= _fields(spec, part)
+    return found
+
+
+def _body_id_routes(app: Any) -> set[RouteKey]:
+    """The routes whose JSON body names ids (a ``*_id``/``*_ids`` field)."""
+    spec = app.openapi()
+    found: set[RouteKey] = set()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = (operation.get("requestBody") or {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema")
+            if schema is None:
+                continue
+            names = _fields(spec, schema) - _NOT_IDS
+            if any(n.endswith(("_id", "_ids")) for n in names):
+                found.add((method.upper(), path))
+    return found
 
 
 def _markers(tenant: Tenant) -> set[str]:
@@ -48,32 +79,41 @@ def _nowhere(call: Call) -> Call:
         path_params={
             k: (v if k == "bucket" else uuid.uuid4().hex) for k, v in call.path_params.items()
         },
-        json=call.json,
+        json=call.with_body_ids(lambda: uuid.uuid4().hex),
         params=call.params,
         own_check=False,
     )
 
 
 async def test_every_route_with_an_id_has_a_case(walk_world: World) -> None:
-    with_ids = [(m, p) for m, p in route_table(walk_world.app) if _PARAM.search(p)]
-    missing = [k for k in with_ids if k not in CASES and k not in EXEMPT]
+    table = route_table(walk_world.app)
+    body_ids = _body_id_routes(walk_world.app)
+    with_ids = [(m, p) for m, p in table if _PARAM.search(p) or (m, p) in body_ids]
+    cased = {k[:2] for k in CASES}
+    missing = [k for k in with_ids if k not in cased and k not in EXEMPT]
     assert not missing, f"routes without a tenancy case (add one to a tenancy_cases.py): {missing}"
-    stale = [k for k in CASES if k not in with_ids]
+    stale = [k for k in CASES if k[:2] not in with_ids]
     assert not stale, f"tenancy cases for routes that do not exist: {stale}"
 
 
-@pytest.mark.parametrize("route", CASED, ids=lambda route: " ".join(route))
+@pytest.mark.parametrize("key", CASED, ids=lambda key: " ".join(key))
 async def test_route_with_an_id_leaks_nothing_across_organizations(
-    walk_world: World, route: RouteKey
+    walk_world: World, key: CaseKey
 ) -> None:
     world = walk_world
-    method, path = route
-    assert route in route_table(world.app), f"a tenancy case for {method} {path}: not mounted"
+    method, path = key[:2]
+    assert (method, path) in route_table(world.app), (
+        f"a tenancy case for {method} {path}: not mounted"
+    )
     markers = _markers(world.a)
     leaks: list[str] = []
-    call = Call.of(await CASES[route](world))
+    call = Call.of(await CASES[key](world))
     url = call.url(path)
-    own_markers = markers | set(call.path_params.values()) - {call.path_params.get("bucket", "")}
+    own_markers = (
+        markers
+        | set(call.path_params.values()) - {call.path_params.get("bucket", "")}
+        | call.body_id_values()
+    )
     before = await snapshot(world.store, world.a.org_id)
     for role, member in world.b.members.items():
         r = await world.client.request(
