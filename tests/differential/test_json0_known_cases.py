@@ -1,10 +1,11 @@
 """Cases the random search found, kept as explicit cases: each runs every check of
 ``test_json0_against_reference`` on its document and ops, every run.
 
-The first is the smallest rounding refusal (finding D1): counted, not failed.
-A case whose check fails today because of a finding not yet settled
-(/work/briefs/json0_findings.md, by its label) is a strict xfail: it turns into a
-failure the day the module changes there, so the marker goes with the fix.
+The first is the smallest rounding refusal (finding D1): counted, not failed. The
+second made transform refuse (InvalidOp) where ot-json0 gives a result, until
+transform rebased a deleted value laxly as the reference does (finding D2). A case
+found failing for a finding not yet settled is added as a strict xfail, so that it
+fails the day the module changes and the marker goes with the fix.
 """
 
 from __future__ import annotations
@@ -50,12 +51,7 @@ CASES = [
             [{"p": ["a", "a"], "na": 0.1}, {"p": ["a"], "od": {"a": -0.9}}],
         ),
         0,
-        id="D2-transform-rebases-a-deleted-value-strictly",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason="finding D2: transform refuses (InvalidOp) where ot-json0 gives a result",
-        ),
+        id="D2-transform-rebases-a-deleted-value-as-the-reference-does",
     ),
     pytest.param(
         _case(
