@@ -5,7 +5,7 @@ The generator follows the reference's own (ot-json0's
 against a working copy of the document, each component valid on the copy as the
 components before it left it, and the copy is then what the operation gives.
 Unlike the reference's, every component is valid in the strict sense of
-``prework.sync.json0`` (docs: the brief's strict rules): ``ld``/``od`` equal
+``prework.sync.json0.apply`` (see its module docstring): ``ld``/``od`` equal
 what they remove, ``oi`` names an absent key, string offsets count UTF-16 code
 units and never split a surrogate pair, number adds stay finite and within
 +-(2**53 - 1), no root operation. Every kind of component is made: ``oi``,
