@@ -1,14 +1,24 @@
 """Fixtures of the assignment API tests: relaxed sign-up limits (as identity's), no
-background overdue check (the tests run it when they mean to), and ``crew_world``:
+background overdue check (the tests run it when they mean to), ``crew_world``:
 one organization per module and engine with a member of every role, two more
-workers in a team and a published template (each test makes its own assignments)."""
+workers in a team and a published template (each test makes its own assignments);
+``ws_url``: the module's app on a real loopback socket (for ``/api/sync/ws``), and
+``sharedb``: ShareDB's own client in a node worker (each test's clients closed after
+it)."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from prework.config import Settings
+from prework.testing.engines.sharedb_client import ShareDBNode, started_sharedb_node
 
 from ..identity.conftest import RELAXED_LIMITS
 from .helpers import CrewWorld, make_crew_world
@@ -29,3 +39,41 @@ def module_settings(module_settings: Settings) -> Settings:
 @pytest.fixture(scope="module")
 async def crew_world(module_client: httpx.AsyncClient) -> CrewWorld:
     return await make_crew_world(module_client)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def ws_url(module_app: FastAPI) -> AsyncIterator[str]:
+    """The module's app served by uvicorn on a loopback port (its lifespan is the
+    module client's: started already)."""
+    port = _free_port()
+    config = uvicorn.Config(
+        module_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{port}/api/sync/ws"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="module")
+async def sharedb_node() -> AsyncIterator[ShareDBNode]:
+    async with started_sharedb_node() as node:
+        yield node
+
+
+@pytest.fixture
+async def sharedb(sharedb_node: ShareDBNode) -> AsyncIterator[ShareDBNode]:
+    """The module's ShareDB client worker; the clients a test made are closed after it."""
+    yield sharedb_node
+    await sharedb_node.close_clients()

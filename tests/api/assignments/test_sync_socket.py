@@ -8,13 +8,10 @@ socket closing with 4001 once the session ends."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -23,31 +20,6 @@ from ..identity.helpers import Member
 from .helpers import CrewWorld, ok
 
 TIMEOUT = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-async def ws_url(module_app: FastAPI) -> AsyncIterator[str]:
-    """The module's app served by uvicorn on a loopback port (its lifespan is the
-    module client's: started already)."""
-    port = _free_port()
-    config = uvicorn.Config(
-        module_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/api/sync/ws"
-    server.should_exit = True
-    await task
 
 
 class Client:

@@ -18,6 +18,8 @@ import pytest
 from prework.testing.engines.json0_reference import OT_JSON0, start_json0_reference
 from prework.testing.engines.node_packages import (
     SHAREDB,
+    SHAREDB_WS,
+    WS,
     NpmPackage,
     ensure_npm_package,
     node_executable,
@@ -117,6 +119,73 @@ def test_a_lockfile_that_does_not_pin_the_package_s_integrity_is_refused(
     with pytest.raises(EngineStartError, match=r"does not pin sharedb@7\.0\.0 at its integrity"):
         ensure_npm_package(package)
     assert not (cache / package.folder_name()).exists()
+
+
+def test_companions_are_installed_beside_the_package_by_one_lockfile(cache: Path) -> None:
+    folder = ensure_npm_package(SHAREDB_WS)
+    assert folder == cache / SHAREDB_WS.folder_name() / "node_modules" / "sharedb"
+    assert SHAREDB_WS.folder_name().startswith("npm-sharedb-7.0.0+ws-8.18.3-")
+    assert _leftovers(cache) == []
+    modules = folder.parent
+    assert json.loads((modules / "ws" / "package.json").read_text())["version"] == WS.version
+    # the client and ws load together: a Connection on a ws socket (nothing listens)
+    script = """
+const path = require('path');
+const {Connection} = require(path.join(process.argv[1], 'sharedb', 'lib', 'client'));
+const WebSocket = require(path.join(process.argv[1], 'ws'));
+const socket = new WebSocket('ws://127.0.0.1:9/');
+socket.on('error', () => {});
+const connection = new Connection(socket);
+console.log(JSON.stringify({state: connection.state}));
+socket.terminate();
+"""
+    ran = subprocess.run(
+        [node_executable(), "-e", script, str(modules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"state": "connecting"}
+
+
+def test_a_lockfile_that_does_not_pin_a_companion_s_integrity_is_refused(
+    cache: Path, tmp_path: Path
+) -> None:
+    assert SHAREDB_WS.lockfile is not None
+    lock = json.loads(SHAREDB_WS.lockfile.read_text())
+    lock["packages"]["node_modules/ws"]["integrity"] = OT_JSON0.integrity
+    forged = tmp_path / "forged-lock.json"
+    forged.write_text(json.dumps(lock))
+    package = NpmPackage(
+        SHAREDB.name, SHAREDB.version, SHAREDB.integrity, lockfile=forged, companions=(WS,)
+    )
+    with pytest.raises(EngineStartError, match=r"does not pin ws@8\.18\.3 at its integrity"):
+        ensure_npm_package(package)
+    assert not (cache / package.folder_name()).exists()
+
+
+def test_a_lockfile_of_another_set_of_packages_is_refused(cache: Path) -> None:
+    # the lockfile of sharedb alone, asked to install ws beside it
+    package = NpmPackage(
+        SHAREDB.name,
+        SHAREDB.version,
+        SHAREDB.integrity,
+        lockfile=SHAREDB.lockfile,
+        companions=(WS,),
+    )
+    exactly_both = r"depending on exactly sharedb@7\.0\.0, ws@8\.18\.3"
+    with pytest.raises(EngineStartError, match=exactly_both):
+        ensure_npm_package(package)
+    # and the two-package lockfile asked for sharedb alone
+    alone = NpmPackage(
+        SHAREDB.name, SHAREDB.version, SHAREDB.integrity, lockfile=SHAREDB_WS.lockfile
+    )
+    with pytest.raises(EngineStartError, match=r"depending on exactly sharedb@7\.0\.0$"):
+        ensure_npm_package(alone)
+    with pytest.raises(ValueError, match="companions are installed by a lockfile"):
+        NpmPackage(SHAREDB.name, SHAREDB.version, SHAREDB.integrity, companions=(WS,))
 
 
 def test_without_npm_a_missing_package_fails_saying_so(
