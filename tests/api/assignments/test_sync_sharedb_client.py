@@ -7,7 +7,10 @@ channel presence, and a read-only participant's op rolled back."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from prework.testing.engines.sharedb_client import ShareDBClient, ShareDBNode
 
@@ -15,6 +18,17 @@ from ..identity.helpers import Member
 from .helpers import CrewWorld, ok
 
 SYNC = "/api/sync"
+
+
+def _units(text: str) -> int:
+    """The length of a JavaScript string: UTF-16 code units (json0's string offsets)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _in_order(typed: str, text: str) -> bool:
+    """Whether every character typed is in the text, in the order typed."""
+    rest = iter(text)
+    return all(ch in rest for ch in typed)
 
 
 def _url(ws_url: str, member: Member) -> str:
@@ -67,10 +81,12 @@ async def _operations(w: CrewWorld, aid: str, member: Member) -> list[dict[str, 
     return operations
 
 
-async def _connected(node: ShareDBNode, ws_url: str, member: Member, aid: str) -> ShareDBClient:
+async def _connected(
+    node: ShareDBNode, ws_url: str, member: Member, aid: str, *, prevent_compose: bool = False
+) -> ShareDBClient:
     client = node.client("c")
     await client.connect(_url(ws_url, member))
-    state = await client.subscribe(aid)
+    state = await client.subscribe(aid, prevent_compose=prevent_compose)
     assert state["pending"] is False
     return client
 
@@ -166,6 +182,130 @@ async def test_two_clients_editing_at_once_converge_to_the_server_s_document(
     # whichever landed first, the replace of the text wins: json0 drops an edit
     # inside a replaced value, and rebases a replace's old value over one
     assert answers == {"notes": "Reset", "isolated": {"a": "na", "b": "yes"}[later], "o2": 21.5}
+    for client in (a, b):
+        assert await client.events() == []
+        assert await client.received() == []
+
+
+# A types while offline (letters, an accent, emoji: 50 keystrokes), B online (digits)
+A_TYPES = "abcdefghijklmnopqrstuvwxyzé😀ABCDEFGHIJKLMNOPQRSTU🚀V"
+B_TYPES = "0123456789#$%&*+-=?@()[]{}<>~^"
+
+
+@pytest.mark.parametrize("prevent_compose", [False, True], ids=["composed", "op_by_op"])
+async def test_edits_made_offline_are_transformed_on_reconnecting_and_none_is_lost(
+    crew_world: CrewWorld, ws_url: str, sharedb: ShareDBNode, prevent_compose: bool
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    a = await _connected(sharedb, ws_url, w.w1, aid, prevent_compose=prevent_compose)
+    b = await _connected(sharedb, ws_url, w.w2, aid)
+    await a.submit(aid, [[{"p": ["answers", "notes"], "oi": "[Valve]"}]], wait=True)
+    await a.submit(aid, [[{"p": ["answers", "o2"], "oi": 20}]], wait=True)
+    await _converged(w, aid, a, b)
+    a_id = (await a.state(aid))["id"]
+    offline_at, _ = await _server(w, aid)
+
+    await a.offline()
+    assert (await a.state(aid))["connection"] == "disconnected"
+    # A types inside the brackets, after the word; B types before it, in three
+    # bursts, each acknowledged before the next (its edits are committed meanwhile)
+    a_text, b_text = "[Valve]", "[Valve]"
+    bursts = [B_TYPES[i : i + 10] for i in range(0, len(B_TYPES), 10)]
+    typed_by_a = iter(A_TYPES)
+    for burst in bursts:
+        for _ in range(len(A_TYPES) // len(bursts) + 1):
+            ch = next(typed_by_a, None)
+            if ch is None:
+                break
+            at = _units(a_text) - 1
+            a_text = a_text[:-1] + ch + "]"
+            await a.submit(aid, [[{"p": ["answers", "notes", at], "si": ch}]])
+        for k, ch in enumerate(burst):
+            at = 1 + (bursts.index(burst) * 10) + k
+            b_text = b_text[:at] + ch + b_text[at:]
+            await b.submit(aid, [[{"p": ["answers", "notes", at], "si": ch}]])
+        await b.submit(aid, [[{"p": ["answers", "o2"], "na": 0.5}]], wait=True)
+    assert next(typed_by_a, None) is None
+    await a.submit(aid, [[{"p": ["answers", "o2"], "na": 2}]])
+    await a.submit(aid, [[{"p": ["answers", "isolated"], "oi": "yes"}]])
+    await b.submit(aid, [[{"p": ["answers", "isolated"], "oi": "no"}]], wait=True)
+    offline = await a.state(aid)
+    assert offline["pending"] is True
+    assert offline["v"] == offline_at  # it saw none of B's edits
+    assert offline["data"]["answers"] == {"notes": a_text, "o2": 22, "isolated": "yes"}
+    version, answers = await _server(w, aid)
+    assert answers == {"notes": b_text, "o2": 21.5, "isolated": "no"}
+    assert version > offline_at
+
+    # back online on a new socket: A's queued ops are sent at the version it had,
+    # transformed over everything B committed meanwhile
+    assert await a.online(_url(ws_url, w.w1)) == a_id  # the server keeps its id
+    answers = await _converged(w, aid, a, b)
+    notes = answers["notes"]
+    assert _units(notes) == _units("[Valve]") + _units(A_TYPES) + _units(B_TYPES)
+    assert _in_order(A_TYPES, notes)
+    assert _in_order(B_TYPES, notes)
+    assert notes == "[" + B_TYPES + "Valve" + A_TYPES + "]"
+    # A's add and B's adds all count; A's insert of a key, transformed last, replaced B's
+    assert answers["o2"] == 23.5
+    assert answers["isolated"] == "yes"
+    # each op A queued was committed once: one composed op, or one per edit
+    log = await _operations(w, aid, w.w1)
+    by_a = [o for o in log if o["version"] > offline_at and o["src"] == a_id]
+    assert len(by_a) == (len(A_TYPES) + 2 if prevent_compose else 1)
+    for client in (a, b):
+        assert await client.events() == []
+        assert await client.received() == []
+
+
+async def _version_reaches(w: CrewWorld, aid: str, version: int) -> None:
+    for _ in range(500):
+        if (await _server(w, aid))[0] >= version:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the server never reached version {version}")
+
+
+@pytest.mark.parametrize("how", ["ack_lost", "socket_killed"])
+async def test_an_op_sent_again_after_its_ack_was_lost_is_applied_once(
+    crew_world: CrewWorld, ws_url: str, sharedb: ShareDBNode, how: str
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    a = await _connected(sharedb, ws_url, w.w1, aid)
+    b = await _connected(sharedb, ws_url, w.w2, aid)
+    await a.submit(aid, [[{"p": ["answers", "notes"], "oi": "Valve"}]], wait=True)
+    await _converged(w, aid, a, b)
+    a_id = (await a.state(aid))["id"]
+    before, _ = await _server(w, aid)
+
+    # a text insert: applied twice, it would show twice
+    once = [{"p": ["answers", "notes", 5], "si": " A"}]
+    if how == "ack_lost":
+        # the server commits the op, its ack never reaches the client
+        sent = await a.submit(aid, [once], lose_ack=True)
+        await _version_reaches(w, aid, before + 1)
+        await b.submit(aid, [[{"p": ["answers", "notes", 0], "si": "> "}]], wait=True)
+        await a.offline(abrupt=True)
+    else:
+        # the socket dies right after the op is written: the server may or may not
+        # have read it (and may still be committing it when the client is back)
+        sent = await a.submit(aid, [once], kill=True)
+        await a.offline(abrupt=True)
+        await b.submit(aid, [[{"p": ["answers", "notes", 0], "si": "> "}]], wait=True)
+    assert sent["pending"] is True
+    assert (await a.state(aid))["pending"] is True  # still waiting for its ack
+
+    # back online: the client sends the op again (same src and seq, same version)
+    await a.online(_url(ws_url, w.w1))
+    answers = await _converged(w, aid, a, b)
+    assert answers["notes"] == "> Valve A"
+    log = await _operations(w, aid, w.w1)
+    mine = [o for o in log if o["version"] > before and o["src"] == a_id]
+    assert [o["op"] for o in mine] in ([once], [[{"p": ["answers", "notes", 7], "si": " A"}]])
+    version, _ = await _server(w, aid)
+    assert version == before + 2
     for client in (a, b):
         assert await client.events() == []
         assert await client.received() == []

@@ -17,14 +17,18 @@
 //
 //   connect {url}            a new Connection on a new socket; waits until connected
 //                            -> {id: the connection's id}
-//   subscribe {doc}          doc.subscribe -> the doc's state (below)
-//   submit {doc, ops, wait?, lose_ack?}
+//   subscribe {doc, prevent_compose?}
+//                            doc.subscribe -> the doc's state (below);
+//                            prevent_compose: doc.preventCompose (each op is sent
+//                            on its own, none composed into a pending one)
+//   submit {doc, ops, wait?, lose_ack?, kill?}
 //                            doc.submitOp for each op in turn, in one tick; -> the
 //                            state right after (the ops are pending), or with
 //                            wait: once every op's callback ran, with "errors" (each
 //                            callback's error message or null). lose_ack: from the
-//                            moment the first op is written to the socket, nothing
-//                            the server sends reaches the client (its ack is lost)
+//                            moment the next op is written to the socket, nothing
+//                            the server sends reaches the client (its ack is lost);
+//                            kill: once it is written, the socket is terminated
 //   state {doc}              {v, data, pending (ops not acknowledged), connection
 //                            (its state), id (its id)}
 //   settle {doc, v?}         waits until the doc has nothing pending (and is at
@@ -81,7 +85,7 @@ class Transport {
   constructor(client, url) {
     this.client = client;
     this.losing = false;
-    this.loseAfterNextOp = false;
+    this.afterNextOp = null; // 'lose' or 'kill': what happens once the next op is sent
     this.onopen = null;
     this.onclose = null;
     this.onmessage = null;
@@ -102,10 +106,17 @@ class Transport {
   }
 
   send(data) {
+    const then = this.afterNextOp && JSON.parse(data).a === 'op' ? this.afterNextOp : null;
+    if (then === 'kill') {
+      // the op written to the network, the socket dies at once (no closing handshake)
+      this.afterNextOp = null;
+      this.ws.send(data, () => this.ws.terminate());
+      return;
+    }
     this.ws.send(data);
-    if (this.loseAfterNextOp && JSON.parse(data).a === 'op') {
+    if (then === 'lose') {
       // nothing the server sends can be read before this line: its answer is lost
-      this.loseAfterNextOp = false;
+      this.afterNextOp = null;
       this.losing = true;
     }
   }
@@ -212,6 +223,7 @@ const COMMANDS = {
   async subscribe(request, timeout) {
     const client = clientOf(request);
     const doc = docOf(client, request.doc);
+    if (request.prevent_compose) doc.preventCompose = true;
     await withTimeout(
       util.promisify((callback) => doc.subscribe(callback))(),
       timeout,
@@ -224,7 +236,8 @@ const COMMANDS = {
     const client = clientOf(request);
     const doc = docOf(client, request.doc);
     if (!Array.isArray(request.ops) || !request.ops.length) throw new Error('submit needs "ops"');
-    if (request.lose_ack) client.transport.loseAfterNextOp = true;
+    if (request.lose_ack) client.transport.afterNextOp = 'lose';
+    if (request.kill) client.transport.afterNextOp = 'kill';
     const done = request.ops.map(
       (op) => new Promise((resolve) => doc.submitOp(op, (err) => resolve(err ? messageOf(err) : null))),
     );

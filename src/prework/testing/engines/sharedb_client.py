@@ -228,8 +228,11 @@ class ShareDBClient:
         """A Connection on a new socket; its id once connected."""
         return str((await self._call("connect", url=url))["id"])
 
-    async def subscribe(self, doc: str) -> dict[str, Any]:
-        state: dict[str, Any] = await self._call("subscribe", doc=doc)
+    async def subscribe(self, doc: str, *, prevent_compose: bool = False) -> dict[str, Any]:
+        """``doc.subscribe``; its state (``prevent_compose``: each op sent on its own)."""
+        state: dict[str, Any] = await self._call(
+            "subscribe", doc=doc, prevent_compose=prevent_compose
+        )
         return state
 
     async def submit(
@@ -239,11 +242,14 @@ class ShareDBClient:
         *,
         wait: bool = False,
         lose_ack: bool = False,
+        kill: bool = False,
     ) -> dict[str, Any]:
         """``doc.submitOp`` of each op in one tick: the state right after, or (``wait``)
-        once every callback ran, with ``errors`` (one per op, ``None`` for none)."""
+        once every callback ran, with ``errors`` (one per op, ``None`` for none).
+        ``lose_ack``: nothing the server sends reaches the client once the next op is
+        sent; ``kill``: the socket is terminated once it is written."""
         state: dict[str, Any] = await self._call(
-            "submit", doc=doc, ops=list(ops), wait=wait, lose_ack=lose_ack
+            "submit", doc=doc, ops=list(ops), wait=wait, lose_ack=lose_ack, kill=kill
         )
         return state
 
