@@ -29,6 +29,12 @@
 //                            moment the next op is written to the socket, nothing
 //                            the server sends reaches the client (its ack is lost);
 //                            kill: once it is written, the socket is terminated
+//   type {doc, item, edits}  keystrokes in the text answer item as the doc holds it
+//                            now, each submitted at once, in one tick: {insert:
+//                            "<character>", at: 0..1} at that fraction of the text
+//                            (between code points), or {delete: "<characters>",
+//                            pick: 0..1} one of those found in it (none: skipped);
+//                            -> the state right after, with "ops" (those submitted)
 //   state {doc}              {v, data, pending (ops not acknowledged), connection
 //                            (its state), id (its id)}
 //   settle {doc, v?}         waits until the doc has nothing pending (and is at
@@ -40,8 +46,8 @@
 //                            connected -> {id}
 //   received                 the error messages the server sent this client since
 //                            the last call, as received (connection 'receive')
-//   events                   'error' events of its Connection and docs since the
-//                            last call (their messages)
+//   events                   'error' events of its Connection and docs, and errors
+//                            passed to its ops' callbacks, since the last call
 //   presence_subscribe {channel}            connection.getPresence(channel).subscribe
 //   presence_submit {channel, presence, value}
 //                            presence.create(presence) once, then .submit(value)
@@ -200,6 +206,37 @@ function presenceOf(client, channel) {
   return presence;
 }
 
+// doc.submitOp; a promise of the callback's error message (null for none), which
+// is also an event of the client
+function submitted(client, doc, op) {
+  return new Promise((resolve) =>
+    doc.submitOp(op, (err) => {
+      if (err) client.events.push(`op ${JSON.stringify(op)}: ${messageOf(err)}`);
+      resolve(err ? messageOf(err) : null);
+    }),
+  );
+}
+
+// A keystroke in the text answer `item` as it is now: {insert: "x", at: 0..1} puts
+// the character at that fraction of the text (between two code points); {delete:
+// "<characters>", pick: 0..1} deletes one of those characters found in the text
+// (none there: nothing). The op, or null.
+function keystroke(doc, item, edit) {
+  const text = doc.data && doc.data.answers && doc.data.answers[item];
+  if (typeof text !== 'string') throw new Error(`answer ${item} is not a text`);
+  const points = Array.from(text);
+  const unitsBefore = (i) => points.slice(0, i).join('').length;
+  if (typeof edit.delete === 'string') {
+    const own = [];
+    points.forEach((ch, i) => Array.from(edit.delete).includes(ch) && own.push(i));
+    if (!own.length) return null;
+    const i = own[Math.min(own.length - 1, Math.floor(edit.pick * own.length))];
+    return [{p: ['answers', item, unitsBefore(i)], sd: points[i]}];
+  }
+  const i = Math.min(points.length, Math.floor(edit.at * (points.length + 1)));
+  return [{p: ['answers', item, unitsBefore(i)], si: edit.insert}];
+}
+
 const COMMANDS = {
   async connect(request, timeout) {
     if (clients.has(request.client)) throw new Error(`client ${request.client} exists`);
@@ -238,13 +275,25 @@ const COMMANDS = {
     if (!Array.isArray(request.ops) || !request.ops.length) throw new Error('submit needs "ops"');
     if (request.lose_ack) client.transport.afterNextOp = 'lose';
     if (request.kill) client.transport.afterNextOp = 'kill';
-    const done = request.ops.map(
-      (op) => new Promise((resolve) => doc.submitOp(op, (err) => resolve(err ? messageOf(err) : null))),
-    );
+    const done = request.ops.map((op) => submitted(client, doc, op));
     const right = stateOf(client, doc);
     if (!request.wait) return right;
     const errors = await withTimeout(Promise.all(done), timeout, `${client.name}'s ops to be acknowledged`);
     return {...stateOf(client, doc), errors};
+  },
+
+  async type(request) {
+    const client = clientOf(request);
+    const doc = docOf(client, request.doc);
+    if (!Array.isArray(request.edits)) throw new Error('type needs "edits"');
+    const ops = [];
+    for (const edit of request.edits) {
+      const op = keystroke(doc, request.item, edit);
+      if (op === null) continue;
+      submitted(client, doc, op);
+      ops.push(op);
+    }
+    return {...stateOf(client, doc), ops};
   },
 
   async state(request) {

@@ -253,6 +253,12 @@ class ShareDBClient:
         )
         return state
 
+    async def type(self, doc: str, item: str, edits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Keystrokes in the text answer ``item`` as the document holds it now (see the
+        script's ``type``); the state right after, with ``ops``."""
+        state: dict[str, Any] = await self._call("type", doc=doc, item=item, edits=list(edits))
+        return state
+
     async def state(self, doc: str) -> dict[str, Any]:
         state: dict[str, Any] = await self._call("state", doc=doc)
         return state
@@ -279,7 +285,8 @@ class ShareDBClient:
         return messages
 
     async def events(self) -> list[str]:
-        """``error`` events of the Connection and its documents since the last call."""
+        """``error`` events of the Connection and its documents, and errors passed to
+        its ops' callbacks, since the last call."""
         events: list[str] = await self._call("events")
         return events
 
