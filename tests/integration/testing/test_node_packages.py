@@ -27,6 +27,18 @@ from prework.testing.engines.node_packages import (
 from prework.testing.engines.process import EngineStartError
 from tests.integration.testing.test_engines import _running
 
+CRASHING_SHAREDB_SESSION = """
+import asyncio, os, signal
+from prework.testing.engines.sharedb_client import started_sharedb_node
+
+async def main():
+    async with started_sharedb_node() as node:
+        print(node.pid, node.package, node.ws, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally runs: a crashed session
+
+asyncio.run(main())
+"""
+
 CRASHING_SESSION = """
 import os, signal
 from prework.testing.engines.json0_reference import start_json0_reference
@@ -229,3 +241,25 @@ def test_the_reference_worker_dies_with_the_session_that_started_it() -> None:
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def test_the_sharedb_client_worker_dies_with_the_session_that_started_it() -> None:
+    session = subprocess.run(
+        [sys.executable, "-c", CRASHING_SHAREDB_SESSION],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert session.returncode == -signal.SIGKILL, session.stderr
+    pid_text, package, ws = session.stdout.split()
+    assert (package, ws) == (SHAREDB_WS.spec, WS.spec)
+    pid = int(pid_text)
+    try:
+        deadline = time.monotonic() + 20
+        while _running(pid):
+            assert time.monotonic() < deadline, f"worker {pid} outlived its session"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)

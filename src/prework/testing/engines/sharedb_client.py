@@ -115,7 +115,11 @@ class ShareDBNode:
         self._live: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"ShareDBNode({self.package!r}, {self.ws!r}, pid={self._process.pid})"
+        return f"ShareDBNode({self.package!r}, {self.ws!r}, pid={self.pid})"
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def _log_tail(self) -> str:
         return _tail(self._log)
