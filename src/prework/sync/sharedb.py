@@ -17,8 +17,10 @@ Supported: the handshake (``hs``, and the legacy ``init``), ``f`` (fetch: the sn
 or the operations since a version), ``s``/``u`` (subscribe, with catch-up from a
 version, and unsubscribe), ``op`` (edits; documents are made with their assignment,
 so ``create``/``del`` are refused), ``pp``, and channel presence (``ps``, ``pu``,
-``p``, ``pr``) with the channel an assignment id. Queries and bulk requests answer
-``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a sync session (audited), an
+``p``, ``pr``) with the channel an assignment id, and, opted into with ``{"a":
+"x-events"}``, the other areas' events about the subscribed assignments or the caller
+(``{"a": "x-event", "event": ...}``: sign-offs, submissions, reviews, clearance).
+Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a sync session (audited), an
 unsubscription or the socket's end leaves it; presence is cleared on leaving,
 disconnecting or a dead connection (the server's WebSocket pings close it).
 """
@@ -38,7 +40,7 @@ import structlog
 from prework.core.ids import new_id
 from prework.core.principal import Authenticator, Principal, RequestContext
 from prework.errors import Forbidden, NotFound, PreworkError, StaleVersion, Unauthenticated
-from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged
+from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged, org_topic
 from prework.sync.oplog import LoggedOp, doc_topic
 from prework.sync.service import SyncService
 
@@ -153,6 +155,7 @@ class Agent:
         self.channels: dict[str, _Channel] = {}
         self.allowed_channels: set[str] = set()
         self.presences: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, id) -> last
+        self._events: _Channel | None = None
         self._send_lock = asyncio.Lock()
         self._principal: Principal | None = None
         self._token = ""
@@ -307,6 +310,9 @@ class Agent:
             return {"a": "pu", "ch": channel, "seq": m.get("seq")}
         if action == "p":
             return await self._presence(m)
+        if action == "x-events":
+            await self._watch_events()
+            return {"a": "x-events", "on": True}
         if action == "pr":
             channel = self._channel_of(m)
             await self._check_channel(channel)
@@ -502,6 +508,32 @@ class Agent:
             seq=seq,
         )
 
+    # ------------------------------------------------------------------ other areas
+    async def _watch_events(self) -> None:
+        """From now on, the organization's events about the assignments this socket
+        subscribes to, or about the caller, as ``{"a": "x-event", "event": ...}``
+        (opt-in: an unmodified ShareDB client would log unknown messages)."""
+        if self._events is not None:
+            return
+        bus = await self.pubsub.subscribe([org_topic(self.principal.org_id)])
+        self._events = _Channel(bus, asyncio.create_task(self._forward_events(bus)))
+
+    def _concerns(self, event: Mapping[str, Any]) -> bool:
+        if event.get("assignment_id") in self.docs:
+            return True
+        user = self.principal.user_id
+        return event.get("user_id") == user or user in (event.get("user_ids") or ())
+
+    async def _forward_events(self, bus: Subscription) -> None:
+        while True:
+            try:
+                async for message in bus:
+                    if self._concerns(message.event):
+                        await self.send({"a": "x-event", "event": message.event})
+                return
+            except SubscriptionLagged:
+                await self.send({"a": "x-event", "event": {"type": "events.lagged"}})
+
     # ------------------------------------------------------------------ presence
     def _channel_of(self, m: Mapping[str, Any]) -> str:
         channel = m.get("ch")
@@ -592,6 +624,9 @@ class Agent:
         self.presences.clear()
         for channel in list(self.channels):
             await self._presence_unsubscribe(channel)
+        if self._events is not None:
+            self._events.task.cancel()
+            await self._events.bus.close()
         if self._principal is None:
             return
         for doc_id in list(self.docs):

@@ -287,3 +287,22 @@ async def test_a_member_taken_off_the_crew_loses_the_subscription(
         await c.ws.close()
     finally:
         object.__setattr__(settings, "sync_token_recheck_seconds", old)
+
+
+async def test_events_of_other_areas_reach_a_socket_that_opted_in(
+    crew_world: CrewWorld, ws_url: str
+) -> None:
+    w = crew_world
+    aid, other = await _started(w), await _started(w)
+    c = await _open(ws_url, w.w2)
+    await c.send({"a": "s", "c": "assignments", "d": aid})
+    assert (await c.recv())["a"] == "s"
+    await c.send({"a": "x-events"})
+    assert await c.recv() == {"a": "x-events", "on": True}
+    await ok(w.client, "POST", f"/api/assignments/{other}/signoff", w.w1)  # not subscribed
+    await ok(w.client, "POST", f"/api/assignments/{aid}/signoff", w.w1)
+    got = {m["a"]: m for m in (await c.recv(), await c.recv())}
+    assert set(got) == {"op", "x-event"}  # the sign-off's operation, and its event
+    event = got["x-event"]["event"]
+    assert (event["type"], event["assignment_id"]) == ("assignment.signed_off", aid)
+    await c.ws.close()
