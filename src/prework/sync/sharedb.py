@@ -20,8 +20,8 @@ so ``create``/``del`` are refused), ``pp``, and channel presence (``ps``, ``pu``
 ``p``, ``pr``) with the channel an assignment id, and, opted into with ``{"a":
 "x-events"}``, the other areas' events about the subscribed assignments or the caller
 (``{"a": "x-event", "event": ...}``: sign-offs, submissions, reviews, clearance).
-Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a sync session (audited), an
-unsubscription or the socket's end leaves it; presence is cleared on leaving,
+Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a
+sync session (audited), an unsubscription or the socket's end leaves it; presence is cleared on leaving,
 disconnecting or a dead connection (the server's WebSocket pings close it).
 """
 
