@@ -21,8 +21,9 @@ so ``create``/``del`` are refused), ``pp``, and channel presence (``ps``, ``pu``
 "x-events"}``, the other areas' events about the subscribed assignments or the caller
 (``{"a": "x-event", "event": ...}``: sign-offs, submissions, reviews, clearance).
 Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a
-sync session (audited), an unsubscription or the socket's end leaves it; presence is cleared on leaving,
-disconnecting or a dead connection (the server's WebSocket pings close it).
+sync session (audited), an unsubscription or the socket's end leaves it; presence is
+cleared on leaving, disconnecting or a dead connection (the server's WebSocket pings
+close it).
 """
 
 from __future__ import annotations
