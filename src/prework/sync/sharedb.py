@@ -153,6 +153,7 @@ class Agent:
         self.src = new_id()
         self.docs: dict[str, _Doc] = {}
         self.sessions: dict[str, str] = {}  # doc id -> session of an unsubscribed edit
+        self.read_only: dict[str, bool] = {}  # doc id -> its joined session is read-only
         self.channels: dict[str, _Channel] = {}
         self.allowed_channels: set[str] = set()
         self.presences: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, id) -> last
@@ -399,6 +400,7 @@ class Agent:
             await bus.close()
             raise
         doc = _Doc(session_id=joined.session_id, version=joined.version, bus=bus)
+        self.read_only[doc_id] = joined.read_only
         self.docs[doc_id] = doc
         self.sessions.pop(doc_id, None)
         version = m.get("v")
@@ -482,6 +484,7 @@ class Agent:
                 principal=self.principal, ctx=self.ctx, assignment_id=doc_id, client_id=self.src
             )
             session = self.sessions[doc_id] = joined.session_id
+            self.read_only[doc_id] = joined.read_only
         ack = {"a": "op", "c": COLLECTION, "d": doc_id, "src": src, "seq": seq}
         if doc is None:
             committed = await self._commit(doc_id, session, m["op"], version, seq)
@@ -499,13 +502,28 @@ class Agent:
         return None
 
     async def _commit(self, doc_id: str, session: str, op: object, version: int, seq: int) -> Any:
-        return await self.service.apply(
+        """Commit through the document's service directly: the session is this
+        socket's own (kept by the token check), whether it is read-only known since
+        it was joined."""
+        if self.read_only.get(doc_id, True):
+            opened = await self.service.documents.open_document(
+                principal=self.principal, ctx=self.ctx, assignment_id=doc_id
+            )
+            self.read_only[doc_id] = not opened.writable  # started since it was joined
+        if self.read_only[doc_id]:
+            await self.service.documents.deny(
+                self.principal,
+                self.ctx,
+                doc_id,
+                Forbidden("This session is read-only.", code="read_only"),
+            )
+        return await self.service.documents.commit_op(
             principal=self.principal,
             ctx=self.ctx,
             assignment_id=doc_id,
-            session_id=session,
             op=op,
-            version=max(version, 1),
+            base_version=max(version, 1),
+            src=self.src,
             seq=seq,
         )
 
