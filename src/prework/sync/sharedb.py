@@ -40,7 +40,7 @@ import structlog
 
 from prework.core.ids import new_id
 from prework.core.principal import Authenticator, Principal, RequestContext
-from prework.errors import Forbidden, NotFound, PreworkError, StaleVersion, Unauthenticated
+from prework.errors import Forbidden, NotFound, PreworkError, Unauthenticated
 from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged, org_topic
 from prework.sync.oplog import LoggedOp, doc_topic
 from prework.sync.service import SyncService
@@ -125,12 +125,11 @@ class _Channel:
 
 
 def _error_of(exc: PreworkError) -> tuple[str, str]:
-    """A ShareDB error code and message for one of ours (the message starts with
-    our stable code)."""
-    code = _REJECTED
-    if isinstance(exc, StaleVersion):
-        code = "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND"
-    return code, f"{exc.code}: {exc.message}"
+    """The ShareDB error of one of ours: our stable code (``invalid_op``,
+    ``read_only``, ...) as its code, so that the client rolls the op back *and*
+    hands the error to the op's callback (``ERR_OP_SUBMIT_REJECTED`` would roll back
+    in silence); the message starts with the code too."""
+    return exc.code, f"{exc.code}: {exc.message}"
 
 
 class Agent:

@@ -180,7 +180,7 @@ async def test_catch_up_from_a_version_and_refusals_as_sharedb_errors(
            "op": [{"p": ["answers", "o2"], "od": 5}]}  # fmt: skip
     await c.send(bad)
     refused = await c.recv()
-    assert refused["error"]["code"] == "ERR_OP_SUBMIT_REJECTED"
+    assert refused["error"]["code"] == "invalid_op"
     assert refused["error"]["message"].startswith("invalid_op:")
     await c.send(
         {"a": "op", "c": "assignments", "d": aid, "v": 3, "src": c.src, "seq": 2, "create": {}}
