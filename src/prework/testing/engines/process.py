@@ -121,7 +121,10 @@ class Process:
     watched by a watchdog that stops it if this process dies first.
 
     ``leftovers``: files the engine may leave outside ``workdir``, removed by
-    the watchdog (``workdir`` itself always is).
+    the watchdog (``workdir`` itself always is). ``pipes``: the child's stdin
+    and stdout are pipes to this process (``popen.stdin``, ``popen.stdout``,
+    binary) and only its stderr goes to the log (a worker that answers
+    requests); else stdin is ``/dev/null`` and both outputs go to the log.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class Process:
         workdir: Path,
         env: dict[str, str],
         leftovers: Sequence[Path] = (),
+        pipes: bool = False,
     ):
         self.name = name
         self.workdir = workdir
@@ -142,9 +146,9 @@ class Process:
                 list(argv),
                 cwd=workdir,
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else self._log,
+                stderr=self._log if pipes else subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
@@ -208,6 +212,10 @@ class Process:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
         finally:
+            for pipe in (self.popen.stdin, self.popen.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
             self._log.close()
             self._release_watchdog()
 
