@@ -413,13 +413,18 @@ class Agent:
                     "data": {"v": joined.version, "data": joined.content},
                 }
             if int(version) < joined.version:
-                for o in await self._ops_since(doc_id, int(version)):
-                    await self.send(self._op_message(doc_id, o))
+                doc.version = int(version)
+                try:
+                    await self._catch_up(doc_id, doc, 2**53)
+                except PreworkError:  # behind the history kept: no subscription
+                    await self._unsubscribe(doc_id)
+                    raise
         return {"a": "s", "c": COLLECTION, "d": doc_id}
 
     async def _forward(self, doc_id: str, doc: _Doc) -> None:
         """The document's committed operations, in version order, to the client
-        (missing ones read from the log); its own come back as acks instead."""
+        (missing ones read from the log). Its own were acknowledged, and the version
+        moved past them, before the forwarder sees them."""
         while True:
             try:
                 async for message in doc.bus:
@@ -429,8 +434,8 @@ class Agent:
                         if version <= doc.version:
                             continue
                         if version == doc.version + 1 and event.get("op") is not None:
-                            if event.get("src") != self.src:
-                                await self.send(self._op_message(doc_id, _logged(event)))
+                            # (this socket's own are acknowledged, under the lock, first)
+                            await self.send(self._op_message(doc_id, _logged(event)))
                             doc.version = version
                             continue
                         await self._catch_up(doc_id, doc, version)
@@ -446,8 +451,9 @@ class Agent:
         for o in await self._ops_since(doc_id, doc.version):
             if o.version > upto:
                 break
-            if o.src != self.src:
-                await self.send(self._op_message(doc_id, o))
+            # its own too: one committed but not acknowledged (a socket that dropped
+            # before its ack) is the ack the client waits for
+            await self.send(self._op_message(doc_id, o))
             doc.version = o.version
 
     async def _unsubscribe(self, doc_id: str) -> None:
