@@ -467,14 +467,15 @@ async def test_a_read_only_participant_s_op_is_refused_and_rolled_back(
     assert tried["pending"] is True
     rolled_back = await auditor.settle(aid, v=version)
     assert rolled_back["data"]["answers"] == answers == {"notes": "Valve"}
-    # the refusal on the wire: ShareDB's rejection code, our code first in the
-    # message (the client then rolls back without passing an error to the
-    # op's callback: ERR_OP_SUBMIT_REJECTED is an intended rejection)
+    # the refusal on the wire, our code as ShareDB's code and first in the message;
+    # the client hands it to the callbacks of both ops (they went as one composed op)
     (refused,) = await auditor.received()
     assert refused["a"] == "op"
-    assert refused["error"]["code"] == "ERR_OP_SUBMIT_REJECTED"
-    assert refused["error"]["message"].startswith("read_only:")
-    assert await auditor.events() == []
+    assert refused["error"]["code"] == "read_only"
+    assert refused["error"]["message"] == "read_only: This session is read-only."
+    events = await auditor.events()
+    assert len(events) == 2
+    assert all(e.endswith(": read_only: This session is read-only.") for e in events)
     assert await _server(w, aid) == (version, answers)
     # the crew's edits still reach the auditor
     await a.submit(aid, [[{"p": ["answers", "notes", 0], "si": "> "}]], wait=True)
@@ -499,12 +500,15 @@ async def test_an_op_refused_by_the_template_s_rules_is_rolled_back_to_the_serve
         [{"p": ["answers", "notes", 5], "si": "x" * 200}],
         [{"p": ["answers", "nope"], "oi": 1}],
     ):
-        await a.submit(aid, [op])
+        submitted = await a.submit(aid, [op], wait=True)
+        # the op's callback gets the refusal (our code first), the doc is rolled back
+        (error,) = submitted["errors"]
+        assert error.startswith("invalid_answers: 1 answer(s) are not valid."), (op, error)
         assert (await a.settle(aid, v=version))["data"]["answers"] == answers, op
         (refused,) = await a.received()
-        assert refused["error"]["message"].startswith("invalid_answers:"), refused
+        assert refused["error"]["code"] == "invalid_answers", refused
+        assert len(await a.events()) == 1
     assert await _server(w, aid) == (version, answers)
-    assert await a.events() == []
 
 
 @pytest.mark.xfail(
