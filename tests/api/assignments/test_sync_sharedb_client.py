@@ -355,6 +355,40 @@ async def test_edits_made_offline_are_transformed_on_reconnecting_and_none_is_lo
         assert await client.received() == []
 
 
+async def test_a_client_that_only_fetched_edits_and_catches_up_through_its_acks(
+    crew_world: CrewWorld, ws_url: str, sharedb: ShareDBNode
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    a = await _connected(sharedb, ws_url, w.w1, aid)
+    await a.submit(aid, [[{"p": ["answers", "notes"], "oi": "Valve"}]], wait=True)
+    # C fetches, never subscribes: it learns of others' ops only before its acks
+    c = sharedb.client("fetcher")
+    await c.connect(_url(ws_url, w.w2))
+    fetched = await c.fetch(aid)
+    assert fetched["data"]["answers"] == {"notes": "Valve"}
+    await a.submit(aid, [[{"p": ["answers", "notes", 0], "si": "> "}]], wait=True)
+    await a.submit(aid, [[{"p": ["answers", "o2"], "oi": 20}]], wait=True)
+    # C's op, made on the version it fetched, is transformed over A's two; the server
+    # sends those before the ack, so C ends at the server's version and document
+    done = await c.submit(aid, [[{"p": ["answers", "notes", 5], "si": " A"}]], wait=True)
+    assert done["errors"] == [None]
+    version, answers = await _server(w, aid)
+    assert answers == {"notes": "> Valve A", "o2": 20}
+    assert done["v"] == version
+    assert done["data"]["answers"] == answers
+    await _converged(w, aid, a)
+    # a subscribed client that unsubscribes no longer gets ops; fetching catches up
+    await a.unsubscribe(aid)
+    await c.submit(aid, [[{"p": ["answers", "o2"], "na": 1}]], wait=True)
+    assert (await a.state(aid))["v"] == version
+    caught_up = await a.fetch(aid)
+    assert (caught_up["v"], caught_up["data"]["answers"]) == (version + 1, {**answers, "o2": 21})
+    for client in (a, c):
+        assert await client.events() == []
+        assert await client.received() == []
+
+
 async def _version_reaches(w: CrewWorld, aid: str, version: int) -> None:
     for _ in range(500):
         if (await _server(w, aid))[0] >= version:

@@ -21,6 +21,8 @@
 //                            doc.subscribe -> the doc's state (below);
 //                            prevent_compose: doc.preventCompose (each op is sent
 //                            on its own, none composed into a pending one)
+//   fetch {doc}              doc.fetch (no subscription) -> the doc's state
+//   unsubscribe {doc}        doc.unsubscribe -> the doc's state
 //   submit {doc, ops, wait?, lose_ack?, kill?}
 //                            doc.submitOp for each op in turn, in one tick; -> the
 //                            state right after (the ops are pending), or with
@@ -265,6 +267,28 @@ const COMMANDS = {
       util.promisify((callback) => doc.subscribe(callback))(),
       timeout,
       `${client.name} to subscribe to ${request.doc}`,
+    );
+    return stateOf(client, doc);
+  },
+
+  async fetch(request, timeout) {
+    const client = clientOf(request);
+    const doc = docOf(client, request.doc);
+    await withTimeout(
+      util.promisify((callback) => doc.fetch(callback))(),
+      timeout,
+      `${client.name} to fetch ${request.doc}`,
+    );
+    return stateOf(client, doc);
+  },
+
+  async unsubscribe(request, timeout) {
+    const client = clientOf(request);
+    const doc = docOf(client, request.doc);
+    await withTimeout(
+      util.promisify((callback) => doc.unsubscribe(callback))(),
+      timeout,
+      `${client.name} to unsubscribe from ${request.doc}`,
     );
     return stateOf(client, doc);
   },

@@ -239,6 +239,15 @@ class ShareDBClient:
         )
         return state
 
+    async def fetch(self, doc: str) -> dict[str, Any]:
+        """``doc.fetch``: the snapshot (or the ops since its version), no subscription."""
+        state: dict[str, Any] = await self._call("fetch", doc=doc)
+        return state
+
+    async def unsubscribe(self, doc: str) -> dict[str, Any]:
+        state: dict[str, Any] = await self._call("unsubscribe", doc=doc)
+        return state
+
     async def submit(
         self,
         doc: str,
