@@ -213,8 +213,8 @@ async def test_many_rounds_of_typing_at_once_converge_with_every_keystroke_kept(
     await _converged(w, aid, a, b)
     alphabets = {"a": "abcdefghij😀é", "b": "0123456789🎉"}
     kept: Counter[str] = Counter("~")
-    for round_ in range(24):
-        if round_ == 12:  # a REST save lands in the middle, on another answer
+    for round_ in range(16):
+        if round_ == 8:  # a REST save lands in the middle, on another answer
             await ok(
                 w.client,
                 "PATCH",
@@ -248,7 +248,7 @@ async def test_many_rounds_of_typing_at_once_converge_with_every_keystroke_kept(
         assert await client.events() == []
     assert answers["o2"] == 20.5
     assert Counter(answers["notes"]) == +kept
-    assert sum(kept.values()) > 20
+    assert sum(kept.values()) > 10
 
 
 @pytest.mark.backend("dynamodb")  # on SQLite the races are won in time in some runs only
@@ -266,7 +266,7 @@ async def test_many_clients_submitting_at_once_all_get_their_ops_committed(
     clients = [await _connected(sharedb, ws_url, (w.w1, w.w2)[i % 2], aid) for i in range(12)]
     await clients[0].submit(aid, [[{"p": ["answers", "notes"], "oi": "~"}]], wait=True)
     await _converged(w, aid, *clients)
-    for round_ in range(5):
+    for round_ in range(3):
         await sharedb.together(
             *(
                 c.command("submit", doc=aid, ops=[[{"p": ["answers", "notes", 0], "si": "x"}]])
@@ -278,7 +278,7 @@ async def test_many_clients_submitting_at_once_all_get_their_ops_committed(
         refused = [m["error"] for c in clients for m in await c.received()]
         assert refused == [], f"round {round_}"
     answers = await _converged(w, aid, *clients)
-    assert answers["notes"] == "x" * 60 + "~"
+    assert answers["notes"] == "x" * 36 + "~"
     for client in clients:
         assert await client.events() == []
 
