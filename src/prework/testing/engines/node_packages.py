@@ -19,12 +19,17 @@ on exactly ``<name>@<version>``, made once with::
       "dependencies": {"<name>": "<version>"}}' > package.json
     npm install --package-lock-only --ignore-scripts
 
-The lockfile must pin the package at that version with the pinned integrity;
-``npm ci --omit=dev --ignore-scripts`` then installs exactly the locked
-versions into ``npm-<name>-<version>-<lockfile hash>/node_modules/``, each
-tarball checked against the integrity the lockfile holds, and the package's
-folder is ``node_modules/<name>`` there (a script run from it finds its
-dependencies). Install scripts never run. A cache folder is renamed into place
+The project may depend on other packages beside it, each at an exact version
+(a benchmark's server: ``sharedb`` with ``ws`` and a WebSocket stream;
+``npm_locks/bench-sharedb-7.0.0-ws.package-lock.json``); they are installed
+next to it. The lockfile must pin the package at that version with the pinned
+integrity, and every other dependency of the project at the version the
+project names; ``npm ci --omit=dev --ignore-scripts`` then installs exactly the
+locked versions into ``npm-<name>-<version>-<lockfile hash>/node_modules/``,
+each tarball checked against the integrity the lockfile holds, and the
+package's folder is ``node_modules/<name>`` there (a script run from it finds
+its dependencies; its parent is the ``node_modules`` folder of the others).
+Install scripts never run. A cache folder is renamed into place
 only once complete, under a file lock, so concurrent sessions fetch a package
 once and never see half of one.
 
@@ -54,6 +59,7 @@ from typing import Any
 from prework.testing.engines.process import EngineStartError
 
 __all__ = [
+    "BENCH_SHAREDB",
     "SHAREDB",
     "NpmPackage",
     "engines_dir",
@@ -189,7 +195,7 @@ class NpmPackage:
 
 
 # ShareDB 7.0.0 with its dependencies (arraydiff, async, fast-deep-equal, hat,
-# ot-json0), for benchmarks against the reference server
+# ot-json0)
 SHAREDB = NpmPackage(
     "sharedb",
     "7.0.0",
@@ -198,6 +204,16 @@ SHAREDB = NpmPackage(
         "qLa+ZVwTkG9EGcZujysko8cA2FxOS4j6CCiqO+WHCrP6e/sPS6xDu6kfDLY/L9G8mm5tPs/xCcxjX9xI5WlKbA=="
     ),
     lockfile=LOCKFILES / "sharedb-7.0.0.package-lock.json",
+)
+
+# the same ShareDB beside ws 8.23.0 and @teamwork/websocket-json-stream 2.0.0: the
+# reference server (and its load generator's client) of bench/bench_sync.py;
+# ``ensure_npm_package(BENCH_SHAREDB).parent`` is their node_modules
+BENCH_SHAREDB = NpmPackage(
+    SHAREDB.name,
+    SHAREDB.version,
+    integrity=SHAREDB.integrity,
+    lockfile=LOCKFILES / "bench-sharedb-7.0.0-ws.package-lock.json",
 )
 
 
@@ -234,10 +250,17 @@ def _install_locked(package: NpmPackage, lockfile: Path, tmp: Path) -> Path:
     lock = _read_json(lockfile)
     root = lock.get("packages", {}).get("", {})
     locked = lock.get("packages", {}).get(f"node_modules/{package.name}", {})
-    if root.get("dependencies") != {package.name: package.version}:
+    wanted = root.get("dependencies")
+    if not isinstance(wanted, dict) or wanted.get(package.name) != package.version:
         raise EngineStartError(
-            f"{lockfile.name} is not the lockfile of a project depending on {package.spec} alone"
+            f"{lockfile.name} is not the lockfile of a project depending on {package.spec}"
         )
+    for name, version in wanted.items():
+        pinned = lock["packages"].get(f"node_modules/{name}", {})
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise EngineStartError(f"{lockfile.name}: {name} is not pinned ({version!r})")
+        if pinned.get("version") != version or not pinned.get("integrity"):
+            raise EngineStartError(f"{lockfile.name} does not lock {name} at {version}")
     if locked.get("version") != package.version or locked.get("integrity") != package.integrity:
         raise EngineStartError(f"{lockfile.name} does not pin {package.spec} at its integrity")
     project = tmp / "project"
