@@ -1,0 +1,834 @@
+"""Real-time sync against ShareDB: ``/api/sync/ws`` vs ShareDB 7.0.0, the same load.
+
+The servers, one at a time on free loopback ports:
+
+* ``prework serve`` on the embedded default (SQLite, file blobs, a temporary data
+  folder), seeded before it starts through the services (as
+  bench/bench_assignments.py does): an organization, a crew of ``CREW`` workers in
+  a team, a published template of ``ITEMS`` text answers (``max_length``
+  10,000), and ``2 + DOCS`` of the team's assignments, started (in progress, the
+  crew fixed). Every crew member logs in over HTTP; client ``i`` connects as member
+  ``i % CREW`` (each connection is its own ShareDB client), ``?access_token=``;
+* ShareDB 7.0.0 on its in-memory backend (``new ShareDB()``), ``ws`` 8.23.0 and
+  ``@teamwork/websocket-json-stream`` 2.0.0 (bench/sync/sharedb_server.js; the
+  pinned project ``BENCH_SHAREDB`` of prework.testing.engines.node_packages,
+  installed on first use), with the same documents (the same ids) created before it
+  listens, with the content Prework's start gives them.
+
+The load (bench/sync/load.js, ``--generators`` node processes, clients dealt
+round-robin): the real ``sharedb/lib/client`` over ``ws`` (offering per-message
+compression, as browsers do), each client subscribed to its document and typing
+into its own text answer (a letter appended, then deleted, one op each;
+``load.js`` says how). Scenarios: 10 clients on one document, 100 on one document,
+100 on 100 documents (one each); modes: ``rate`` (each client submits
+``--rate`` ops/s, 10 by default, from a random offset) and ``saturate`` (each
+submits its next op as soon as the previous one is acknowledged).
+
+Printed per run: committed ops/s (acknowledged within the run's window, over its
+length), p50/p99 of the propagation latency (submit, by the author's clock, to the
+op's arrival at each other client on the document; CLOCK_MONOTONIC, one clock for
+every process) and of the ack latency (submit to ack: a client alone on its
+document has no one to propagate to), ops lost (an expected arrival that never
+came) and errors, the server's CPU (share of a core) and the generators' (each
+process's share of a core, the busiest and the sum: a generator near 100% would be
+the bottleneck and is flagged ``GEN``), Prework's figures as ratios of ShareDB's.
+Then the memory of idle clients: the server's RSS before and after
+``--idle-clients`` (1,000) authenticated, subscribed clients that then do nothing
+(a fresh server each time, warmed up by a few clients first): Prework with
+per-message compression on and off, ShareDB as it ships (``ws``'s default: off).
+
+Goals (issue #12, ok/MISS): saturation throughput >= 1.0x ShareDB's for 10 clients
+on one document and for 100 clients on 100 documents; p99 propagation at 10 ops/s
+per client no worse than ShareDB's and under 200 ms (10 and 100 clients on one
+document); memory per idle client <= ShareDB's (with Prework's default
+compression setting). A benchmark, not a test: the figures depend on the machine
+and its load (2 cores here, shared: the load average is printed; ratios compare
+runs minutes apart). ``--profile FILE`` also records the Prework server with py-spy
+(``--gil``: the samples that hold the GIL) during one more saturation run of
+``--profile-scenario`` and prints where the time goes. Run: ``python
+bench/bench_sync.py [--quick] [--duration S] [--rounds N] [--generators N]
+[--deflate on|off] [--profile FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_assignments import CTX, PASSWORD, login, prework_env
+from bench_http import Server, free_port, start
+from prework.bootstrap import build_services, open_store
+from prework.checklists.workflow import Assignee
+from prework.config import Settings
+from prework.core.principal import Principal, RequestContext, Role
+from prework.pubsub.memory import MemoryPubSub
+from prework.teams.models import NewMember
+from prework.testing.engines.node_packages import (
+    BENCH_SHAREDB,
+    ensure_npm_package,
+    node_executable,
+)
+
+HERE = Path(__file__).resolve().parent
+LOAD_JS = HERE / "sync" / "load.js"
+SHAREDB_JS = HERE / "sync" / "sharedb_server.js"
+COLLECTION = "assignments"
+INITIAL = {"answers": {}, "signoffs": {}}  # a started assignment's document
+CREW = 20
+ITEMS = 100
+DOCS = 100
+MAX_LENGTH = 40  # letters typed into an answer before deleting them again
+GOAL_THROUGHPUT = 1.0
+GOAL_P99_MS = 200.0
+GEN_BUSY = 0.9  # a generator process past this share of a core may be the bottleneck
+WARM_CLIENTS = 20
+PROFILE_HZ = 200
+
+
+# --------------------------------------------------------------------------- the world
+@dataclass
+class World:
+    """What both servers hold: the documents (assignment ids), and Prework's crew."""
+
+    one10: str
+    one100: str
+    many: list[str]
+    emails: list[str]
+
+    def docs(self) -> list[str]:
+        return [self.one10, self.one100, *self.many]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    clients: tuple[tuple[str, str], ...]  # (doc id, item id) of each client
+    shared: bool  # clients share a document: propagation is measured
+
+
+def scenarios(world: World) -> list[Scenario]:
+    return [
+        Scenario("10 on 1 doc", tuple((world.one10, f"t{i:02d}") for i in range(10)), True),
+        Scenario("100 on 1 doc", tuple((world.one100, f"t{i:02d}") for i in range(100)), True),
+        Scenario("100 on 100 docs", tuple((d, "t00") for d in world.many), False),
+    ]
+
+
+def template_definition() -> dict[str, Any]:
+    items = [
+        {"id": f"t{i:02d}", "type": "text", "label": f"Note {i}", "max_length": 10_000}
+        for i in range(ITEMS)
+    ]
+    return {"sections": [{"id": "notes", "title": "Notes", "items": items}]}
+
+
+async def seed(settings: Settings) -> World:
+    """The organization, its crew, the template and the started assignments."""
+    store = open_store(settings)
+    bus = MemoryPubSub()
+    services = build_services(settings, store, bus)
+    identity = services.identity
+    try:
+        owner = await identity.registration.register(
+            ctx=CTX,
+            organization_name="Bench Sync",
+            email="owner@example.com",
+            password=PASSWORD,
+            display_name="Owner",
+        )
+        org_id = owner.organization.id
+        boss = Principal(
+            user_id=owner.user.id,
+            org_id=org_id,
+            role=Role.OWNER,
+            session_id=owner.tokens.session_id,
+            email=owner.user.email,
+        )
+        crew: list[Principal] = []
+        for n in range(CREW):
+            invited = await identity.invitations.invite(
+                principal=boss, ctx=CTX, email=f"crew{n:02d}@example.com", role=Role.WORKER
+            )
+            accepted = await identity.invitations.accept(  # sign-ups are throttled by address
+                ctx=RequestContext(
+                    request_id="bench", client_ip=f"10.0.0.{n + 1}", user_agent="bench"
+                ),
+                token=invited.token,
+                password=PASSWORD,
+                display_name=f"Crew {n}",
+            )
+            crew.append(
+                Principal(
+                    user_id=accepted.user.id,
+                    org_id=org_id,
+                    role=Role.WORKER,
+                    session_id=accepted.tokens.session_id,
+                    email=accepted.user.email,
+                )
+            )
+        team = await services.teams.teams.create(
+            principal=boss, ctx=CTX, name="Crew", members=[NewMember(p.user_id) for p in crew]
+        )
+        templates = services.checklists.templates
+        draft = await templates.create(
+            principal=boss,
+            ctx=CTX,
+            name="Shift notes",
+            description=None,
+            definition=template_definition(),
+        )
+        await templates.publish(principal=boss, ctx=CTX, template_id=draft.id)
+        assignments = services.checklists.assignments
+        now = datetime.now(UTC)
+        ids: list[str] = []
+        for n in range(2 + DOCS):
+            made = await assignments.create(
+                principal=boss,
+                ctx=CTX,
+                template_id=draft.id,
+                template_version=None,
+                assignee=Assignee("team", team.id),
+                title=None,
+                job_ref=f"SYNC-{n:03d}",
+                location=None,
+                coordinates=None,
+                planned_start=now,
+                due_at=now + timedelta(days=7),
+            )
+            await assignments.start(
+                principal=crew[0], ctx=CTX, assignment_id=made.id, expected_version=None
+            )
+            ids.append(made.id)
+        return World(ids[0], ids[1], ids[2:], [p.email for p in crew])
+    finally:
+        identity.close()
+        await store.close()
+        await bus.close()
+
+
+# --------------------------------------------------------------------------- servers
+@dataclass
+class Target:
+    """A running server the generators connect to."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: Callable[[int], str]  # the WebSocket URL of client i
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def rss_kib(self) -> int:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every process, every core)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def prework_server(
+    data: Path, env: dict[str, str], world: World, *, deflate: bool
+) -> Iterator[Target]:
+    args = [sys.executable, "-m", "prework", "serve", "--host", "127.0.0.1"]
+    args.append("--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate")
+    server: Server = start("prework", args, env, data / "server.log", data)
+    try:
+        tokens = [login(server, email) for email in world.emails]
+        ws = server.base.replace("http://", "ws://") + "/api/sync/ws?access_token="
+        yield Target(
+            f"prework{'' if deflate else ' (no deflate)'}",
+            server.proc,
+            lambda i: ws + tokens[i % len(tokens)],
+        )
+    finally:
+        _stop(server.proc)
+
+
+@contextmanager
+def sharedb_server(root: Path, node_path: Path, world: World) -> Iterator[Target]:
+    docs = root / "sharedb-docs.json"
+    docs.write_text(
+        json.dumps({"collection": COLLECTION, "docs": dict.fromkeys(world.docs(), INITIAL)})
+    )
+    port = free_port()
+    log = (root / "sharedb.log").open("wb")
+    proc = subprocess.Popen(
+        [node_executable(), str(SHAREDB_JS), str(port), str(docs)],
+        env={**os.environ, "NODE_PATH": str(node_path)},
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=root,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if not line.startswith("ready"):
+            raise SystemExit(f"the ShareDB server did not start: {line!r}")
+        yield Target("sharedb", proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
+    finally:
+        _stop(proc)
+        log.close()
+
+
+# --------------------------------------------------------------------------- the load
+@dataclass
+class Run:
+    scenario: str
+    mode: str
+    server: str
+    seconds: float
+    committed: int = 0
+    offered: int = 0
+    propagation: list[float] = field(default_factory=list)  # ms
+    ack: list[float] = field(default_factory=list)  # ms
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+    server_cpu: float = 0.0  # share of a core
+    gen_cpu: list[float] = field(default_factory=list)  # each generator's share of a core
+    lag_p99: float = 0.0  # ms a rate generator's submits were late (its p99)
+    machine_cpu: float = 0.0  # cores busy on the whole machine (ours and everyone's)
+
+    @property
+    def others_cpu(self) -> float:
+        """Cores busy with neither the server nor the generators (other work)."""
+        return max(0.0, self.machine_cpu - self.server_cpu - sum(self.gen_cpu))
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.committed / self.seconds
+
+    @property
+    def gen_bound(self) -> bool:
+        return max(self.gen_cpu, default=0) >= GEN_BUSY
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+class Generators:
+    """``count`` load.js processes with the clients dealt round-robin; started,
+    subscribed, then driven with :meth:`go` (or left idle)."""
+
+    def __init__(
+        self,
+        root: Path,
+        node_path: Path,
+        target: Target,
+        clients: Sequence[tuple[str, str]],
+        *,
+        count: int,
+        mode: str,
+        rate: float,
+    ) -> None:
+        self.results: list[Path] = []
+        self.procs: list[subprocess.Popen[str]] = []
+        specs = [
+            {"url": target.url(i), "doc": doc, "item": item}
+            for i, (doc, item) in enumerate(clients)
+        ]
+        count = max(1, min(count, len(specs)))
+        for g in range(count):
+            config = root / f"gen-{g}.json"
+            config.write_text(
+                json.dumps(
+                    {
+                        "mode": mode,
+                        "rate": rate,
+                        "max_length": MAX_LENGTH,
+                        "connect_at_once": 10,
+                        "clients": specs[g::count],
+                    }
+                )
+            )
+            result = root / f"gen-{g}-result.json"
+            result.unlink(missing_ok=True)
+            self.results.append(result)
+            self.procs.append(
+                subprocess.Popen(
+                    [node_executable(), str(LOAD_JS), str(config), str(result)],
+                    env={**os.environ, "NODE_PATH": str(node_path)},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=root,
+                )
+            )
+        try:
+            for proc in self.procs:
+                self._expect(proc, "ready", timeout=180)
+        except BaseException:
+            self.close()
+            raise
+
+    def _expect(self, proc: subprocess.Popen[str], word: str, timeout: float) -> None:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline:  # readline blocks: the generator times itself out
+            line = proc.stdout.readline()
+            if line.strip() == word or not line:
+                break
+        if line.strip() != word:
+            raise SystemExit(f"a load generator failed: {line.strip() or 'it exited'}")
+
+    def go(self, start_ns: int, end_ns: int) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"go {start_ns} {end_ns}\n")
+            proc.stdin.flush()
+
+    def wait_done(self) -> list[dict[str, Any]]:
+        for proc in self.procs:
+            self._expect(proc, "done", timeout=120)
+        return [json.loads(r.read_text()) for r in self.results]
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None and proc.stdin is not None:
+                try:
+                    proc.stdin.write("quit\n")
+                    proc.stdin.flush()
+                except BrokenPipeError:
+                    pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def settle(target: Target, timeout: float = 60) -> None:
+    """Wait until the server is idle (under 5% of a core for a quarter second)."""
+    deadline = time.monotonic() + timeout
+    before = target.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = target.cpu_seconds()
+        if now - before < 0.0125:
+            return
+        before = now
+    raise SystemExit(f"{target.name} stayed busy for {timeout:g} s")
+
+
+def run_load(
+    root: Path,
+    node_path: Path,
+    target: Target,
+    scenario: Scenario,
+    *,
+    mode: str,
+    rate: float,
+    seconds: float,
+    generators: int,
+) -> Run:
+    gens = Generators(
+        root, node_path, target, scenario.clients, count=generators, mode=mode, rate=rate
+    )
+    try:
+        settle(target)
+        start_ns = time.monotonic_ns() + 300_000_000
+        end_ns = start_ns + int(seconds * 1e9)
+        gens.go(start_ns, end_ns)
+        time.sleep(max(0.0, (start_ns - time.monotonic_ns()) / 1e9))
+        cpu0, busy0 = target.cpu_seconds(), machine_busy_seconds()
+        time.sleep(max(0.0, (end_ns - time.monotonic_ns()) / 1e9))
+        cpu, busy = target.cpu_seconds() - cpu0, machine_busy_seconds() - busy0
+        results = gens.wait_done()
+    finally:
+        gens.close()
+    run = Run(scenario.name, mode, target.name, seconds, server_cpu=cpu / seconds)
+    run.machine_cpu = busy / seconds
+    window_us = seconds * 1e6
+    sent: dict[tuple[str, str], list[int]] = {}
+    lags: list[float] = []
+    for result in results:
+        run.errors += result["errors"]
+        run.gen_cpu.append(result["cpu_us"] / window_us)
+        for c in result["clients"]:
+            sent[(c["doc"], c["item"])] = c["sent"]
+            lags += c["lag"]
+            for t_sent, t_ack in zip(c["sent"], c["acked"], strict=True):
+                if 0 <= t_sent < window_us:
+                    run.offered += 1
+                    if t_ack >= 0:
+                        run.ack.append((t_ack - t_sent) / 1000)
+                if 0 <= t_ack <= window_us:
+                    run.committed += 1
+    for result in results:
+        for c in result["clients"]:
+            for item, seen in c["seen"].items():
+                times = sent[(c["doc"], item)]
+                for n, t_sent in enumerate(times):
+                    if not 0 <= t_sent < window_us:
+                        continue
+                    if n < len(seen):
+                        run.propagation.append((seen[n] - t_sent) / 1000)
+                    else:
+                        run.lost += 1
+            if scenario.shared:  # every other client's answer was expected, seen or not
+                for (doc, item), times in sent.items():
+                    if doc == c["doc"] and item != c["item"] and item not in c["seen"]:
+                        run.lost += sum(1 for t in times if 0 <= t < window_us)
+    run.lag_p99 = pct(lags, 0.99) / 1000 if lags else 0.0
+    return run
+
+
+# --------------------------------------------------------------------------- memory
+@dataclass
+class Memory:
+    server: str
+    clients: int
+    before_kib: int
+    after_kib: int
+
+    @property
+    def per_client_kib(self) -> float:
+        return (self.after_kib - self.before_kib) / self.clients
+
+
+def rss_settled(target: Target) -> int:
+    settle(target)
+    time.sleep(1.0)
+    return target.rss_kib()
+
+
+def idle_memory(
+    root: Path, node_path: Path, target: Target, world: World, *, clients: int, generators: int
+) -> Memory:
+    spread = [(world.many[i % len(world.many)], "t00") for i in range(clients)]
+    warm = Generators(root, node_path, target, spread[:WARM_CLIENTS], count=1, mode="idle", rate=0)
+    warm.close()
+    before = rss_settled(target)
+    gens = Generators(root, node_path, target, spread, count=generators, mode="idle", rate=0)
+    try:
+        after = rss_settled(target)
+    finally:
+        gens.close()
+    return Memory(target.name, clients, before, after)
+
+
+# --------------------------------------------------------------------------- profile
+def profile(
+    root: Path,
+    node_path: Path,
+    target: Target,
+    scenario: Scenario,
+    *,
+    seconds: float,
+    generators: int,
+    out: Path,
+) -> None:
+    """py-spy --gil on the Prework server during one saturation run: where the time
+    that holds the GIL goes, by function (inclusive), and the raw stacks in ``out``."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(target.proc.pid), "--rate", str(PROFILE_HZ), "--gil",
+         "--format", "raw", "--output", str(out), "--duration", str(max(1, round(seconds + 4)))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    r = run_load(
+        root, node_path, target, scenario,
+        mode="saturate", rate=0, seconds=seconds, generators=generators,
+    )  # fmt: skip
+    if recorder.wait(timeout=seconds + 60) != 0 or not out.exists():
+        raise SystemExit("py-spy failed (it needs ptrace: run as root or the server's user)")
+    samples, inclusive, own, areas = read_stacks(out)
+    per_op = 1000 / PROFILE_HZ / max(r.committed, 1)  # ms of GIL a sample is, per op
+    print(
+        f"py-spy --gil, {scenario.name} saturated: {r.ops_per_s:.0f} ops/s, {r.committed} ops, "
+        f"{samples} samples holding the GIL = {samples * per_op:.2f} ms of GIL per op"
+    )
+    print("  where the samples end, by area (self; ms of GIL per op):")
+    for name, count in sorted(areas.items(), key=lambda kv: -kv[1])[:14]:
+        print(f"  {count / samples:>6.1%} {count * per_op:>6.3f}  {name}")
+    print("  our functions and the libraries' (inclusive):")
+    shown = [kv for kv in sorted(inclusive.items(), key=lambda kv: -kv[1]) if _interesting(kv[0])]
+    for name, count in shown[:32]:
+        print(f"  {count / samples:>6.1%} {count * per_op:>6.3f}  {name}")
+    print("  where the samples end (self):")
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:16]:
+        print(f"  {count / samples:>6.1%} {count * per_op:>6.3f}  {name}")
+    print(f"raw stacks: {out}")
+
+
+_OUTER = re.compile(
+    r"\((<frozen runpy>|threading\.py|typer/|click/|uvicorn/main\.py|uvicorn/server\.py|"
+    r"uvicorn/_compat\.py|asyncio/runners\.py|asyncio/base_events\.py|asyncio/events\.py|"
+    r"prework/__main__\.py|prework/cli\.py)"
+)
+
+
+def _interesting(frame: str) -> bool:
+    return not _OUTER.search(frame)
+
+
+def _area(frame: str) -> str:
+    """``prework/store`` for a frame in prework/store/..., else the library's name."""
+    found = re.search(r"\(([^:)]+)", frame)
+    parts = (found.group(1) if found else frame).split("/")
+    if parts[0] == "prework":
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
+
+
+def read_stacks(path: Path) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+    """py-spy's raw stacks: samples, inclusive and self counts by function, self by area."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    areas: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, text = line.rpartition(" ")
+        count = int(text)
+        samples += count
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        # a socket's task: the web shell's frames down to the route are the same in all
+        route = next((i for i, f in enumerate(frames) if "(prework/sync/routes.py" in f), 0)
+        for name in set(frames[route:]):
+            inclusive[name] = inclusive.get(name, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        area = _area(frames[-1])
+        areas[area] = areas.get(area, 0) + count
+    return samples, inclusive, own, areas
+
+
+# --------------------------------------------------------------------------- report
+def row(r: Run, base: Run | None) -> str:
+    ratio = f"{r.ops_per_s / base.ops_per_s:>6.2f}" if base else f"{'':>6}"
+    p99x = ""
+    if base and r.propagation and base.propagation:
+        p99x = f"{pct(r.propagation, 0.99) / pct(base.propagation, 0.99):>6.2f}"
+    flags = " GEN" if r.gen_bound else ""
+    if r.errors:
+        flags += f" {len(r.errors)} errors ({r.errors[0][:60]})"
+    prop = (
+        f"{pct(r.propagation, 0.5):>8.1f} {pct(r.propagation, 0.99):>8.1f}"
+        if r.propagation
+        else f"{'-':>8} {'-':>8}"
+    )
+    return (
+        f"{r.scenario:<16} {r.mode:<9} {r.server:<20} {r.ops_per_s:>8.0f} {ratio} {prop} "
+        f"{p99x:>6} {pct(r.ack, 0.5):>8.1f} {pct(r.ack, 0.99):>8.1f} {r.lost:>6} "
+        f"{r.server_cpu:>5.0%} {max(r.gen_cpu, default=0):>5.0%} {sum(r.gen_cpu):>5.0%} "
+        f"{r.others_cpu:>6.0%}{flags}"
+    )
+
+
+HEADER = (
+    f"{'scenario':<16} {'mode':<9} {'server':<20} {'ops/s':>8} {'x sdb':>6} "
+    f"{'prop p50':>8} {'prop p99':>8} {'p99 x':>6} {'ack p50':>8} {'ack p99':>8} "
+    f"{'lost':>6} {'srv':>5} {'gen1':>5} {'gens':>5} {'others':>6}"
+)
+
+
+def verdicts(runs: list[Run], memory: list[Memory], prework_name: str) -> list[str]:
+    def best(scenario: str, mode: str, server: str) -> Run | None:
+        found = [r for r in runs if (r.scenario, r.mode, r.server) == (scenario, mode, server)]
+        if not found:
+            return None
+        return max(found, key=lambda r: r.ops_per_s) if mode == "saturate" else found[-1]
+
+    lines = []
+    for scenario in ("10 on 1 doc", "100 on 100 docs"):
+        ours, theirs = (
+            best(scenario, "saturate", prework_name),
+            best(scenario, "saturate", "sharedb"),
+        )
+        if ours and theirs:
+            ratio = ours.ops_per_s / theirs.ops_per_s
+            mark = "ok" if ratio >= GOAL_THROUGHPUT else "MISS"
+            lines.append(
+                f"saturation, {scenario}: {ours.ops_per_s:.0f} vs {theirs.ops_per_s:.0f} ops/s "
+                f"= {ratio:.2f}x (goal >= {GOAL_THROUGHPUT}x) {mark}"
+            )
+    for scenario in ("10 on 1 doc", "100 on 1 doc"):
+        ours, theirs = best(scenario, "rate", prework_name), best(scenario, "rate", "sharedb")
+        if ours and theirs and ours.propagation and theirs.propagation:
+            a, b = pct(ours.propagation, 0.99), pct(theirs.propagation, 0.99)
+            mark = "ok" if a <= b and a < GOAL_P99_MS and not ours.lost else "MISS"
+            lines.append(
+                f"p99 propagation at the rate, {scenario}: {a:.1f} vs {b:.1f} ms "
+                f"(goal <= ShareDB's and < {GOAL_P99_MS:.0f} ms; lost {ours.lost}) {mark}"
+            )
+    theirs_mem = next((m for m in memory if m.server == "sharedb"), None)
+    for m in memory:
+        if m.server != "sharedb" and theirs_mem is not None:
+            mark = "ok" if m.per_client_kib <= theirs_mem.per_client_kib else "MISS"
+            lines.append(
+                f"memory per idle client, {m.server}: {m.per_client_kib:.1f} vs "
+                f"{theirs_mem.per_client_kib:.1f} KiB (goal <= ShareDB's) {mark}"
+            )
+    return lines
+
+
+# --------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s runs, one round, 200 idle")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every run per server")
+    parser.add_argument("--rate", type=float, default=10.0, help="ops/s per client (rate mode)")
+    parser.add_argument("--generators", type=int, default=4, help="load generator processes")
+    parser.add_argument("--idle-clients", type=int, default=1000)
+    parser.add_argument(
+        "--deflate", choices=("on", "off"), default="off",
+        help="Prework's per-message compression in the load runs",
+    )  # fmt: skip
+    parser.add_argument("--scenarios", nargs="*", help="names (default: all)")
+    parser.add_argument("--modes", nargs="*", default=["rate", "saturate"])
+    parser.add_argument("--servers", nargs="*", default=["prework", "sharedb"])
+    parser.add_argument("--no-memory", action="store_true", help="skip the idle-client memory")
+    parser.add_argument("--profile", type=Path, help="py-spy --gil the Prework server, stacks here")
+    parser.add_argument("--profile-scenario", default="10 on 1 doc")
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else args.duration
+    rounds = 1 if args.quick else args.rounds
+    idle = 200 if args.quick else args.idle_clients
+    deflate = args.deflate == "on"
+    node_path = ensure_npm_package(BENCH_SHAREDB).parent
+
+    with tempfile.TemporaryDirectory(prefix="prework-bench-sync-") as tmp:
+        root = Path(tmp)
+        data = root / "data"
+        env = {
+            **prework_env(data),
+            "PREWORK_ACCESS_TOKEN_TTL_SECONDS": str(24 * 3600),  # a full run outlasts 15 min
+            "PREWORK_MAX_CONNECTIONS": str(max(2000, idle + 500)),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "prework", "init"],
+            env=env,
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
+        settings = Settings(
+            _env_file=None, data_dir=data, store=env["PREWORK_STORE"], blobs=env["PREWORK_BLOBS"]
+        )
+        started = time.perf_counter()
+        world = asyncio.run(seed(settings))
+        chosen = [s for s in scenarios(world) if not args.scenarios or s.name in args.scenarios]
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"CPUs: {os.cpu_count()}, load average: {load}; seeded {CREW} crew, "
+            f"{len(world.docs())} started assignments in {time.perf_counter() - started:.1f} s; "
+            f"{seconds:g} s a run, {rounds} round(s), {args.generators} generators, "
+            f"{args.rate:g} ops/s a client at the rate; Prework deflate {args.deflate}"
+        )
+
+        def servers() -> Iterator[Callable[[], Any]]:
+            if "prework" in args.servers:
+                yield lambda: prework_server(data, env, world, deflate=deflate)
+            if "sharedb" in args.servers:
+                yield lambda: sharedb_server(root, node_path, world)
+
+        runs: list[Run] = []
+        print(HEADER)
+        print("-" * len(HEADER))
+        for _ in range(rounds):
+            for make in servers():
+                with make() as target:
+                    for scenario in chosen:
+                        for mode in args.modes:
+                            r = run_load(
+                                root, node_path, target, scenario, mode=mode,
+                                rate=args.rate, seconds=seconds, generators=args.generators,
+                            )  # fmt: skip
+                            runs.append(r)
+                            print(row(r, None), flush=True)
+        if len(args.servers) == 2:
+            print("\nPrework as a ratio of the ShareDB run of the same round:")
+            for r in runs:
+                if r.server == "sharedb":
+                    continue
+                theirs = [
+                    b for b in runs
+                    if b.server == "sharedb" and (b.scenario, b.mode) == (r.scenario, r.mode)
+                ]  # fmt: skip
+                mine = [
+                    b
+                    for b in runs
+                    if b.server == r.server and (b.scenario, b.mode) == (r.scenario, r.mode)
+                ]
+                base = theirs[mine.index(r)] if len(theirs) > mine.index(r) else None
+                print(row(r, base))
+
+        memory: list[Memory] = []
+        if not args.no_memory:
+            print(f"\nidle clients: server RSS before and after {idle} subscribed clients")
+            makers: list[Callable[[], Any]] = []
+            if "prework" in args.servers:
+                makers += [
+                    lambda: prework_server(data, env, world, deflate=True),
+                    lambda: prework_server(data, env, world, deflate=False),
+                ]
+            if "sharedb" in args.servers:
+                makers.append(lambda: sharedb_server(root, node_path, world))
+            for make in makers:
+                with make() as target:
+                    m = idle_memory(
+                        root, node_path, target, world, clients=idle, generators=args.generators
+                    )
+                memory.append(m)
+                print(
+                    f"{m.server:<22} {m.before_kib / 1024:>8.1f} MiB -> "
+                    f"{m.after_kib / 1024:>8.1f} MiB  {m.per_client_kib:>6.1f} KiB a client"
+                )
+
+        print("\ngoals:")
+        prework_name = f"prework{'' if deflate else ' (no deflate)'}"
+        mem_default = [m for m in memory if m.server == "sharedb" or m.server == prework_name]
+        for line in verdicts(runs, mem_default, prework_name):
+            print(f"  {line}")
+
+        if args.profile is not None:
+            scenario = next(s for s in scenarios(world) if s.name == args.profile_scenario)
+            print()
+            with prework_server(data, env, world, deflate=deflate) as target:
+                profile(
+                    root, node_path, target, scenario, seconds=seconds,
+                    generators=args.generators, out=args.profile.resolve(),
+                )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
