@@ -9,11 +9,11 @@ The servers, one at a time on free loopback ports:
   10,000), and ``2 + DOCS`` of the team's assignments, started (in progress, the
   crew fixed). Every crew member logs in over HTTP; client ``i`` connects as member
   ``i % CREW`` (each connection is its own ShareDB client), ``?access_token=``;
-* ShareDB 7.0.0 on its in-memory backend (``new ShareDB()``), ``ws`` 8.23.0 and
+* ShareDB 7.0.0 on its in-memory backend (``new ShareDB()``), ``ws`` 8.18.3 and
   ``@teamwork/websocket-json-stream`` 2.0.0 (bench/sync/sharedb_server.js; the
-  pinned project ``BENCH_SHAREDB`` of prework.testing.engines.node_packages,
-  installed on first use), with the same documents (the same ids) created before it
-  listens, with the content Prework's start gives them.
+  pinned project :data:`BENCH_SHAREDB`, installed on first use into the engines
+  cache by prework.testing.engines.node_packages), with the same documents (the
+  same ids) created before it listens, with the content Prework's start gives them.
 
 The load (bench/sync/load.js, ``--generators`` node processes, clients dealt
 round-robin): the real ``sharedb/lib/client`` over ``ws`` (offering per-message
@@ -78,11 +78,32 @@ from prework.core.principal import Principal, RequestContext, Role
 from prework.pubsub.memory import MemoryPubSub
 from prework.teams.models import NewMember
 from prework.testing.engines.node_packages import (
-    BENCH_SHAREDB,
+    LOCKFILES,
+    SHAREDB,
+    WS,
+    NpmPackage,
     ensure_npm_package,
     node_executable,
 )
 
+# the reference server's project: ShareDB 7.0.0 with ws and the WebSocket stream beside
+# it (the load generators use its sharedb/lib/client and ws too), pinned by a lockfile
+WEBSOCKET_JSON_STREAM = NpmPackage(
+    "@teamwork/websocket-json-stream",
+    "2.0.0",
+    integrity=(
+        "sha512-"
+        "SCEM44hjNyxYwrtyJrjlHmeTd9RJlZr04BAMbHSBhdW0M2IXv0SC+4XeuRXPiY7U7pJ0W8TSUwVP/28MV/ds0w=="
+    ),
+)
+BENCH_SHAREDB = NpmPackage(
+    SHAREDB.name,
+    SHAREDB.version,
+    integrity=SHAREDB.integrity,
+    lockfile=LOCKFILES
+    / "bench-sharedb-7.0.0+ws-8.18.3+websocket-json-stream-2.0.0.package-lock.json",
+    companions=(WS, WEBSOCKET_JSON_STREAM),
+)
 HERE = Path(__file__).resolve().parent
 LOAD_JS = HERE / "sync" / "load.js"
 SHAREDB_JS = HERE / "sync" / "sharedb_server.js"
@@ -269,7 +290,7 @@ def prework_server(
         tokens = [login(server, email) for email in world.emails]
         ws = server.base.replace("http://", "ws://") + "/api/sync/ws?access_token="
         yield Target(
-            f"prework{'' if deflate else ' (no deflate)'}",
+            "prework (deflate)" if deflate else "prework",
             server.proc,
             lambda i: ws + tokens[i % len(tokens)],
         )
@@ -815,7 +836,7 @@ def main() -> None:
                 )
 
         print("\ngoals:")
-        prework_name = f"prework{'' if deflate else ' (no deflate)'}"
+        prework_name = "prework (deflate)" if deflate else "prework"
         mem_default = [m for m in memory if m.server == "sharedb" or m.server == prework_name]
         for line in verdicts(runs, mem_default, prework_name):
             print(f"  {line}")

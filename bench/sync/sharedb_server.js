@@ -7,7 +7,7 @@
 // docs.json: {"collection": "assignments", "docs": {"<id>": <initial content>, ...}};
 // every document is created before the server listens. Prints "ready <port>" once it
 // accepts connections. Run with NODE_PATH at the bench project's node_modules
-// (prework.testing.engines.node_packages.BENCH_SHAREDB). Any query string of the
+// (BENCH_SHAREDB in bench/bench_sync.py). Any query string of the
 // WebSocket URL (an access token) is ignored: ShareDB has no authentication.
 'use strict';
 

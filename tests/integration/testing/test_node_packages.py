@@ -17,7 +17,6 @@ import pytest
 
 from prework.testing.engines.json0_reference import OT_JSON0, start_json0_reference
 from prework.testing.engines.node_packages import (
-    BENCH_SHAREDB,
     SHAREDB,
     NpmPackage,
     ensure_npm_package,
@@ -97,59 +96,6 @@ doc.create({n: 1}, (err) => {
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == {"n": 3}
-
-
-def test_a_lockfile_may_pin_other_packages_installed_beside_it(cache: Path) -> None:
-    folder = ensure_npm_package(BENCH_SHAREDB)
-    assert folder == cache / BENCH_SHAREDB.folder_name() / "node_modules" / "sharedb"
-    assert BENCH_SHAREDB.folder_name() != SHAREDB.folder_name()
-    # a ShareDB server over ws with the stream, and the sharedb client over ws, in one
-    # script run with the project's node_modules
-    script = """
-const [ShareDB, WebSocket, Stream] = ['sharedb', 'ws', '@teamwork/websocket-json-stream']
-  .map((m) => require(m));
-const {Connection} = require('sharedb/lib/client');
-const backend = new ShareDB();
-const wss = new WebSocket.Server({host: '127.0.0.1', port: 0}, () => {
-  const socket = new WebSocket('ws://127.0.0.1:' + wss.address().port);
-  const doc = new Connection(socket).get('c', 'd');
-  doc.create({n: 1}, (err) => {
-    if (err) throw err;
-    doc.submitOp([{p: ['n'], na: 2}], (err) => {
-      if (err) throw err;
-      console.log(JSON.stringify({ws: require('ws/package.json').version, data: doc.data}));
-      socket.close();
-      wss.close();
-      backend.close();
-    });
-  });
-});
-wss.on('connection', (ws) => backend.listen(new Stream(ws)));
-"""
-    ran = subprocess.run(
-        [node_executable(), "-e", script],
-        env={**os.environ, "NODE_PATH": str(folder.parent)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout) == {"ws": "8.23.0", "data": {"n": 3}}
-
-
-def test_a_lockfile_whose_other_dependencies_are_not_pinned_is_refused(
-    cache: Path, tmp_path: Path
-) -> None:
-    assert BENCH_SHAREDB.lockfile is not None
-    lock = json.loads(BENCH_SHAREDB.lockfile.read_text())
-    lock["packages"][""]["dependencies"]["ws"] = "^8.23.0"
-    forged = tmp_path / "ranged-lock.json"
-    forged.write_text(json.dumps(lock))
-    package = NpmPackage(SHAREDB.name, SHAREDB.version, SHAREDB.integrity, lockfile=forged)
-    with pytest.raises(EngineStartError, match=r"ws is not pinned \('\^8\.23\.0'\)"):
-        ensure_npm_package(package)
-    assert not (cache / package.folder_name()).exists()
 
 
 def test_a_package_with_dependencies_and_no_lockfile_is_refused(cache: Path) -> None:

@@ -19,19 +19,18 @@ on exactly ``<name>@<version>``, made once with::
       "dependencies": {"<name>": "<version>"}}' > package.json
     npm install --package-lock-only --ignore-scripts
 
-The project may depend on other packages beside it, each at an exact version
-(a benchmark's server: ``sharedb`` with ``ws`` and a WebSocket stream;
-``npm_locks/bench-sharedb-7.0.0-ws.package-lock.json``); they are installed
-next to it. The lockfile must pin the package at that version with the pinned
-integrity, and every other dependency of the project at the version the
-project names; ``npm ci --omit=dev --ignore-scripts`` then installs exactly the
-locked versions into ``npm-<name>-<version>-<lockfile hash>/node_modules/``,
-each tarball checked against the integrity the lockfile holds, and the
-package's folder is ``node_modules/<name>`` there (a script run from it finds
-its dependencies; its parent is the ``node_modules`` folder of the others).
-Install scripts never run. A cache folder is renamed into place
-only once complete, under a file lock, so concurrent sessions fetch a package
-once and never see half of one.
+The lockfile must pin the package at that version with the pinned integrity;
+``NpmPackage.companions``, packages the same project depends on (``"dependencies"``
+lists them too, each at its pinned version and integrity in the lockfile), are
+installed beside it (ShareDB's client and ``ws`` for a node script speaking to a
+WebSocket). ``npm ci --omit=dev --ignore-scripts`` then installs exactly the locked
+versions into ``npm-<name>-<version>-<lockfile hash>/node_modules/``, each
+tarball checked against the integrity the lockfile holds, and the package's
+folder is ``node_modules/<name>`` there (a script run from it finds its
+dependencies; a companion is its sibling ``node_modules/<companion>``). Install
+scripts never run. A cache folder is renamed into place only once complete,
+under a file lock, so concurrent sessions fetch a package once and never see
+half of one.
 
 Anything that goes wrong (no npm, no network, a tarball or lockfile that does
 not match its pin) raises :class:`EngineStartError`: a test that needs the
@@ -59,8 +58,9 @@ from typing import Any
 from prework.testing.engines.process import EngineStartError
 
 __all__ = [
-    "BENCH_SHAREDB",
     "SHAREDB",
+    "SHAREDB_WS",
+    "WS",
     "NpmPackage",
     "engines_dir",
     "ensure_npm_package",
@@ -169,17 +169,25 @@ class NpmPackage:
     """An npm package pinned by version and by the integrity of its tarball.
 
     ``lockfile``: the ``package-lock.json`` of a project depending on exactly
-    this package, pinning its dependencies (required when it declares any).
+    this package (and its ``companions``), pinning its dependencies (required
+    when it declares any). ``companions``: packages that project also depends on,
+    installed beside it (each pinned by version and integrity in the lockfile).
     """
 
     name: str
     version: str
     integrity: str
     lockfile: Path | None = None
+    companions: tuple[NpmPackage, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or not _VERSION.match(self.version):
             raise ValueError(f"not a pinned npm package: {self.name}@{self.version}")
+        if self.companions and self.lockfile is None:
+            raise ValueError(f"{self.spec}: companions are installed by a lockfile")
+        names = [self.name, *(c.name for c in self.companions)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.spec}: a package is named twice among its companions")
 
     @property
     def spec(self) -> str:
@@ -187,33 +195,46 @@ class NpmPackage:
 
     def folder_name(self) -> str:
         """The package's folder in the engines cache (a new lockfile is a new folder)."""
-        slug = self.name.lstrip("@").replace("/", "+")
-        name = f"npm-{slug}-{self.version}"
+        name = "npm-" + "+".join(
+            f"{p.name.lstrip('@').replace('/', '+')}-{p.version}" for p in (self, *self.companions)
+        )
         if self.lockfile is not None:
             name += "-" + hashlib.sha256(self.lockfile.read_bytes()).hexdigest()[:12]
         return name
 
 
+_SHAREDB_INTEGRITY = (
+    "sha512-"
+    "qLa+ZVwTkG9EGcZujysko8cA2FxOS4j6CCiqO+WHCrP6e/sPS6xDu6kfDLY/L9G8mm5tPs/xCcxjX9xI5WlKbA=="
+)
+
 # ShareDB 7.0.0 with its dependencies (arraydiff, async, fast-deep-equal, hat,
-# ot-json0)
+# ot-json0), for benchmarks against the reference server
 SHAREDB = NpmPackage(
     "sharedb",
     "7.0.0",
-    integrity=(
-        "sha512-"
-        "qLa+ZVwTkG9EGcZujysko8cA2FxOS4j6CCiqO+WHCrP6e/sPS6xDu6kfDLY/L9G8mm5tPs/xCcxjX9xI5WlKbA=="
-    ),
+    integrity=_SHAREDB_INTEGRITY,
     lockfile=LOCKFILES / "sharedb-7.0.0.package-lock.json",
 )
 
-# the same ShareDB beside ws 8.23.0 and @teamwork/websocket-json-stream 2.0.0: the
-# reference server (and its load generator's client) of bench/bench_sync.py;
-# ``ensure_npm_package(BENCH_SHAREDB).parent`` is their node_modules
-BENCH_SHAREDB = NpmPackage(
-    SHAREDB.name,
-    SHAREDB.version,
-    integrity=SHAREDB.integrity,
-    lockfile=LOCKFILES / "bench-sharedb-7.0.0-ws.package-lock.json",
+# ws, the WebSocket client node 20 lacks (no dependencies; its peers bufferutil
+# and utf-8-validate are optional and not installed)
+WS = NpmPackage(
+    "ws",
+    "8.18.3",
+    integrity=(
+        "sha512-PEIGCY5tSlUt50cqyMXfCzX+oOPqN0vuGqWzbcJ2xvnkzkq46oOpz7dQaTDBdfICb4N14+GARUDw2XV2N4tvzg=="
+    ),
+)
+
+# ShareDB 7.0.0's client with ws beside it: the real client driven by node
+# against /api/sync/ws (prework.testing.engines.sharedb_client)
+SHAREDB_WS = NpmPackage(
+    "sharedb",
+    "7.0.0",
+    integrity=_SHAREDB_INTEGRITY,
+    lockfile=LOCKFILES / "sharedb-7.0.0+ws-8.18.3.package-lock.json",
+    companions=(WS,),
 )
 
 
@@ -249,20 +270,16 @@ def _install_locked(package: NpmPackage, lockfile: Path, tmp: Path) -> Path:
     """``npm ci`` a project of the package and its locked dependencies; the project's folder."""
     lock = _read_json(lockfile)
     root = lock.get("packages", {}).get("", {})
-    locked = lock.get("packages", {}).get(f"node_modules/{package.name}", {})
-    wanted = root.get("dependencies")
-    if not isinstance(wanted, dict) or wanted.get(package.name) != package.version:
+    wanted = (package, *package.companions)
+    if root.get("dependencies") != {p.name: p.version for p in wanted}:
+        specs = ", ".join(p.spec for p in wanted)
         raise EngineStartError(
-            f"{lockfile.name} is not the lockfile of a project depending on {package.spec}"
+            f"{lockfile.name} is not the lockfile of a project depending on exactly {specs}"
         )
-    for name, version in wanted.items():
-        pinned = lock["packages"].get(f"node_modules/{name}", {})
-        if not isinstance(version, str) or not _VERSION.match(version):
-            raise EngineStartError(f"{lockfile.name}: {name} is not pinned ({version!r})")
-        if pinned.get("version") != version or not pinned.get("integrity"):
-            raise EngineStartError(f"{lockfile.name} does not lock {name} at {version}")
-    if locked.get("version") != package.version or locked.get("integrity") != package.integrity:
-        raise EngineStartError(f"{lockfile.name} does not pin {package.spec} at its integrity")
+    for pinned in wanted:
+        locked = lock.get("packages", {}).get(f"node_modules/{pinned.name}", {})
+        if locked.get("version") != pinned.version or locked.get("integrity") != pinned.integrity:
+            raise EngineStartError(f"{lockfile.name} does not pin {pinned.spec} at its integrity")
     project = tmp / "project"
     project.mkdir()
     manifest = {"name": root.get("name", "prework-engine"), "private": True}
@@ -282,8 +299,9 @@ def _install_locked(package: NpmPackage, lockfile: Path, tmp: Path) -> Path:
         cwd=project,
         what=f"npm ci for {package.spec}",
     )
-    if not (project / "node_modules" / package.name / "package.json").is_file():
-        raise EngineStartError(f"npm ci for {package.spec} did not install it")
+    for pinned in wanted:
+        if not (project / "node_modules" / pinned.name / "package.json").is_file():
+            raise EngineStartError(f"npm ci for {package.spec} did not install {pinned.spec}")
     return project
 
 
