@@ -55,9 +55,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,8 +71,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench_assignments import CTX, PASSWORD, login, prework_env
-from bench_http import Server, free_port, start
+from bench_http import Server, free_port
 from prework.bootstrap import build_services, open_store
 from prework.checklists.workflow import Assignee
 from prework.config import Settings
@@ -115,6 +119,8 @@ DOCS = 100
 MAX_LENGTH = 40  # letters typed into an answer before deleting them again
 GOAL_THROUGHPUT = 1.0
 GOAL_P99_MS = 200.0
+OVER_SHARE = 0.9  # at a rate, committing less than this share of the offered ops
+LATE_MS = 20.0  # a rate generator's p99 lateness past this is flagged
 GEN_BUSY = 0.9  # a generator process past this share of a core may be the bottleneck
 WARM_CLIENTS = 20
 PROFILE_HZ = 200
@@ -279,14 +285,33 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait()
 
 
+def _wait_healthy(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"prework serve exited:\n{server.log.read_text()[-2000:]}")
+        try:
+            if httpx.get(server.base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"prework serve did not answer in {timeout:g} s")
+        time.sleep(0.1)
+
+
 @contextmanager
 def prework_server(
     data: Path, env: dict[str, str], world: World, *, deflate: bool
 ) -> Iterator[Target]:
-    args = [sys.executable, "-m", "prework", "serve", "--host", "127.0.0.1"]
-    args.append("--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate")
-    server: Server = start("prework", args, env, data / "server.log", data)
+    port = free_port()
+    flag = "--ws-per-message-deflate" if deflate else "--no-ws-per-message-deflate"
+    args = [sys.executable, "-m", "prework", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with (data / "server.log").open("ab") as log:
+        proc = subprocess.Popen([*args, flag], env=env, stdout=log, stderr=log, cwd=data)
+    server = Server("prework", proc, f"http://127.0.0.1:{port}", data / "server.log")
     try:
+        _wait_healthy(server)
         tokens = [login(server, email) for email in world.emails]
         ws = server.base.replace("http://", "ws://") + "/api/sync/ws?access_token="
         yield Target(
@@ -330,12 +355,17 @@ class Run:
     scenario: str
     mode: str
     server: str
+    round: int
     seconds: float
-    committed: int = 0
-    offered: int = 0
-    propagation: list[float] = field(default_factory=list)  # ms
-    ack: list[float] = field(default_factory=list)  # ms
-    lost: int = 0
+    committed: int = 0  # acknowledged within the window
+    offered: int = 0  # submitted within the window
+    refused: int = 0  # of those, answered with an error
+    missing: int = 0  # arrivals at other clients that never came (by the drain's end)
+    arrivals: int = 0
+    prop_p50: float = math.nan  # ms, submit -> seen by another client
+    prop_p99: float = math.nan
+    ack_p50: float = math.nan  # ms, submit -> ack
+    ack_p99: float = math.nan
     errors: list[str] = field(default_factory=list)
     server_cpu: float = 0.0  # share of a core
     gen_cpu: list[float] = field(default_factory=list)  # each generator's share of a core
@@ -355,11 +385,16 @@ class Run:
     def gen_bound(self) -> bool:
         return max(self.gen_cpu, default=0) >= GEN_BUSY
 
+    @property
+    def over(self) -> bool:
+        """At a fixed rate, the server committed well under what was offered."""
+        return self.mode == "rate" and self.committed < OVER_SHARE * self.offered
 
-def pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
+
+def pct(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of values sorted already (nan if there are none)."""
+    if not ordered:
+        return math.nan
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
@@ -479,6 +514,7 @@ def run_load(
     rate: float,
     seconds: float,
     generators: int,
+    round_no: int = 0,
 ) -> Run:
     gens = Generators(
         root, node_path, target, scenario.clients, count=generators, mode=mode, rate=rate
@@ -495,41 +531,58 @@ def run_load(
         results = gens.wait_done()
     finally:
         gens.close()
-    run = Run(scenario.name, mode, target.name, seconds, server_cpu=cpu / seconds)
+    run = Run(scenario.name, mode, target.name, round_no, seconds, server_cpu=cpu / seconds)
     run.machine_cpu = busy / seconds
-    window_us = seconds * 1e6
-    sent: dict[tuple[str, str], list[int]] = {}
+    summarize(run, results, shared=scenario.shared)
+    return run
+
+
+def summarize(run: Run, results: list[dict[str, Any]], *, shared: bool) -> None:
+    """The generators' results as the run's figures: the n-th op another client saw on
+    an answer is the n-th op its author had committed on it."""
+    window_us = run.seconds * 1e6
+    committed: dict[tuple[str, str], list[int]] = {}  # submit times of committed ops
+    acks: list[float] = []
     lags: list[float] = []
     for result in results:
         run.errors += result["errors"]
         run.gen_cpu.append(result["cpu_us"] / window_us)
         for c in result["clients"]:
-            sent[(c["doc"], c["item"])] = c["sent"]
             lags += c["lag"]
+            mine = committed[(c["doc"], c["item"])] = []
             for t_sent, t_ack in zip(c["sent"], c["acked"], strict=True):
+                if t_ack >= 0:
+                    mine.append(t_sent)
                 if 0 <= t_sent < window_us:
                     run.offered += 1
                     if t_ack >= 0:
-                        run.ack.append((t_ack - t_sent) / 1000)
+                        acks.append((t_ack - t_sent) / 1000)
+                    elif t_ack == -2:
+                        run.refused += 1
                 if 0 <= t_ack <= window_us:
                     run.committed += 1
+    latencies: list[float] = []
+    on_doc: dict[str, list[tuple[str, str]]] = {}
+    for key in committed:
+        on_doc.setdefault(key[0], []).append(key)
     for result in results:
         for c in result["clients"]:
-            for item, seen in c["seen"].items():
-                times = sent[(c["doc"], item)]
-                for n, t_sent in enumerate(times):
+            others = [k for k in on_doc[c["doc"]] if k[1] != c["item"]] if shared else []
+            for key in others:
+                seen = c["seen"].get(key[1], [])
+                for n, t_sent in enumerate(committed[key]):
                     if not 0 <= t_sent < window_us:
                         continue
                     if n < len(seen):
-                        run.propagation.append((seen[n] - t_sent) / 1000)
+                        latencies.append((seen[n] - t_sent) / 1000)
                     else:
-                        run.lost += 1
-            if scenario.shared:  # every other client's answer was expected, seen or not
-                for (doc, item), times in sent.items():
-                    if doc == c["doc"] and item != c["item"] and item not in c["seen"]:
-                        run.lost += sum(1 for t in times if 0 <= t < window_us)
-    run.lag_p99 = pct(lags, 0.99) / 1000 if lags else 0.0
-    return run
+                        run.missing += 1
+    latencies.sort()
+    acks.sort()
+    run.arrivals = len(latencies)
+    run.prop_p50, run.prop_p99 = pct(latencies, 0.5), pct(latencies, 0.99)
+    run.ack_p50, run.ack_p99 = pct(acks, 0.5), pct(acks, 0.99)
+    run.lag_p99 = pct(sorted(lags), 0.99) / 1000 if lags else 0.0
 
 
 # --------------------------------------------------------------------------- memory
@@ -653,70 +706,102 @@ def read_stacks(path: Path) -> tuple[int, dict[str, int], dict[str, int], dict[s
 
 
 # --------------------------------------------------------------------------- report
-def row(r: Run, base: Run | None) -> str:
-    ratio = f"{r.ops_per_s / base.ops_per_s:>6.2f}" if base else f"{'':>6}"
-    p99x = ""
-    if base and r.propagation and base.propagation:
-        p99x = f"{pct(r.propagation, 0.99) / pct(base.propagation, 0.99):>6.2f}"
-    flags = " GEN" if r.gen_bound else ""
-    if r.errors:
-        flags += f" {len(r.errors)} errors ({r.errors[0][:60]})"
-    prop = (
-        f"{pct(r.propagation, 0.5):>8.1f} {pct(r.propagation, 0.99):>8.1f}"
-        if r.propagation
-        else f"{'-':>8} {'-':>8}"
-    )
-    return (
-        f"{r.scenario:<16} {r.mode:<9} {r.server:<20} {r.ops_per_s:>8.0f} {ratio} {prop} "
-        f"{p99x:>6} {pct(r.ack, 0.5):>8.1f} {pct(r.ack, 0.99):>8.1f} {r.lost:>6} "
-        f"{r.server_cpu:>5.0%} {max(r.gen_cpu, default=0):>5.0%} {sum(r.gen_cpu):>5.0%} "
-        f"{r.others_cpu:>6.0%}{flags}"
-    )
-
-
 HEADER = (
-    f"{'scenario':<16} {'mode':<9} {'server':<20} {'ops/s':>8} {'x sdb':>6} "
-    f"{'prop p50':>8} {'prop p99':>8} {'p99 x':>6} {'ack p50':>8} {'ack p99':>8} "
-    f"{'lost':>6} {'srv':>5} {'gen1':>5} {'gens':>5} {'others':>6}"
+    f"{'scenario':<16} {'mode':<9} {'server':<18} {'ops/s':>7} {'offered':>7} "
+    f"{'prop p50':>8} {'prop p99':>8} {'ack p50':>8} {'ack p99':>8} {'miss':>6} {'refus':>5} "
+    f"{'srv':>5} {'gen1':>5} {'gens':>5} {'other':>5}"
 )
 
 
-def verdicts(runs: list[Run], memory: list[Memory], prework_name: str) -> list[str]:
-    def best(scenario: str, mode: str, server: str) -> Run | None:
-        found = [r for r in runs if (r.scenario, r.mode, r.server) == (scenario, mode, server)]
-        if not found:
-            return None
-        return max(found, key=lambda r: r.ops_per_s) if mode == "saturate" else found[-1]
+def _ms(value: float) -> str:
+    return f"{'-':>8}" if math.isnan(value) else f"{value:>8.1f}"
 
+
+def row(r: Run) -> str:
+    flags = []
+    if r.over:
+        flags.append("OVER")  # could not keep up with the offered rate
+    if r.gen_bound:
+        flags.append("GEN")  # a generator process was near a full core
+    if r.mode == "rate" and r.lag_p99 > LATE_MS:
+        flags.append(f"LATE {r.lag_p99:.0f} ms")  # the generators' schedule slipped
+    if r.errors:
+        flags.append(f"{len(r.errors)} errors: {r.errors[0][:70]}")
+    return (
+        f"{r.scenario:<16} {r.mode:<9} {r.server:<18} {r.ops_per_s:>7.0f} "
+        f"{r.offered / r.seconds:>7.0f} {_ms(r.prop_p50)} {_ms(r.prop_p99)} {_ms(r.ack_p50)} "
+        f"{_ms(r.ack_p99)} {r.missing:>6} {r.refused:>5} {r.server_cpu:>5.0%} "
+        f"{max(r.gen_cpu, default=0):>5.0%} {sum(r.gen_cpu):>5.0%} {r.others_cpu:>5.0%} "
+        + " ".join(flags)
+    )
+
+
+def pairs(runs: list[Run], ours: str) -> dict[tuple[str, str], list[tuple[Run, Run]]]:
+    """Each of our runs with ShareDB's of the same scenario, mode and round."""
+    theirs = {(r.scenario, r.mode, r.round): r for r in runs if r.server == "sharedb"}
+    found: dict[tuple[str, str], list[tuple[Run, Run]]] = {}
+    for r in runs:
+        base = theirs.get((r.scenario, r.mode, r.round))
+        if r.server == ours and base is not None:
+            found.setdefault((r.scenario, r.mode), []).append((r, base))
+    return found
+
+
+def ratio_lines(runs: list[Run], ours: str) -> list[str]:
+    lines = [
+        f"{'scenario':<16} {'mode':<9} {'round':>5} {'ops/s x':>8} {'p99 x':>7} "
+        f"{'ack p99 x':>9}   (Prework / ShareDB; ops/s: higher is better, latency: lower)"
+    ]
+    for (scenario, mode), found in pairs(runs, ours).items():
+        for r, base in found:
+            lines.append(
+                f"{scenario:<16} {mode:<9} {r.round + 1:>5} {r.ops_per_s / base.ops_per_s:>8.2f} "
+                f"{r.prop_p99 / base.prop_p99:>7.2f} {r.ack_p99 / base.ack_p99:>9.2f}"
+            )
+    return lines
+
+
+def verdicts(runs: list[Run], memory: list[Memory], ours: str, rate: float) -> list[str]:
+    """The goals of issue #12, each on the median over the rounds (ok/MISS)."""
+    found = pairs(runs, ours)
     lines = []
     for scenario in ("10 on 1 doc", "100 on 100 docs"):
-        ours, theirs = (
-            best(scenario, "saturate", prework_name),
-            best(scenario, "saturate", "sharedb"),
-        )
-        if ours and theirs:
-            ratio = ours.ops_per_s / theirs.ops_per_s
-            mark = "ok" if ratio >= GOAL_THROUGHPUT else "MISS"
+        both = found.get((scenario, "saturate"))
+        if both:
+            a = statistics.median(r.ops_per_s for r, _ in both)
+            b = statistics.median(base.ops_per_s for _, base in both)
+            ratio = statistics.median(r.ops_per_s / base.ops_per_s for r, base in both)
             lines.append(
-                f"saturation, {scenario}: {ours.ops_per_s:.0f} vs {theirs.ops_per_s:.0f} ops/s "
-                f"= {ratio:.2f}x (goal >= {GOAL_THROUGHPUT}x) {mark}"
+                f"saturation throughput, {scenario}: {a:.0f} vs ShareDB {b:.0f} ops/s, "
+                f"{ratio:.2f}x (goal >= {GOAL_THROUGHPUT:.1f}x) "
+                + (
+                    "ok"
+                    if ratio >= GOAL_THROUGHPUT and not any(r.refused for r, _ in both)
+                    else "MISS"
+                )
+                + (" (refused ops)" if any(r.refused for r, _ in both) else "")
             )
     for scenario in ("10 on 1 doc", "100 on 1 doc"):
-        ours, theirs = best(scenario, "rate", prework_name), best(scenario, "rate", "sharedb")
-        if ours and theirs and ours.propagation and theirs.propagation:
-            a, b = pct(ours.propagation, 0.99), pct(theirs.propagation, 0.99)
-            mark = "ok" if a <= b and a < GOAL_P99_MS and not ours.lost else "MISS"
+        both = found.get((scenario, "rate"))
+        if both:
+            a = statistics.median(r.prop_p99 for r, _ in both)
+            b = statistics.median(base.prop_p99 for _, base in both)
+            over = any(r.over for r, _ in both) or any(base.over for _, base in both)
+            ok = a <= b and a < GOAL_P99_MS and not any(r.missing or r.over for r, _ in both)
             lines.append(
-                f"p99 propagation at the rate, {scenario}: {a:.1f} vs {b:.1f} ms "
-                f"(goal <= ShareDB's and < {GOAL_P99_MS:.0f} ms; lost {ours.lost}) {mark}"
+                f"p99 propagation at {rate:g}"
+                f" ops/s a client, {scenario}: {a:.1f} vs ShareDB {b:.1f} ms (goal <= ShareDB's "
+                f"and < {GOAL_P99_MS:.0f} ms) "
+                + ("ok" if ok else "MISS")
+                + (" (a server could not keep up: OVER)" if over else "")
             )
-    theirs_mem = next((m for m in memory if m.server == "sharedb"), None)
+    theirs = next((m for m in memory if m.server == "sharedb"), None)
     for m in memory:
-        if m.server != "sharedb" and theirs_mem is not None:
-            mark = "ok" if m.per_client_kib <= theirs_mem.per_client_kib else "MISS"
+        if m.server == ours and theirs is not None:
             lines.append(
-                f"memory per idle client, {m.server}: {m.per_client_kib:.1f} vs "
-                f"{theirs_mem.per_client_kib:.1f} KiB (goal <= ShareDB's) {mark}"
+                f"memory per idle client: {m.per_client_kib:.1f} vs ShareDB "
+                f"{theirs.per_client_kib:.1f} KiB (goal <= ShareDB's) "
+                + ("ok" if m.per_client_kib <= theirs.per_client_kib else "MISS")
             )
     return lines
 
@@ -785,33 +870,22 @@ def main() -> None:
         runs: list[Run] = []
         print(HEADER)
         print("-" * len(HEADER))
-        for _ in range(rounds):
+        for round_no in range(rounds):
             for make in servers():
                 with make() as target:
                     for scenario in chosen:
                         for mode in args.modes:
                             r = run_load(
-                                root, node_path, target, scenario, mode=mode,
-                                rate=args.rate, seconds=seconds, generators=args.generators,
+                                root, node_path, target, scenario, mode=mode, rate=args.rate,
+                                seconds=seconds, generators=args.generators, round_no=round_no,
                             )  # fmt: skip
                             runs.append(r)
-                            print(row(r, None), flush=True)
+                            print(row(r), flush=True)
+        ours = "prework (deflate)" if deflate else "prework"
         if len(args.servers) == 2:
-            print("\nPrework as a ratio of the ShareDB run of the same round:")
-            for r in runs:
-                if r.server == "sharedb":
-                    continue
-                theirs = [
-                    b for b in runs
-                    if b.server == "sharedb" and (b.scenario, b.mode) == (r.scenario, r.mode)
-                ]  # fmt: skip
-                mine = [
-                    b
-                    for b in runs
-                    if b.server == r.server and (b.scenario, b.mode) == (r.scenario, r.mode)
-                ]
-                base = theirs[mine.index(r)] if len(theirs) > mine.index(r) else None
-                print(row(r, base))
+            print()
+            for line in ratio_lines(runs, ours):
+                print(line)
 
         memory: list[Memory] = []
         if not args.no_memory:
@@ -836,9 +910,7 @@ def main() -> None:
                 )
 
         print("\ngoals:")
-        prework_name = "prework (deflate)" if deflate else "prework"
-        mem_default = [m for m in memory if m.server == "sharedb" or m.server == prework_name]
-        for line in verdicts(runs, mem_default, prework_name):
+        for line in verdicts(runs, memory, ours, args.rate):
             print(f"  {line}")
 
         if args.profile is not None:

@@ -22,10 +22,11 @@
 // ns> <end ns>" (monotonic) starts the load at start and stops submitting at end:
 // "rate" submits every 1/rate s from a random offset, "saturate" submits the next op
 // as soon as the previous one is acknowledged. The process then waits for its acks
-// and until no op has arrived for a second (at most 60 s), writes the result file and
+// and until no op has arrived for a second (at most 30 s), writes the result file and
 // prints "done". "idle" connects and subscribes, prints "ready", and waits for "quit".
-// Result: per client its submit and ack times, and per other answer the times it saw
-// each op, in microseconds since start; errors; CPU time used from start to end.
+// Result: per client its submit and ack times (-2: refused, -1: never answered), and
+// per other answer the times it saw each op, in microseconds since start; errors; CPU
+// time used from start to end.
 'use strict';
 
 const fs = require('fs');
@@ -38,7 +39,7 @@ const config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
 const COLLECTION = 'assignments';
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 const QUIET_MS = 1000;
-const DRAIN_LIMIT_MS = 60000;
+const DRAIN_LIMIT_MS = 30000;
 
 let startNs = process.hrtime.bigint();
 const micros = () => Number((process.hrtime.bigint() - startNs) / 1000n);
@@ -106,7 +107,7 @@ function submit(client) {
   client.acked.push(-1);
   client.waiting++;
   client.doc.submitOp(nextOp(client), (err) => {
-    client.acked[n] = micros();
+    client.acked[n] = err ? -2 : micros(); // -1: never answered
     client.waiting--;
     if (err) {
       errors.push(`op: ${err.code || ''} ${err.message}`);
