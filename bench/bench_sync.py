@@ -24,28 +24,36 @@ into its own text answer (a letter appended, then deleted, one op each;
 ``--rate`` ops/s, 10 by default, from a random offset) and ``saturate`` (each
 submits its next op as soon as the previous one is acknowledged).
 
-Printed per run: committed ops/s (acknowledged within the run's window, over its
-length), p50/p99 of the propagation latency (submit, by the author's clock, to the
-op's arrival at each other client on the document; CLOCK_MONOTONIC, one clock for
-every process) and of the ack latency (submit to ack: a client alone on its
-document has no one to propagate to), ops lost (an expected arrival that never
-came) and errors, the server's CPU (share of a core) and the generators' (each
-process's share of a core, the busiest and the sum: a generator near 100% would be
-the bottleneck and is flagged ``GEN``), Prework's figures as ratios of ShareDB's.
-Then the memory of idle clients: the server's RSS before and after
-``--idle-clients`` (1,000) authenticated, subscribed clients that then do nothing
-(a fresh server each time, warmed up by a few clients first): Prework with
-per-message compression on and off, ShareDB as it ships (``ws``'s default: off).
+Printed per run (``rounds`` times: each round runs every scenario and mode on
+Prework, then on ShareDB, one server at a time): committed ops/s (acknowledged
+within the run's window, over its length) and offered ops/s (submitted within it),
+p50/p99 of the propagation latency (``prop``: submit, by the author's clock, to
+the op's arrival at each other client on the document; CLOCK_MONOTONIC, one clock
+for every process) and of the ack latency (submit to ack; a client alone on its
+document has no one to propagate to), ``miss``: arrivals that never came (by the
+end of the drain, 30 s after the run), ``refus``: ops the server refused, the
+server's CPU (``srv``, share of a core), the generators' (``gen1`` the busiest
+process, ``gens`` all of them) and ``other``: cores busy on the machine with
+neither (other users' work, on a shared machine). Flags: ``OVER`` (at a rate, the
+server committed under 90% of what was offered: it cannot keep up), ``GEN`` (a
+generator process near a full core: it may be the bottleneck), ``LATE`` (the
+generators' submits slipped past their schedule, p99 > 20 ms). Then Prework's
+figures as ratios of ShareDB's of the same round, and the memory of idle clients:
+the server's RSS before and after ``--idle-clients`` (1,000) authenticated,
+subscribed clients that then do nothing (a fresh server each time, warmed up by a
+few clients first): Prework with per-message compression on and off (its default:
+off), ShareDB as it ships (``ws``'s default: off).
 
 Goals (issue #12, ok/MISS): saturation throughput >= 1.0x ShareDB's for 10 clients
 on one document and for 100 clients on 100 documents; p99 propagation at 10 ops/s
 per client no worse than ShareDB's and under 200 ms (10 and 100 clients on one
 document); memory per idle client <= ShareDB's (with Prework's default
-compression setting). A benchmark, not a test: the figures depend on the machine
-and its load (2 cores here, shared: the load average is printed; ratios compare
-runs minutes apart). ``--profile FILE`` also records the Prework server with py-spy
-(``--gil``: the samples that hold the GIL) during one more saturation run of
-``--profile-scenario`` and prints where the time goes. Run: ``python
+compression setting); each on the median over the rounds. A benchmark, not a
+test: the figures depend on the machine and its load (2 cores here, shared: the
+load average is printed; ratios compare runs minutes apart). ``--profile FILE``
+also records the Prework server with py-spy (``--gil``: the samples that hold the
+GIL) during one more saturation run of ``--profile-scenario`` and prints where the
+time goes, in ms of GIL per op. Run: ``python
 bench/bench_sync.py [--quick] [--duration S] [--rounds N] [--generators N]
 [--deflate on|off] [--profile FILE]``.
 """
