@@ -51,6 +51,7 @@ function fail(message) {
   process.stdout.write(`error ${message}\n`);
   process.exit(1);
 }
+process.on('uncaughtException', (err) => fail(`${err.stack || err}`.replace(/\n\s*/g, ' | ')));
 
 function connect(spec) {
   return new Promise((resolve, reject) => {
