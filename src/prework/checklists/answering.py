@@ -27,7 +27,7 @@ from prework.authz.authorize import audit_denial
 from prework.checklists import work_repository as repo
 from prework.checklists._work import TARGET, WorkBase
 from prework.checklists.answers import Evaluation, evaluate, value_problems
-from prework.checklists.documents import answers_op, signoffs_cleared
+from prework.checklists.documents import answers_op, over_doc_limit, signoffs_cleared
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import (
     DOC_MAX_BYTES,
@@ -57,7 +57,6 @@ from prework.store.base import (
     UpdateSpec,
     version_equals,
 )
-from prework.store.codec import item_size
 from prework.sync.oplog import LoggedOp, OpKind, entry_put, publish_ops
 
 __all__ = ["AnswerService"]
@@ -187,7 +186,7 @@ class AnswerService(WorkBase):
                 "updated_at": now,
                 "updated_by": user,
             }
-            if item_size(stored) > DOC_MAX_BYTES:
+            if over_doc_limit(stored):
                 raise ValidationFailed(
                     f"The answers would be over {DOC_MAX_BYTES} bytes.",
                     code="document_too_large",

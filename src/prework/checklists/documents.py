@@ -9,15 +9,19 @@ Every write of a new document version logs the operation that made it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from prework.checklists import work_repository as repo
+from prework.checklists.workflow import DOC_MAX_BYTES
 from prework.core.clock import iso
 from prework.store.base import All, ItemExists, TransactOp, Update, UpdateSpec, version_equals
+from prework.store.codec import item_size
 from prework.sync.json0 import Op
 from prework.sync.oplog import LoggedOp, entry_put
 
-__all__ = ["answers_op", "clearing_ops", "content_of", "signoffs_cleared"]
+__all__ = ["answers_op", "clearing_ops", "content_of", "over_doc_limit", "signoffs_cleared"]
 
 
 def content_of(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,3 +78,17 @@ def clearing_ops(
         condition=All(ItemExists(), version_equals(version)),
     )
     return [update, put], [logged]
+
+
+# by DynamoDB's size rules an item is at most about 2.5 times its compact JSON (a
+# one-digit number in a list: 3 bytes against 2 characters): 3 is a safe bound
+_JSON_FACTOR: Final = 3
+
+
+def over_doc_limit(item: Mapping[str, Any]) -> bool:
+    """Whether an answers document item is over :data:`DOC_MAX_BYTES` by DynamoDB's
+    rules; measured exactly only when its JSON is near the limit (an edit of a small
+    document pays the encoding, not the walk)."""
+    if _JSON_FACTOR * len(orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS)) <= DOC_MAX_BYTES:
+        return False
+    return item_size(item) > DOC_MAX_BYTES

@@ -41,7 +41,7 @@ from prework.checklists import work_repository as repo
 from prework.checklists._work import TARGET, Raced
 from prework.checklists.answering import AnswerService, _unchanged_state
 from prework.checklists.answers import value_problems
-from prework.checklists.documents import content_of, signoffs_cleared
+from prework.checklists.documents import content_of, over_doc_limit, signoffs_cleared
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.workflow import DOC_MAX_BYTES, AssignmentState
 from prework.core.clock import iso
@@ -49,7 +49,6 @@ from prework.core.principal import Principal, RequestContext, Role
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, keeps_changing
 from prework.errors import Conflict, Forbidden, ValidationFailed, WriteConflict
 from prework.store.base import All, ItemExists, TransactOp, Update, UpdateSpec, version_equals
-from prework.store.codec import item_size
 from prework.sync import json0
 from prework.sync.json0 import InvalidOp, Json, Op
 from prework.sync.oplog import (
@@ -183,9 +182,7 @@ class DocEditing(AnswerService):
             for past in history:  # a resubmit: the same author, client and sequence number
                 if past.src == src and past.seq == seq and past.by == principal.user_id:
                     return Committed(past.version, True, [])
-            rebased = checked
-            for past in history:
-                rebased = json0.transform(rebased, past.op, "left")
+            rebased = json0.rebase(checked, [past.op for past in history])
             ops, logged = self._plan(
                 principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
             )
@@ -214,7 +211,7 @@ class DocEditing(AnswerService):
         version = int(doc["version"])
         content = content_of(doc)
         # checked with the client limits as sent; rebased over what landed since
-        edited = json0.apply(content, op, json0.SERVER_LIMITS, rebased=rebased)
+        edited = json0.apply_checked(content, op, lax=rebased)
         old, new = content["answers"], edited["answers"]
         changed = sorted(
             k
@@ -253,7 +250,7 @@ class DocEditing(AnswerService):
             "updated_by": user,
             "edit_audit": marks,
         }
-        if item_size({**doc, **fields}) > DOC_MAX_BYTES:
+        if over_doc_limit({**doc, **fields}):
             raise ValidationFailed(
                 f"The answers would be over {DOC_MAX_BYTES} bytes.",
                 code="document_too_large",

@@ -19,7 +19,7 @@ from prework.sync._values import (
     json_equal,
 )
 
-__all__ = ["add", "apply", "apply_checked"]
+__all__ = ["add", "apply", "apply_checked"]  # apply_checked: for checked operations
 
 
 def _splits_pair(units: bytes, offset: int) -> bool:

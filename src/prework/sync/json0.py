@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prework.sync._apply import apply
+from prework.sync._apply import apply, apply_checked
 from prework.sync._ot import (
     append,
     copy_component,
@@ -75,11 +75,13 @@ __all__ = [
     "Op",
     "Side",
     "apply",
+    "apply_checked",
     "check_op",
     "compose",
     "invert",
     "json_equal",
     "normalize",
+    "rebase",
     "transform",
     "transform_x",
     "utf16_len",
@@ -137,3 +139,18 @@ def transform(op: object, other: object, side: Side) -> Op:
     if side == "left":
         return transform_pair(mine, theirs)[0]
     return transform_pair(theirs, mine)[1]
+
+
+def rebase(op: Op, over: list[Op]) -> Op:
+    """``op`` transformed over each of ``over`` in turn, ``op`` on the left (a server
+    rebasing a client's operation over what was committed since it was made). For
+    operations already checked (:func:`check_op`, or this module's own results): they
+    are not checked again."""
+    for other in over:
+        if not other:
+            continue
+        if len(op) == 1 and len(other) == 1:
+            op = transform_component([], op[0], other[0], "left")
+        else:
+            op = transform_pair(op, other)[0]
+    return op

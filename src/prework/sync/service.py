@@ -211,13 +211,19 @@ class SyncService:
         """Commit ``op`` (made on ``version``) from the caller's session: the version
         it made (again, for a resubmit of a committed one)."""
         session = await self._session(principal, assignment_id, session_id)
-        if session["read_only"]:
-            await self.documents.deny(
-                principal,
-                ctx,
-                assignment_id,
-                Forbidden("This session is read-only.", code="read_only"),
+        writable_now = False
+        if session["read_only"]:  # joined read-only: still so, or started since?
+            opened = await self.documents.open_document(
+                principal=principal, ctx=ctx, assignment_id=assignment_id
             )
+            if not opened.writable:
+                await self.documents.deny(
+                    principal,
+                    ctx,
+                    assignment_id,
+                    Forbidden("This session is read-only.", code="read_only"),
+                )
+            writable_now = True
         src = str(session.get("client_id") or session_id)
         committed = await self.documents.commit_op(
             principal=principal,
@@ -228,6 +234,8 @@ class SyncService:
             src=src,
             seq=seq,
         )
+        if writable_now:  # after the commit: a refused operation changes nothing
+            session = {**session, "read_only": False, "seen_at": ""}  # "": written now
         await self._seen(session)
         return committed
 

@@ -17,10 +17,13 @@ Supported: the handshake (``hs``, and the legacy ``init``), ``f`` (fetch: the sn
 or the operations since a version), ``s``/``u`` (subscribe, with catch-up from a
 version, and unsubscribe), ``op`` (edits; documents are made with their assignment,
 so ``create``/``del`` are refused), ``pp``, and channel presence (``ps``, ``pu``,
-``p``, ``pr``) with the channel an assignment id. Queries and bulk requests answer
-``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a sync session (audited), an
-unsubscription or the socket's end leaves it; presence is cleared on leaving,
-disconnecting or a dead connection (the server's WebSocket pings close it).
+``p``, ``pr``) with the channel an assignment id, and, opted into with ``{"a":
+"x-events"}``, the other areas' events about the subscribed assignments or the caller
+(``{"a": "x-event", "event": ...}``: sign-offs, submissions, reviews, clearance).
+Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a
+sync session (audited), an unsubscription or the socket's end leaves it; presence is
+cleared on leaving, disconnecting or a dead connection (the server's WebSocket pings
+close it).
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ import structlog
 
 from prework.core.ids import new_id
 from prework.core.principal import Authenticator, Principal, RequestContext
-from prework.errors import Forbidden, NotFound, PreworkError, StaleVersion, Unauthenticated
-from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged
+from prework.errors import Forbidden, NotFound, PreworkError, Unauthenticated
+from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged, org_topic
 from prework.sync.oplog import LoggedOp, doc_topic
 from prework.sync.service import SyncService
 
@@ -122,12 +125,11 @@ class _Channel:
 
 
 def _error_of(exc: PreworkError) -> tuple[str, str]:
-    """A ShareDB error code and message for one of ours (the message starts with
-    our stable code)."""
-    code = _REJECTED
-    if isinstance(exc, StaleVersion):
-        code = "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND"
-    return code, f"{exc.code}: {exc.message}"
+    """The ShareDB error of one of ours: our stable code (``invalid_op``,
+    ``read_only``, ...) as its code, so that the client rolls the op back *and*
+    hands the error to the op's callback (``ERR_OP_SUBMIT_REJECTED`` would roll back
+    in silence); the message starts with the code too."""
+    return exc.code, f"{exc.code}: {exc.message}"
 
 
 class Agent:
@@ -150,9 +152,11 @@ class Agent:
         self.src = new_id()
         self.docs: dict[str, _Doc] = {}
         self.sessions: dict[str, str] = {}  # doc id -> session of an unsubscribed edit
+        self.read_only: dict[str, bool] = {}  # doc id -> its joined session is read-only
         self.channels: dict[str, _Channel] = {}
         self.allowed_channels: set[str] = set()
         self.presences: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, id) -> last
+        self._events: _Channel | None = None
         self._send_lock = asyncio.Lock()
         self._principal: Principal | None = None
         self._token = ""
@@ -307,6 +311,9 @@ class Agent:
             return {"a": "pu", "ch": channel, "seq": m.get("seq")}
         if action == "p":
             return await self._presence(m)
+        if action == "x-events":
+            await self._watch_events()
+            return {"a": "x-events", "on": True}
         if action == "pr":
             channel = self._channel_of(m)
             await self._check_channel(channel)
@@ -392,6 +399,7 @@ class Agent:
             await bus.close()
             raise
         doc = _Doc(session_id=joined.session_id, version=joined.version, bus=bus)
+        self.read_only[doc_id] = joined.read_only
         self.docs[doc_id] = doc
         self.sessions.pop(doc_id, None)
         version = m.get("v")
@@ -405,13 +413,18 @@ class Agent:
                     "data": {"v": joined.version, "data": joined.content},
                 }
             if int(version) < joined.version:
-                for o in await self._ops_since(doc_id, int(version)):
-                    await self.send(self._op_message(doc_id, o))
+                doc.version = int(version)
+                try:
+                    await self._catch_up(doc_id, doc, 2**53)
+                except PreworkError:  # behind the history kept: no subscription
+                    await self._unsubscribe(doc_id)
+                    raise
         return {"a": "s", "c": COLLECTION, "d": doc_id}
 
     async def _forward(self, doc_id: str, doc: _Doc) -> None:
         """The document's committed operations, in version order, to the client
-        (missing ones read from the log); its own come back as acks instead."""
+        (missing ones read from the log). Its own were acknowledged, and the version
+        moved past them, before the forwarder sees them."""
         while True:
             try:
                 async for message in doc.bus:
@@ -421,8 +434,8 @@ class Agent:
                         if version <= doc.version:
                             continue
                         if version == doc.version + 1 and event.get("op") is not None:
-                            if event.get("src") != self.src:
-                                await self.send(self._op_message(doc_id, _logged(event)))
+                            # (this socket's own are acknowledged, under the lock, first)
+                            await self.send(self._op_message(doc_id, _logged(event)))
                             doc.version = version
                             continue
                         await self._catch_up(doc_id, doc, version)
@@ -438,8 +451,9 @@ class Agent:
         for o in await self._ops_since(doc_id, doc.version):
             if o.version > upto:
                 break
-            if o.src != self.src:
-                await self.send(self._op_message(doc_id, o))
+            # its own too: one committed but not acknowledged (a socket that dropped
+            # before its ack) is the ack the client waits for
+            await self.send(self._op_message(doc_id, o))
             doc.version = o.version
 
     async def _unsubscribe(self, doc_id: str) -> None:
@@ -475,6 +489,7 @@ class Agent:
                 principal=self.principal, ctx=self.ctx, assignment_id=doc_id, client_id=self.src
             )
             session = self.sessions[doc_id] = joined.session_id
+            self.read_only[doc_id] = joined.read_only
         ack = {"a": "op", "c": COLLECTION, "d": doc_id, "src": src, "seq": seq}
         if doc is None:
             committed = await self._commit(doc_id, session, m["op"], version, seq)
@@ -492,15 +507,56 @@ class Agent:
         return None
 
     async def _commit(self, doc_id: str, session: str, op: object, version: int, seq: int) -> Any:
-        return await self.service.apply(
+        """Commit through the document's service directly: the session is this
+        socket's own (kept by the token check), whether it is read-only known since
+        it was joined."""
+        if self.read_only.get(doc_id, True):
+            opened = await self.service.documents.open_document(
+                principal=self.principal, ctx=self.ctx, assignment_id=doc_id
+            )
+            self.read_only[doc_id] = not opened.writable  # started since it was joined
+        if self.read_only[doc_id]:
+            await self.service.documents.deny(
+                self.principal,
+                self.ctx,
+                doc_id,
+                Forbidden("This session is read-only.", code="read_only"),
+            )
+        return await self.service.documents.commit_op(
             principal=self.principal,
             ctx=self.ctx,
             assignment_id=doc_id,
-            session_id=session,
             op=op,
-            version=max(version, 1),
+            base_version=max(version, 1),
+            src=self.src,
             seq=seq,
         )
+
+    # ------------------------------------------------------------------ other areas
+    async def _watch_events(self) -> None:
+        """From now on, the organization's events about the assignments this socket
+        subscribes to, or about the caller, as ``{"a": "x-event", "event": ...}``
+        (opt-in: an unmodified ShareDB client would log unknown messages)."""
+        if self._events is not None:
+            return
+        bus = await self.pubsub.subscribe([org_topic(self.principal.org_id)])
+        self._events = _Channel(bus, asyncio.create_task(self._forward_events(bus)))
+
+    def _concerns(self, event: Mapping[str, Any]) -> bool:
+        if event.get("assignment_id") in self.docs:
+            return True
+        user = self.principal.user_id
+        return event.get("user_id") == user or user in (event.get("user_ids") or ())
+
+    async def _forward_events(self, bus: Subscription) -> None:
+        while True:
+            try:
+                async for message in bus:
+                    if self._concerns(message.event):
+                        await self.send({"a": "x-event", "event": message.event})
+                return
+            except SubscriptionLagged:
+                await self.send({"a": "x-event", "event": {"type": "events.lagged"}})
 
     # ------------------------------------------------------------------ presence
     def _channel_of(self, m: Mapping[str, Any]) -> str:
@@ -592,6 +648,9 @@ class Agent:
         self.presences.clear()
         for channel in list(self.channels):
             await self._presence_unsubscribe(channel)
+        if self._events is not None:
+            self._events.task.cancel()
+            await self._events.bus.close()
         if self._principal is None:
             return
         for doc_id in list(self.docs):

@@ -321,3 +321,24 @@ async def test_edits_are_audited_once_per_user_in_a_window_and_announced_per_ver
     ]
     assert len(edited) == 1
     assert edited[0]["details"]["items"] == ["notes"]
+
+
+async def test_a_member_who_joined_before_the_start_edits_once_it_started(
+    crew_world: CrewWorld, module_store: Store
+) -> None:
+    w = crew_world
+    aid: str = (await w.assign_team())["id"]
+    joined = await _join(w, w.w2, aid, "early")
+    assert joined["read_only"] is True  # assigned: nothing to fill in yet
+    s = joined["session_id"]
+    op = [{"p": ["answers", "notes"], "oi": "ready"}]
+    r = await _apply(w, w.w2, aid, s, op, 1, 1)
+    assert (r.status_code, error_code(r)) == (403, "read_only")
+    await ok(w.client, "POST", f"/api/assignments/{aid}/start", w.w1)
+    r = await _apply(w, w.w2, aid, s, op, 1, 1)
+    assert r.status_code == 200, r.text
+    session = await module_store.get(
+        "sessions", {"pk": f"ORG#{w.org_id}#DOC#{aid}", "sk": f"SESSION#{s}"}
+    )
+    assert session is not None
+    assert session["read_only"] is False

@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from prework.store.base import Store
+
 from ..identity.helpers import Member
 from .helpers import CrewWorld, ok
 
@@ -180,7 +182,7 @@ async def test_catch_up_from_a_version_and_refusals_as_sharedb_errors(
            "op": [{"p": ["answers", "o2"], "od": 5}]}  # fmt: skip
     await c.send(bad)
     refused = await c.recv()
-    assert refused["error"]["code"] == "ERR_OP_SUBMIT_REJECTED"
+    assert refused["error"]["code"] == "invalid_op"
     assert refused["error"]["message"].startswith("invalid_op:")
     await c.send(
         {"a": "op", "c": "assignments", "d": aid, "v": 3, "src": c.src, "seq": 2, "create": {}}
@@ -287,3 +289,50 @@ async def test_a_member_taken_off_the_crew_loses_the_subscription(
         await c.ws.close()
     finally:
         object.__setattr__(settings, "sync_token_recheck_seconds", old)
+
+
+async def test_events_of_other_areas_reach_a_socket_that_opted_in(
+    crew_world: CrewWorld, ws_url: str
+) -> None:
+    w = crew_world
+    aid, other = await _started(w), await _started(w)
+    c = await _open(ws_url, w.w2)
+    await c.send({"a": "s", "c": "assignments", "d": aid})
+    assert (await c.recv())["a"] == "s"
+    await c.send({"a": "x-events"})
+    assert await c.recv() == {"a": "x-events", "on": True}
+    await ok(w.client, "POST", f"/api/assignments/{other}/signoff", w.w1)  # not subscribed
+    await ok(w.client, "POST", f"/api/assignments/{aid}/signoff", w.w1)
+    got = {m["a"]: m for m in (await c.recv(), await c.recv())}
+    assert set(got) == {"op", "x-event"}  # the sign-off's operation, and its event
+    event = got["x-event"]["event"]
+    assert (event["type"], event["assignment_id"]) == ("assignment.signed_off", aid)
+    await c.ws.close()
+
+
+async def test_a_subscription_behind_the_kept_history_is_refused_and_not_kept(
+    crew_world: CrewWorld, ws_url: str, module_store: Store
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    for value in (20, 21):
+        await ok(
+            w.client,
+            "PATCH",
+            f"/api/assignments/{aid}/answers",
+            w.w1,
+            json={"answers": {"o2": value}},
+        )
+    await module_store.delete(
+        "sessions", {"pk": f"ORG#{w.org_id}#DOC#{aid}", "sk": "OP#000000000002"}
+    )  # as after the log's retention
+    c = await _open(ws_url, w.w2)
+    await c.send({"a": "s", "c": "assignments", "d": aid, "v": 1})
+    refused = await c.recv()
+    assert (refused["a"], refused["error"]["code"]) == ("s", "stale_version")
+    await ok(
+        w.client, "PATCH", f"/api/assignments/{aid}/answers", w.w1, json={"answers": {"o2": 22}}
+    )
+    await c.send({"a": "pp"})
+    assert await c.recv() == {"a": "pp"}  # nothing of the document was pushed meanwhile
+    await c.ws.close()

@@ -229,7 +229,7 @@ async def test_the_app_sweeps_abandoned_creations_in_the_background(
 ) -> None:
     crashing = CrashingStore(store)
     quick = settings.model_copy(
-        update={"team_sweep_interval_seconds": 0.2, "team_abandon_after_seconds": 0.5}
+        update={"team_sweep_interval_seconds": 0.2, "team_abandon_after_seconds": 2.0}
     )
     app = create_app(quick, store=crashing, blobs=blobs)
     async with app_client(app) as client:
