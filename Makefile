@@ -20,7 +20,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
 .PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api \
         test-integration test-e2e test-differential test-all \
-        system-deps bench bench-deps clean
+        system-deps bench bench-deps bench-sync clean
 
 help:
 	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
@@ -33,6 +33,7 @@ help:
 	@echo "make test-differential  tests/differential only (our json0 against ot-json0 in node;"
 	@echo "                    PREWORK_JSON0_PAIRS=200000 for more pairs than the default 10,000)"
 	@echo "make bench          run every bench/bench_*.py"
+	@echo "make bench-sync     /api/sync/ws against ShareDB 7 (BENCH_SYNC_ARGS=--quick for a short run)"
 	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
 
 # ---------------------------------------------------------------- environment
@@ -113,6 +114,12 @@ bench: venv system-deps bench-deps
 	  echo "== $$script"; \
 	  $(BIN)/python "$$script"; \
 	done
+
+# bench/bench_sync.py: ShareDB 7.0.0 with ws and its WebSocket stream (a pinned
+# lockfile, npm ci on first use into .engines/) and node load generators
+BENCH_SYNC_ARGS ?=
+bench-sync: venv system-deps
+	$(BIN)/python bench/bench_sync.py $(BENCH_SYNC_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

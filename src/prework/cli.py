@@ -60,6 +60,15 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [PREWORK_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [PREWORK_PORT].")] = None,
+    ws_per_message_deflate: Annotated[
+        bool | None,
+        typer.Option(
+            "--ws-per-message-deflate/--no-ws-per-message-deflate",
+            help="WebSocket per-message compression when the client offers it "
+            "[PREWORK_WS_PER_MESSAGE_DEFLATE].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP server (uvicorn)."""
     import uvicorn
@@ -98,6 +107,11 @@ def serve(
         # client address feeds login throttling and the audit log
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
+        ws_per_message_deflate=(
+            settings.ws_per_message_deflate
+            if ws_per_message_deflate is None
+            else ws_per_message_deflate
+        ),
     )
 
 

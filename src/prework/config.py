@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     body_min_bytes_per_second: int = Field(default=1024, ge=1)
     keep_alive_seconds: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
+    # WebSocket per-message compression (permessage-deflate) when the client offers it:
+    # off, as ShareDB's ws server ships; on, an idle socket holds ~40 KiB more of zlib
+    # state (bench/bench_sync.py measures it) to shrink messages of a few hundred bytes
+    ws_per_message_deflate: bool = False
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True

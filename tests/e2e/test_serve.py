@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 PRESET = {
     # cheap hashing: this tier checks wiring, the bench measures the real cost
@@ -57,7 +58,7 @@ async def _run(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
 @pytest.fixture
 def serve(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
     @asynccontextmanager
-    async def start(**extra: str) -> AsyncIterator[httpx.AsyncClient]:
+    async def start(*args: str, **extra: str) -> AsyncIterator[httpx.AsyncClient]:
         env = _env(extra)
         code, err = await _run("init", cwd=tmp_path, env=env)
         assert code == 0, err
@@ -69,6 +70,7 @@ def serve(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[httpx.Asy
             "serve",
             "--port",
             str(port),
+            *args,
             cwd=tmp_path,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
@@ -155,3 +157,26 @@ async def test_serve_refuses_aws_engines_without_a_secret_key(tmp_path: Path) ->
     code, err = await _run("serve", "--port", str(_free_port()), cwd=tmp_path, env=env)
     assert code != 0
     assert "PREWORK_SECRET_KEY" in err
+
+
+async def _ws_extensions(client: httpx.AsyncClient) -> str | None:
+    """The extensions the server accepted for a WebSocket whose client offers
+    per-message compression (as browsers do); the socket closes unauthenticated."""
+    url = str(client.base_url).replace("http://", "ws://") + "/api/sync/ws"
+    async with connect(url, compression="deflate") as ws:
+        assert ws.response is not None
+        extensions: str | None = ws.response.headers.get("Sec-WebSocket-Extensions")
+        return extensions
+
+
+async def test_websocket_compression_is_off_unless_the_setting_or_the_flag_turns_it_on(
+    serve: Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> None:
+    async with serve() as client:
+        assert await _ws_extensions(client) is None
+    async with serve(PREWORK_WS_PER_MESSAGE_DEFLATE="true") as client:
+        assert (await _ws_extensions(client) or "").startswith("permessage-deflate")
+    async with serve("--no-ws-per-message-deflate", PREWORK_WS_PER_MESSAGE_DEFLATE="true") as c:
+        assert await _ws_extensions(c) is None
+    async with serve("--ws-per-message-deflate") as client:
+        assert (await _ws_extensions(client) or "").startswith("permessage-deflate")

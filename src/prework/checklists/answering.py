@@ -16,6 +16,8 @@ assignment's move to ``submitted`` and the audit event in one transaction.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -57,7 +59,7 @@ from prework.store.base import (
     UpdateSpec,
     version_equals,
 )
-from prework.sync.oplog import LoggedOp, OpKind, entry_put, publish_ops
+from prework.sync.oplog import LoggedOp, OpKind, RecentOps, entry_put, publish_ops
 
 __all__ = ["AnswerService"]
 
@@ -83,6 +85,27 @@ REPLAY_SECONDS: Final = 24 * 3600
 
 
 class AnswerService(WorkBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recent = RecentOps()
+        self._doc_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def doc_lock(self, org_id: str, assignment_id: str) -> asyncio.Lock:
+        """This node's lock of one answers document: its writes take turns here, so
+        they race only another node's (a lost race is planned again on a new read)."""
+        key = (org_id, assignment_id)
+        lock = self._doc_locks.get(key)
+        if lock is None:
+            lock = self._doc_locks[key] = asyncio.Lock()
+        return lock
+
+    async def published(self, org_id: str, assignment_id: str, logged: list[LoggedOp]) -> None:
+        """After a commit: its operations kept for rebasing, and on the bus."""
+        self.recent.add(org_id, assignment_id, logged)
+        await publish_ops(self.pubsub, org_id, assignment_id, logged, log)
+
     async def _workable(
         self,
         principal: Principal,
@@ -227,8 +250,9 @@ class AnswerService(WorkBase):
             )
             return repo.doc_of(stored), changed, cleared, [logged]
 
-        doc, changed, cleared, logged = await self._retrying(attempt, "The answers")
-        await publish_ops(self.pubsub, org, assignment_id, logged, log)
+        async with self.doc_lock(org, assignment_id):
+            doc, changed, cleared, logged = await self._retrying(attempt, "answers document")
+        await self.published(org, assignment_id, logged)
         if changed:
             await self._announce(
                 org,
@@ -306,8 +330,9 @@ class AnswerService(WorkBase):
             )
             return repo.doc_of(stored), [logged]
 
-        doc, logged = await self._retrying(attempt, "The answers")
-        await publish_ops(self.pubsub, org, assignment_id, logged, log)
+        async with self.doc_lock(org, assignment_id):
+            doc, logged = await self._retrying(attempt, "answers document")
+        await self.published(org, assignment_id, logged)
         if logged:
             await self._announce(
                 org,
@@ -474,8 +499,9 @@ class AnswerService(WorkBase):
             )
             return repo.submission_of(sub), logged
 
-        submission, logged = await self._retrying(attempt, "The assignment")
-        await publish_ops(self.pubsub, org, assignment_id, logged, log)
+        async with self.doc_lock(org, assignment_id):
+            submission, logged = await self._retrying(attempt, "assignment")
+        await self.published(org, assignment_id, logged)
         await self._announce_submitted(org, assignment_id, submission)
         return submission
 

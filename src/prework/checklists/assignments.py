@@ -184,7 +184,7 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
             await self._write([guard, *ops])
             return repo.assignment_of(new), logged
 
-        result, logged = await self._retrying(attempt, "The assignment")
+        result, logged = await self._retrying(attempt, "assignment")
         await publish_ops(self.pubsub, org, assignment_id, logged, log)
         return result
 
@@ -296,7 +296,7 @@ class AssignmentService(AssignmentListing, OverdueCheck, CrewRules):
             except CrewStale:  # reassigned meanwhile: the crew is the new assignee's
                 item = await self._item(org, assignment_id)
         else:
-            raise keeps_changing("The assignment")
+            raise keeps_changing("assignment")
         await self._announce(
             org, "assignment.started", assignment_id=assignment_id, crew=list(result.crew or ())
         )

@@ -30,7 +30,7 @@ the audit log mostly typing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
 import structlog
@@ -56,7 +56,6 @@ from prework.sync.oplog import (
     OpKind,
     entry_put,
     logged_since,
-    publish_ops,
 )
 
 __all__ = ["EDIT_AUDIT_SECONDS", "Committed", "DocEditing", "OpenDocument"]
@@ -81,6 +80,8 @@ class Committed:
     version: int  # the version the client's operation made
     duplicate: bool  # it was committed before (a resubmit): acknowledged again
     ops: list[LoggedOp]  # what this commit logged (the client's, then any fix-up)
+    # what it was transformed over: the versions after its base up to version - 1
+    history: list[LoggedOp] = field(default_factory=list)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -145,7 +146,7 @@ class DocEditing(AnswerService):
         doc = await self._doc(principal.org_id, assignment_id)
         version = int(doc["version"])
         return await logged_since(
-            self.store, principal.org_id, assignment_id, since, version
+            self.store, principal.org_id, assignment_id, since, version, self.recent
         ), version
 
     async def commit_op(
@@ -173,26 +174,48 @@ class DocEditing(AnswerService):
         first = await self._workable(principal, ctx, assignment_id)
         definition = await self._definition(first)
         read: dict[str, Any] | None = first
+        async with self.doc_lock(org, assignment_id):  # on this node, one at a time
+            return await self._commit(
+                principal, ctx, assignment_id, checked, base_version, src, seq, definition, read
+            )
+
+    async def _commit(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        checked: Op,
+        base_version: int,
+        src: str,
+        seq: int,
+        definition: Mapping[str, Any],
+        read: dict[str, Any] | None,
+    ) -> Committed:
+        org = principal.org_id
         for _ in range(UNVERSIONED_ATTEMPTS):
             current = read or self._crew_checked(principal, await self._item(org, assignment_id))
             read = None  # a retry reads again
             doc = await self._doc(org, assignment_id)
             version = int(doc["version"])
-            history = await logged_since(self.store, org, assignment_id, base_version, version)
+            history = await logged_since(
+                self.store, org, assignment_id, base_version, version, self.recent
+            )
             for past in history:  # a resubmit: the same author, client and sequence number
                 if past.src == src and past.seq == seq and past.by == principal.user_id:
-                    return Committed(past.version, True, [])
+                    return Committed(
+                        past.version, True, [], history[: past.version - base_version - 1]
+                    )
             rebased = json0.rebase(checked, [past.op for past in history])
             ops, logged = self._plan(
                 principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
             )
             try:
                 await self._write(ops)
-            except (Raced, WriteConflict):  # another version landed: transform again
+            except (Raced, WriteConflict):  # another node's version landed: again
                 continue
-            await publish_ops(self.pubsub, org, assignment_id, logged, log)
-            return Committed(version + 1, False, logged)
-        raise keeps_changing("The answers")
+            await self.published(org, assignment_id, logged)
+            return Committed(version + 1, False, logged, history)
+        raise keeps_changing("answers document")
 
     def _plan(
         self,

@@ -345,7 +345,7 @@ class ReviewService(WorkBase):
             await self._write(ops)
             return repo.submission_of({**current, "status": status.value}, review), logged
 
-        submission, logged = await self._retrying(attempt, "The submission")
+        submission, logged = await self._retrying(attempt, "submission")
         await publish_ops(self.pubsub, org, submission.assignment_id, logged, log)
         await self._announce(
             org,
@@ -465,7 +465,7 @@ class ReviewService(WorkBase):
                 {**item, "voided": voided, "updated_at": now, "version": version + 1}
             )
 
-        assignment = await self._retrying(attempt, "The assignment")
+        assignment = await self._retrying(attempt, "assignment")
         await self._announce(
             org,
             "clearance.changed",

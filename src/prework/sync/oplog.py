@@ -14,6 +14,7 @@ snapshot: joining never replays history).
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -31,6 +32,7 @@ __all__ = [
     "SESSIONS",
     "LoggedOp",
     "OpKind",
+    "RecentOps",
     "doc_topic",
     "entry_put",
     "logged_since",
@@ -124,12 +126,53 @@ def _logged(item: Mapping[str, Any]) -> LoggedOp:
     )
 
 
+class RecentOps:
+    """The latest operations of the documents this node committed to or read the log
+    of, kept in memory (a client a few versions behind, the common case, is rebased
+    without reading the log). An entry is immutable once written and unique per
+    version, so what is kept is exact; only an unbroken run is kept per document, and
+    a run that does not cover what is asked is not used."""
+
+    def __init__(self, *, per_doc: int = 256, docs: int = 1024) -> None:
+        self._per_doc = per_doc
+        self._max_docs = docs
+        self._runs: OrderedDict[tuple[str, str], deque[LoggedOp]] = OrderedDict()
+
+    def add(self, org_id: str, doc_id: str, ops: Sequence[LoggedOp]) -> None:
+        """Operations just committed or read, in version order."""
+        if not ops:
+            return
+        key = (org_id, doc_id)
+        run = self._runs.get(key)
+        if run is None or (run and run[-1].version + 1 != ops[0].version):
+            if run is not None and run and run[-1].version >= ops[-1].version:
+                return  # already kept (a read of what this node wrote)
+            run = self._runs[key] = deque(maxlen=self._per_doc)
+        run.extend(ops)
+        self._runs.move_to_end(key)
+        while len(self._runs) > self._max_docs:
+            self._runs.popitem(last=False)
+
+    def since(self, org_id: str, doc_id: str, base: int, upto: int) -> list[LoggedOp] | None:
+        """Versions ``base + 1`` .. ``upto``, if kept whole; else None."""
+        run = self._runs.get((org_id, doc_id))
+        if not run or run[0].version > base + 1 or run[-1].version < upto:
+            return None
+        start = base + 1 - run[0].version
+        return [run[i] for i in range(start, start + upto - base)]
+
+
 async def logged_since(
-    store: Store, org_id: str, doc_id: str, base: int, upto: int
+    store: Store,
+    org_id: str,
+    doc_id: str,
+    base: int,
+    upto: int,
+    recent: RecentOps | None = None,
 ) -> list[LoggedOp]:
-    """The operations that made versions ``base + 1`` .. ``upto``, in order;
-    ``stale_version`` if the log no longer holds all of them (or ``base`` is
-    further behind than one catch-up answers)."""
+    """The operations that made versions ``base + 1`` .. ``upto``, in order (from
+    ``recent`` when it holds them); ``stale_version`` if the log no longer holds all
+    of them (or ``base`` is further behind than one catch-up answers)."""
     if base < 1 or base > upto:
         raise ValidationFailed(
             f"Version {base} is not a version of this document (it is at {upto}).",
@@ -140,6 +183,10 @@ async def logged_since(
         return []
     if upto - base > MAX_CATCH_UP:
         raise _too_far(base, upto)
+    if recent is not None:
+        kept = recent.since(org_id, doc_id, base, upto)
+        if kept is not None:
+            return kept
     page = await store.query(
         SESSIONS,
         pk=_pk(org_id, doc_id),
@@ -150,6 +197,8 @@ async def logged_since(
     ops = [_logged(item) for item in page.items]
     if [o.version for o in ops] != list(range(base + 1, upto + 1)):
         raise _too_far(base, upto)
+    if recent is not None:
+        recent.add(org_id, doc_id, ops)
     return ops
 
 

@@ -493,14 +493,16 @@ class Agent:
         ack = {"a": "op", "c": COLLECTION, "d": doc_id, "src": src, "seq": seq}
         if doc is None:
             committed = await self._commit(doc_id, session, m["op"], version, seq)
-            for o in await self._ops_since(doc_id, version):
-                if o.version >= committed.version:
-                    break
+            for o in committed.history:
                 await self.send(self._op_message(doc_id, o))
             return {**ack, "v": committed.version - 1}
         async with doc.lock:  # what the forwarder sends waits: the ack comes in order
             committed = await self._commit(doc_id, session, m["op"], version, seq)
-            if doc.version < committed.version - 1:
+            for o in committed.history:  # what it was transformed over, first
+                if o.version == doc.version + 1:
+                    await self.send(self._op_message(doc_id, o))
+                    doc.version = o.version
+            if doc.version < committed.version - 1:  # (a gap the history did not fill)
                 await self._catch_up(doc_id, doc, committed.version - 1)
             doc.version = max(doc.version, committed.version)
             await self.send({**ack, "v": committed.version - 1})

@@ -4,15 +4,13 @@ one organization per module and engine with a member of every role, two more
 workers in a team and a published template (each test makes its own assignments);
 ``ws_url``: the module's app on a real loopback socket (for ``/api/sync/ws``), and
 ``sharedb``: ShareDB's own client in a node worker (each test's clients closed after
-it). ``@pytest.mark.backend("dynamodb")`` keeps a test of this folder to that module
-engine (its other engines' items are deselected, nothing is skipped)."""
+it)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,24 +24,6 @@ from ..identity.conftest import RELAXED_LIMITS
 from .helpers import CrewWorld, make_crew_world
 
 QUIET = {**RELAXED_LIMITS, "overdue_check_interval_seconds": 0}
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    for item in items:
-        marker = item.get_closest_marker("backend")
-        callspec = getattr(item, "callspec", None)
-        engine = callspec.params.get("module_engine") if callspec is not None else None
-        mine = item.path.is_relative_to(HERE)
-        if mine and marker is not None and engine is not None and engine not in marker.args:
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ leaving, and what is audited and announced. Storage is read back."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from prework.app import create_app
 from prework.store.base import Store
 from prework.sync.oplog import doc_topic
 
@@ -231,7 +234,10 @@ async def test_bad_operations_are_refused_and_write_nothing(
 
 
 async def test_a_client_behind_the_kept_history_is_told_to_join_again(
-    crew_world: CrewWorld, module_store: Store
+    crew_world: CrewWorld,
+    module_store: Store,
+    module_app: FastAPI,
+    app_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
     w = crew_world
     aid = await _started(w)
@@ -243,16 +249,30 @@ async def test_a_client_behind_the_kept_history_is_told_to_join_again(
     await module_store.delete(
         "sessions", {"pk": f"ORG#{w.org_id}#DOC#{aid}", "sk": "OP#000000000002"}
     )
-    r = await _apply(w, w.w1, aid, s, [{"p": ["answers", "o2"], "oi": 1}], 1, 9)
-    assert (r.status_code, error_code(r)) == (409, "stale_version")
-    assert r.json()["error"]["details"] == {"current_version": 4, "expected_version": 1}
-    r = await w.client.post(
-        SYNC,
-        headers=w.w1.headers,
-        json={"action": "get_operations", "assignment_id": aid, "session_id": s, "since": 1},
-    )
-    assert (r.status_code, error_code(r)) == (409, "stale_version")
-    assert (await _ops(w, w.w1, aid, s, 2))["version"] == 4  # from 2 on, all is kept
+    # another node (it has not kept these operations in memory, as this one has)
+    other = create_app(module_app.state.settings, store=module_store)
+    apply_late = {
+        "action": "apply_operation",
+        "assignment_id": aid,
+        "session_id": s,
+        "op": [{"p": ["answers", "o2"], "oi": 1}],
+        "version": 1,
+        "seq": 9,
+    }
+    catch_up = {"action": "get_operations", "assignment_id": aid, "session_id": s, "since": 1}
+    async with app_client(other) as node:
+        r = await node.post(SYNC, headers=w.w1.headers, json=apply_late)
+        assert (r.status_code, error_code(r)) == (409, "stale_version")
+        assert r.json()["error"]["details"] == {"current_version": 4, "expected_version": 1}
+        r = await node.post(SYNC, headers=w.w1.headers, json=catch_up)
+        assert (r.status_code, error_code(r)) == (409, "stale_version")
+        r = await node.post(SYNC, headers=w.w1.headers, json={**catch_up, "since": 2})
+        assert r.json()["version"] == 4  # from 2 on, all is kept
+    # this node still has them: the late operation is rebased and committed
+    r = await w.client.post(SYNC, headers=w.w1.headers, json=catch_up)
+    assert [o["version"] for o in r.json()["operations"]] == [2, 3, 4]
+    r = await w.client.post(SYNC, headers=w.w1.headers, json=apply_late)
+    assert (r.status_code, r.json().get("version")) == (200, 5), r.text
 
 
 def _set(text: str, seq: int) -> dict[str, Any]:

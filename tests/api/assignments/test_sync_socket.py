@@ -8,14 +8,18 @@ socket closing with 4001 once the session ends."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from prework.app import create_app
 from prework.store.base import Store
 
 from ..identity.helpers import Member
@@ -283,18 +287,19 @@ async def test_events_of_other_areas_reach_a_socket_that_opted_in(
 
 
 async def test_a_subscription_behind_the_kept_history_is_refused_and_not_kept(
-    crew_world: CrewWorld, ws_url: str, module_store: Store
+    crew_world: CrewWorld,
+    ws_url: str,
+    module_store: Store,
+    module_app: FastAPI,
+    app_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
     w = crew_world
     aid = await _started(w)
-    for value in (20, 21):
-        await ok(
-            w.client,
-            "PATCH",
-            f"/api/assignments/{aid}/answers",
-            w.w1,
-            json={"answers": {"o2": value}},
-        )
+    url = f"/api/assignments/{aid}/answers"
+    # saved through another node: this one keeps nothing of them in memory
+    async with app_client(create_app(module_app.state.settings, store=module_store)) as node:
+        for value in (20, 21):
+            await ok(node, "PATCH", url, w.w1, json={"answers": {"o2": value}})
     await module_store.delete(
         "sessions", {"pk": f"ORG#{w.org_id}#DOC#{aid}", "sk": "OP#000000000002"}
     )  # as after the log's retention
