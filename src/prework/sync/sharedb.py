@@ -20,7 +20,7 @@ so ``create``/``del`` are refused), ``pp``, and channel presence (``ps``, ``pu``
 ``p``, ``pr``) with the channel an assignment id, and, opted into with ``{"a":
 "x-events"}``, the other areas' events about the subscribed assignments or the caller
 (``{"a": "x-event", "event": ...}``: sign-offs, submissions, reviews, clearance).
-Queries and bulk requests answer ``ERR_MESSAGE_BADLY_FORMED``. A subscription joins a
+Queries and bulk requests answer ``ERR_MESSAGEBADLY_FORMED``. A subscription joins a
 sync session (audited), an unsubscription or the socket's end leaves it; presence is
 cleared on leaving, disconnecting or a dead connection (the server's WebSocket pings
 close it).
@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any
 
 import orjson
 import structlog
@@ -42,6 +40,27 @@ from prework.core.ids import new_id
 from prework.core.principal import Authenticator, Principal, RequestContext
 from prework.errors import Forbidden, NotFound, PreworkError, Unauthenticated
 from prework.pubsub.base import PubSub, Subscription, SubscriptionLagged, org_topic
+from prework.sync._wire import (
+    AUTH_TIMEOUT_SECONDS,
+    BADLY_FORMED,
+    CLOSE_BAD_MESSAGE,
+    CLOSE_NO_TOKEN,
+    CLOSE_TOKEN_ENDED,
+    COLLECTION,
+    MAX_PRESENCE_BYTES,
+    REJECTED,
+    SRC,
+    Channel,
+    Doc,
+    Refused,
+    Socket,
+    SocketClosed,
+    error_of,
+    init_message,
+    logged,
+    op_message,
+    presence_topic,
+)
 from prework.sync.oplog import LoggedOp, doc_topic
 from prework.sync.service import SyncService
 
@@ -56,80 +75,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("prework.sync.ws")
-
-COLLECTION: Final = "assignments"
-JSON0_URI: Final = "http://sharejs.org/types/JSONv0"
-PROTOCOL_MAJOR: Final = 1
-PROTOCOL_MINOR: Final = 2
-CLOSE_TOKEN_ENDED: Final = 4001  # the session behind the token ended
-CLOSE_NO_TOKEN: Final = 4002  # no valid access token at the start
-CLOSE_BAD_MESSAGE: Final = 4400  # a message that is not a JSON object
-AUTH_TIMEOUT_SECONDS: Final = 10.0
-MAX_PRESENCE_BYTES: Final = 4096
-_SRC: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}", re.ASCII)  # as the HTTP client_id
-
-_BADLY_FORMED: Final = "ERR_MESSAGE_BADLY_FORMED"
-_REJECTED: Final = "ERR_OP_SUBMIT_REJECTED"
-
-
-class SocketClosed(Exception):
-    """The peer went away (the web shell's disconnect, translated)."""
-
-
-class Socket(Protocol):
-    """What the agent needs of a WebSocket (the route adapts Starlette's)."""
-
-    @property
-    def query_params(self) -> Mapping[str, str]: ...
-
-    async def accept(self) -> None: ...
-
-    async def receive_text(self) -> str:
-        """The next text message; SocketClosed once the peer is gone; KeyError for a
-        binary one."""
-        ...
-
-    async def send_text(self, data: str) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-
-def presence_topic(org_id: str, channel: str) -> str:
-    return f"presence:{org_id}:{channel}"
-
-
-class _Refused(Exception):
-    """A request answered with a ShareDB error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass
-class _Doc:
-    """A document this socket is subscribed to."""
-
-    session_id: str
-    version: int  # the last version the client was sent (or acknowledged)
-    bus: Subscription
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    task: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Channel:
-    bus: Subscription
-    task: asyncio.Task[None]
-
-
-def _error_of(exc: PreworkError) -> tuple[str, str]:
-    """The ShareDB error of one of ours: our stable code (``invalid_op``,
-    ``read_only``, ...) as its code, so that the client rolls the op back *and*
-    hands the error to the op's callback (``ERR_OP_SUBMIT_REJECTED`` would roll back
-    in silence); the message starts with the code too."""
-    return exc.code, f"{exc.code}: {exc.message}"
 
 
 class Agent:
@@ -150,13 +95,13 @@ class Agent:
         self.ctx = ctx
         self.recheck_seconds = recheck_seconds
         self.src = new_id()
-        self.docs: dict[str, _Doc] = {}
+        self.docs: dict[str, Doc] = {}
         self.sessions: dict[str, str] = {}  # doc id -> session of an unsubscribed edit
         self.read_only: dict[str, bool] = {}  # doc id -> its joined session is read-only
-        self.channels: dict[str, _Channel] = {}
+        self.channels: dict[str, Channel] = {}
         self.allowed_channels: set[str] = set()
         self.presences: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, id) -> last
-        self._events: _Channel | None = None
+        self._events: Channel | None = None
         self._send_lock = asyncio.Lock()
         self._principal: Principal | None = None
         self._token = ""
@@ -176,7 +121,7 @@ class Agent:
         try:
             if not await self._authenticate():
                 return
-            await self.send(self._init("init"))
+            await self.send(init_message(self.src, "init"))
             recheck = asyncio.create_task(self._recheck(), name="sync-ws-recheck")
             try:
                 await self._serve()
@@ -236,7 +181,7 @@ class Agent:
                     )
                 except (Forbidden, NotFound) as exc:
                     await self._unsubscribe(doc_id)
-                    code, text = _error_of(exc)
+                    code, text = error_of(exc)
                     await self.send(
                         {
                             "a": "u",
@@ -264,33 +209,24 @@ class Agent:
                 return
             try:
                 reply = await self._handle(message)
-            except _Refused as exc:
+            except Refused as exc:
                 await self.send({**message, "error": {"code": exc.code, "message": exc.message}})
                 continue
             except PreworkError as exc:
-                code, text = _error_of(exc)
+                code, text = error_of(exc)
                 await self.send({**message, "error": {"code": code, "message": text}})
                 continue
             if reply is not None:
                 await self.send(reply)
-
-    def _init(self, action: str) -> dict[str, Any]:
-        return {
-            "a": action,
-            "protocol": PROTOCOL_MAJOR,
-            "protocolMinor": PROTOCOL_MINOR,
-            "id": self.src,
-            "type": JSON0_URI,
-        }
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, m: dict[str, Any]) -> dict[str, Any] | None:
         action = m.get("a")
         if action == "hs":
             src = m.get("id")
-            if isinstance(src, str) and _SRC.fullmatch(src):
+            if isinstance(src, str) and SRC.fullmatch(src):
                 self.src = src
-            return self._init("hs")
+            return init_message(self.src, "hs")
         if action == "pp":
             return {"a": "pp"}
         if action in ("f", "s", "u", "op"):
@@ -319,29 +255,18 @@ class Agent:
             await self._check_channel(channel)
             await self._publish_presence(channel, {"ch": channel, "r": True, "src": self.src})
             return None
-        raise _Refused(_BADLY_FORMED, f"Not supported here: {action!r}.")
+        raise Refused(BADLY_FORMED, f"Not supported here: {action!r}.")
 
     def _doc_id(self, m: Mapping[str, Any]) -> str:
         if m.get("c") != COLLECTION:
-            raise _Refused("ERR_DOC_DOES_NOT_EXIST", f"The collection is {COLLECTION!r}.")
+            raise Refused("ERR_DOC_DOES_NOT_EXIST", f"The collection is {COLLECTION!r}.")
         doc_id = m.get("d")
         if not isinstance(doc_id, str) or not 0 < len(doc_id) <= 64:
-            raise _Refused(_BADLY_FORMED, "Invalid id")
+            raise Refused(BADLY_FORMED, "Invalid id")
         version = m.get("v")
         if version is not None and (type(version) is not int or version < 0):
-            raise _Refused(_BADLY_FORMED, "Invalid version")
+            raise Refused(BADLY_FORMED, "Invalid version")
         return doc_id
-
-    def _op_message(self, doc_id: str, o: LoggedOp) -> dict[str, Any]:
-        return {
-            "a": "op",
-            "c": COLLECTION,
-            "d": doc_id,
-            "v": o.version - 1,
-            "src": o.src,
-            "seq": o.seq if o.seq is not None else 0,
-            "op": o.op,
-        }
 
     async def _ops_since(self, doc_id: str, version: int) -> list[LoggedOp]:
         """What made the versions after ShareDB version ``version`` (ours: the same
@@ -383,7 +308,7 @@ class Agent:
                 "data": {"v": opened.version, "data": opened.content},
             }
         for o in await self._ops_since(doc_id, int(version)):
-            await self.send(self._op_message(doc_id, o))
+            await self.send(op_message(doc_id, o))
         return {"a": "f", "c": COLLECTION, "d": doc_id}
 
     async def _subscribe(self, m: dict[str, Any], doc_id: str) -> dict[str, Any]:
@@ -398,7 +323,7 @@ class Agent:
         except BaseException:
             await bus.close()
             raise
-        doc = _Doc(session_id=joined.session_id, version=joined.version, bus=bus)
+        doc = Doc(session_id=joined.session_id, version=joined.version, bus=bus)
         self.read_only[doc_id] = joined.read_only
         self.docs[doc_id] = doc
         self.sessions.pop(doc_id, None)
@@ -421,7 +346,7 @@ class Agent:
                     raise
         return {"a": "s", "c": COLLECTION, "d": doc_id}
 
-    async def _forward(self, doc_id: str, doc: _Doc) -> None:
+    async def _forward(self, doc_id: str, doc: Doc) -> None:
         """The document's committed operations, in version order, to the client
         (missing ones read from the log). Its own were acknowledged, and the version
         moved past them, before the forwarder sees them."""
@@ -435,7 +360,7 @@ class Agent:
                             continue
                         if version == doc.version + 1 and event.get("op") is not None:
                             # (this socket's own are acknowledged, under the lock, first)
-                            await self.send(self._op_message(doc_id, _logged(event)))
+                            await self.send(op_message(doc_id, logged(event)))
                             doc.version = version
                             continue
                         await self._catch_up(doc_id, doc, version)
@@ -446,14 +371,14 @@ class Agent:
                 log.exception("sync_forward_failed", doc_id=doc_id)
                 return
 
-    async def _catch_up(self, doc_id: str, doc: _Doc, upto: int) -> None:
+    async def _catch_up(self, doc_id: str, doc: Doc, upto: int) -> None:
         """Send what made ``doc.version + 1`` .. ``upto`` (under ``doc.lock``)."""
         for o in await self._ops_since(doc_id, doc.version):
             if o.version > upto:
                 break
             # its own too: one committed but not acknowledged (a socket that dropped
             # before its ack) is the ack the client waits for
-            await self.send(self._op_message(doc_id, o))
+            await self.send(op_message(doc_id, o))
             doc.version = o.version
 
     async def _unsubscribe(self, doc_id: str) -> None:
@@ -473,15 +398,15 @@ class Agent:
 
     async def _submit(self, m: dict[str, Any], doc_id: str) -> dict[str, Any] | None:
         if "create" in m or "del" in m:
-            raise _Refused(_REJECTED, "Documents are made and ended with their assignment.")
+            raise Refused(REJECTED, "Documents are made and ended with their assignment.")
         if "op" not in m:
-            raise _Refused(_BADLY_FORMED, "Invalid op message")
+            raise Refused(BADLY_FORMED, "Invalid op message")
         version, seq = m.get("v"), m.get("seq")
         if type(version) is not int or type(seq) is not int or seq < 0:
-            raise _Refused(_BADLY_FORMED, "An op names its version (v) and sequence number (seq).")
+            raise Refused(BADLY_FORMED, "An op names its version (v) and sequence number (seq).")
         src = m.get("src") or self.src
         if src != self.src:
-            raise _Refused(_BADLY_FORMED, "An op's src is this connection's id.")
+            raise Refused(BADLY_FORMED, "An op's src is this connection's id.")
         doc = self.docs.get(doc_id)
         session = self._session_for(doc_id)
         if session is None:
@@ -494,13 +419,13 @@ class Agent:
         if doc is None:
             committed = await self._commit(doc_id, session, m["op"], version, seq)
             for o in committed.history:
-                await self.send(self._op_message(doc_id, o))
+                await self.send(op_message(doc_id, o))
             return {**ack, "v": committed.version - 1}
         async with doc.lock:  # what the forwarder sends waits: the ack comes in order
             committed = await self._commit(doc_id, session, m["op"], version, seq)
             for o in committed.history:  # what it was transformed over, first
                 if o.version == doc.version + 1:
-                    await self.send(self._op_message(doc_id, o))
+                    await self.send(op_message(doc_id, o))
                     doc.version = o.version
             if doc.version < committed.version - 1:  # (a gap the history did not fill)
                 await self._catch_up(doc_id, doc, committed.version - 1)
@@ -542,7 +467,7 @@ class Agent:
         if self._events is not None:
             return
         bus = await self.pubsub.subscribe([org_topic(self.principal.org_id)])
-        self._events = _Channel(bus, asyncio.create_task(self._forward_events(bus)))
+        self._events = Channel(bus, asyncio.create_task(self._forward_events(bus)))
 
     def _concerns(self, event: Mapping[str, Any]) -> bool:
         if event.get("assignment_id") in self.docs:
@@ -564,7 +489,7 @@ class Agent:
     def _channel_of(self, m: Mapping[str, Any]) -> str:
         channel = m.get("ch")
         if not isinstance(channel, str) or not 0 < len(channel) <= 64 or not channel.isalnum():
-            raise _Refused(_BADLY_FORMED, "Invalid presence channel: an assignment id.")
+            raise Refused(BADLY_FORMED, "Invalid presence channel: an assignment id.")
         return channel
 
     async def _check_channel(self, channel: str) -> None:
@@ -585,7 +510,7 @@ class Agent:
         if channel not in self.channels:
             bus = await self.pubsub.subscribe([presence_topic(self.principal.org_id, channel)])
             task = asyncio.create_task(self._forward_presence(bus), name="sync-ws-presence")
-            self.channels[channel] = _Channel(bus, task)
+            self.channels[channel] = Channel(bus, task)
             await self._publish_presence(channel, {"ch": channel, "r": True, "src": self.src})
         return {"a": "ps", "ch": channel, "seq": m.get("seq")}
 
@@ -615,12 +540,12 @@ class Agent:
         await self._check_channel(channel)
         presence_id, version = m.get("id"), m.get("pv")
         if not isinstance(presence_id, str) or not 0 < len(presence_id) <= 64:
-            raise _Refused(_BADLY_FORMED, "Invalid presence ID")
+            raise Refused(BADLY_FORMED, "Invalid presence ID")
         if type(version) is not int or version < 0:
-            raise _Refused(_BADLY_FORMED, "Invalid presence version")
+            raise Refused(BADLY_FORMED, "Invalid presence version")
         value = m.get("p")
         if len(orjson.dumps(value)) > MAX_PRESENCE_BYTES:
-            raise _Refused(_BADLY_FORMED, f"A presence is at most {MAX_PRESENCE_BYTES} bytes.")
+            raise Refused(BADLY_FORMED, f"A presence is at most {MAX_PRESENCE_BYTES} bytes.")
         event = {
             "a": "p",
             "ch": channel,
@@ -660,15 +585,3 @@ class Agent:
         for doc_id, session in list(self.sessions.items()):
             await self._leave(doc_id, session)
         self.sessions.clear()
-
-
-def _logged(event: Mapping[str, Any]) -> LoggedOp:
-    return LoggedOp(
-        version=int(event["version"]),
-        op=list(event["op"]),
-        src=str(event["src"]),
-        seq=event.get("seq"),
-        by=event.get("by"),
-        at=str(event.get("at")),
-        kind=str(event.get("kind")),
-    )
