@@ -142,9 +142,8 @@ class DocEditing(AnswerService):
     ) -> tuple[list[LoggedOp], int]:
         """The operations that made the versions after ``since``, and the current
         version (``stale_version`` if the log no longer holds them all)."""
-        await self.open_document(principal=principal, ctx=ctx, assignment_id=assignment_id)
-        doc = await self._doc(principal.org_id, assignment_id)
-        version = int(doc["version"])
+        opened = await self.open_document(principal=principal, ctx=ctx, assignment_id=assignment_id)
+        version = opened.version
         return await logged_since(
             self.store, principal.org_id, assignment_id, since, version, self.recent
         ), version
