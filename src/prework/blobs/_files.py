@@ -1,13 +1,16 @@
 """The file format of the embedded blob backend: one object, one file.
 
 An object file starts with a fixed-size header (magic, JSON metadata: key, size,
-content type, ETag, modification time) followed by the body, so the metadata and
-the body are replaced together by one ``os.replace``. A write streams into a
-``.tmp-*`` file (:class:`PendingFile`), fsynced before the rename and its
-directory after; :func:`remove_stale_temp_files` clears what a crashed writer
-left. Reads stream the body in chunks (:class:`LocalBlobStream`), optionally
-one byte range. Everything here is blocking file I/O: callers run it in worker
-threads. The store itself (buckets, keys, signed URLs) is :mod:`prework.blobs.local`.
+content type, ETag, modification time, SHA-256 of the body) followed by the
+body, so the metadata and the body are replaced together by one ``os.replace``.
+Files written before the SHA-256 was recorded have no ``sha256`` member; they
+read as ``sha256=None``. A write streams into a ``.tmp-*`` file
+(:class:`PendingFile`), fsynced before the rename and its directory after;
+:func:`remove_stale_temp_files` clears what a crashed writer left. Reads
+stream the body in chunks (:class:`LocalBlobStream`), optionally one byte
+range. :func:`scan_keys` walks a bucket directory for listings.
+Everything here is blocking file I/O: callers run it in worker threads. The
+store itself (buckets, keys, signed URLs) is :mod:`prework.blobs.local`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
 import time
@@ -40,7 +44,9 @@ __all__ = [
     "fsync_dir",
     "now",
     "open_object",
+    "read_info",
     "remove_stale_temp_files",
+    "scan_keys",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -49,6 +55,8 @@ STALE_TEMP_SECONDS = 3600
 _MAGIC = b"PWB1"
 _PREFIX = struct.Struct(">4sI")
 _TMP_PREFIX = ".tmp-"
+_OBJECT_NAME = re.compile(r"[0-9a-f]{64}")
+_SUBDIR_NAME = re.compile(r"[0-9a-f]{2}")
 
 
 def now() -> float:
@@ -78,9 +86,18 @@ def _decode_header(raw: bytes, path: Path) -> BlobInfo:
             content_type=meta["content_type"],
             etag=meta["etag"],
             last_modified=datetime.fromtimestamp(meta["mtime"], UTC),
+            sha256=_optional_str(meta.get("sha256")),
         )
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise Internal(f"Corrupt blob file {path.name}.") from exc
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
 
 
 def fsync_dir(path: Path) -> None:
@@ -127,6 +144,7 @@ class PendingFile:
         self.final_path = final_path
         self.size = 0
         self._hash = etag_hasher()
+        self._sha256 = hashlib.sha256()
         self._fh: IO[bytes] | None = None
         self._tmp: str | None = None
         self._made_dir = False
@@ -151,11 +169,23 @@ class PendingFile:
         assert self._fh is not None
         self._fh.write(data)
         self._hash.update(data)
+        self._sha256.update(data)
         self.size += len(data)
 
-    def commit(self, key: str, content_type: str) -> BlobInfo:
+    def commit(self, key: str, content_type: str, expected_sha256: str | None = None) -> BlobInfo:
+        """Write the header and rename the file into place. With
+        ``expected_sha256`` (lowercase hex), a body hashing to anything else
+        raises ValidationFailed ``checksum_mismatch`` and commits nothing (the
+        caller discards)."""
         assert self._fh is not None
         assert self._tmp is not None
+        sha256 = self._sha256.hexdigest()
+        if expected_sha256 is not None and sha256 != expected_sha256:
+            raise ValidationFailed(
+                "The upload's SHA-256 does not match the checksum it was signed for.",
+                code="checksum_mismatch",
+                details={"expected_sha256": expected_sha256, "sha256": sha256},
+            )
         mtime = now()
         etag = self._hash.hexdigest()
         header = _encode_header(
@@ -165,6 +195,7 @@ class PendingFile:
                 "content_type": content_type,
                 "etag": etag,
                 "mtime": mtime,
+                "sha256": sha256,
             }
         )
         self._fh.seek(0)
@@ -183,6 +214,7 @@ class PendingFile:
             content_type=content_type,
             etag=etag,
             last_modified=datetime.fromtimestamp(mtime, UTC),
+            sha256=sha256,
         )
 
     def discard(self) -> None:
@@ -256,3 +288,42 @@ def open_object(path: Path, key: str) -> tuple[IO[bytes], BlobInfo]:
         fh.close()
         raise
     return fh, info
+
+
+def read_info(path: Path) -> BlobInfo | None:
+    """The header of the object file at ``path``; None if there is no such file."""
+    try:
+        with path.open("rb", buffering=0) as fh:
+            raw = fh.read(HEADER_SIZE)
+    except FileNotFoundError:
+        return None
+    return _decode_header(raw, path)
+
+
+def scan_keys(bucket_dir: Path, known: Mapping[str, str]) -> dict[str, str]:
+    """The key of every object in ``bucket_dir``, by file name.
+
+    One walk of ``<bucket>/<h[:2]>/<h>`` (``os.scandir``: names only); a file
+    whose name is in ``known`` takes its key from there (a file's name is the
+    hash of its key, so that never goes stale), any other has its header read.
+    Temp files and anything not named like an object are passed over; a file
+    that vanishes between the walk and the read is left out. Blocks.
+    """
+    found: dict[str, str] = {}
+    with os.scandir(bucket_dir) as subdirs:
+        for subdir in subdirs:
+            if not _SUBDIR_NAME.fullmatch(subdir.name) or not subdir.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(subdir.path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if not _OBJECT_NAME.fullmatch(name) or not name.startswith(subdir.name):
+                        continue  # temp files (.tmp-*) and strangers
+                    key = known.get(name)
+                    if key is None:
+                        info = read_info(Path(entry.path))
+                        if info is None:
+                            continue  # deleted since the walk saw it
+                        key = info.key
+                    found[name] = key
+    return found

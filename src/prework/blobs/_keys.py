@@ -7,10 +7,15 @@ the two backends to agree on which keys exist, empty segments (``a//b``,
 (S3 engines disagree about them: SeaweedFS folds ``a//b`` into ``a/b``,
 treats ``a/`` as a directory, refuses ``a/./b`` and segments longer than a
 file name), and so is ``${filename}``, which S3 substitutes in POST uploads.
+
+A listing's ``prefix`` and ``cursor`` are looser: any string of UTF-8 without
+control characters, at most 1024 bytes (a prefix may be empty or end inside a
+segment; a cursor may be a key another tool wrote to an S3 bucket).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -22,6 +27,8 @@ MAX_SEGMENT_BYTES = 255
 MAX_CONTENT_TYPE_LENGTH = 255
 MAX_FILENAME_LENGTH = 255
 MAX_EXPIRES_IN = 7 * 24 * 3600  # S3's limit for SigV4 presigned URLs
+MAX_LIST_LIMIT = 1000  # S3's page size
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _bad_key(key: str, reason: str) -> ValidationFailed:
@@ -61,6 +68,67 @@ def validate_key(key: str) -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise _bad_key(key, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
     return key
+
+
+def _listing_text_problem(text: str) -> str | None:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8"
+    if size > MAX_KEY_BYTES:
+        return f"longer than {MAX_KEY_BYTES} bytes"
+    if _has_control(text):
+        return "control character"
+    return None
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it can start a key; raise ValidationFailed (``invalid_key``)."""
+    if not isinstance(prefix, str):
+        raise _bad_key(str(prefix), "not a string")
+    if (reason := _listing_text_problem(prefix)) is not None:
+        raise _bad_key(prefix, reason)
+    return prefix
+
+
+def validate_cursor(cursor: str | None) -> str | None:
+    """Return ``cursor`` (None or a key to list after); raise ValidationFailed
+    (``invalid_cursor``)."""
+    if cursor is None:
+        return None
+    reason = "empty" if cursor == "" else None
+    if not isinstance(cursor, str):
+        reason = "not a string"
+    elif reason is None:
+        reason = _listing_text_problem(cursor)
+    if reason is not None:
+        shown = str(cursor)
+        raise ValidationFailed(
+            f"Invalid listing cursor: {reason}.",
+            code="invalid_cursor",
+            details={"cursor": shown if len(shown) <= 80 else shown[:77] + "...", "reason": reason},
+        )
+    return cursor
+
+
+def validate_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}, not {limit!r}")
+    return limit
+
+
+def validate_sha256(value: str | None) -> str | None:
+    """``value`` (64 hex digits, any case) in lowercase, or None; raise
+    ValidationFailed (``invalid_checksum``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256_HEX.fullmatch(value):
+        raise ValidationFailed(
+            "Invalid SHA-256 checksum: expected 64 hexadecimal digits.",
+            code="invalid_checksum",
+            details={"checksum_sha256": str(value)[:80]},
+        )
+    return value.lower()
 
 
 def validate_content_type(content_type: str) -> str:

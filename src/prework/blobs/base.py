@@ -20,7 +20,31 @@ the client sends back unchanged with the file as the last form part named
 range, and expires. Every backend rejects a wrong key, wrong content type, a
 body outside the size range, an expired policy or a tampered signature (the
 ``file`` backend answers these with Prework's JSON error envelope, S3 with
-its XML errors; both with a 4xx status) and stores nothing.
+its XML errors; both with a 4xx status) and stores nothing. Given
+``checksum_sha256`` (hex), the form also pins the body's SHA-256 and a body
+that hashes to anything else is refused the same way (the ``file`` backend:
+422 ``checksum_mismatch``).
+
+Listing: :meth:`BlobStore.list` pages through a bucket's keys that start with
+a plain string ``prefix`` (not only on a ``/`` boundary: ``org/ab`` matches
+``org/abc/x``), in UTF-8 byte order of the keys (S3's order; for keys without
+lone surrogates it is also Python's ``str`` order). A page holds at most
+``limit`` items (1..1000, else ``ValueError``); its ``cursor`` is ``None`` once
+the listing has reached the end, otherwise the value to pass as ``cursor``
+for the next page. The cursor is a key (the last one the page covered): the
+next page holds the keys strictly after it, whichever engine made it, and a
+cursor stays valid while objects come and go (a key deleted before its page is
+read is not listed, a key added after the cursor is). A page may hold fewer
+than ``limit`` items while ``cursor`` is not ``None`` (objects deleted while it
+was read); only ``cursor is None`` means the end. An invalid ``prefix`` raises
+ValidationFailed ``invalid_key``, an invalid ``cursor`` ``invalid_cursor``.
+
+Checksums: :attr:`BlobInfo.sha256` is the lowercase hex SHA-256 of the whole
+body when the engine knows it, else ``None``; never a guess. The ``file``
+backend computes it on every write; an S3 engine reports it only for objects
+stored with a whole-object SHA-256 checksum (see :mod:`prework.blobs.s3`).
+Whoever needs the digest of an object whose ``sha256`` is ``None`` must read
+the body and hash it.
 """
 
 from __future__ import annotations
@@ -46,6 +70,17 @@ class BlobInfo:
     content_type: str
     etag: str
     last_modified: datetime
+    sha256: str | None = None
+    """Lowercase hex SHA-256 of the body, when the engine knows it (see the module)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobPage:
+    """One page of :meth:`BlobStore.list`: ``items`` in key order; ``cursor``
+    for the next page, ``None`` at the end."""
+
+    items: list[BlobInfo]
+    cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +160,18 @@ class BlobStore(abc.ABC):
         """Delete the object; an absent object is not an error."""
 
     @abc.abstractmethod
+    async def list(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        cursor: str | None = None,
+        limit: int = 1000,
+    ) -> BlobPage:
+        """One page of the objects whose keys start with ``prefix``, in key
+        order, after ``cursor`` (see the module for the rules)."""
+
+    @abc.abstractmethod
     async def presign_upload(
         self,
         bucket: str,
@@ -134,8 +181,13 @@ class BlobStore(abc.ABC):
         max_size: int,
         min_size: int = 1,
         expires_in: int = 900,
+        checksum_sha256: str | None = None,
     ) -> PresignedUpload:
-        """A POST form a client can upload exactly this key with."""
+        """A POST form a client can upload exactly this key with.
+
+        ``checksum_sha256`` (64 hex digits, any case) pins the body's SHA-256:
+        a body that hashes to anything else is refused and stores nothing. An
+        invalid value raises ValidationFailed ``invalid_checksum``."""
 
     @abc.abstractmethod
     async def presign_download(

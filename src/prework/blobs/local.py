@@ -5,7 +5,7 @@ Layout: one directory per physical bucket under ``root``; an object lives at
 key means no key can name a path outside its bucket, keys ``a`` and ``a/b``
 can both exist, and long keys never hit a file-name limit. Each object file
 starts with a fixed-size header (magic, JSON metadata: key, size, content
-type, ETag, modification time) followed by the body, so the metadata and the
+type, ETag, modification time, SHA-256) followed by the body, so the metadata and the
 body are replaced together by one ``os.replace``: readers see the old object
 or the new one, never a mix, and an open reader keeps reading the version it
 opened.
@@ -21,6 +21,21 @@ live writer in another process). All file I/O runs in worker threads.
 Reads can be limited to a byte range (:meth:`LocalBlobStream.restrict`), which
 the download route uses for HTTP ``Range`` requests.
 
+Every write (``put`` and presigned uploads) computes the body's SHA-256 as it
+streams and keeps it in the header; ``head``, ``get`` and ``list`` return it.
+
+Listing cannot use the file names (they are hashes), so :meth:`LocalBlobStore.list`
+walks the bucket directory once per page (``os.scandir`` of its 256
+subdirectories, in a worker thread), filters and orders the keys, then reads
+the headers of the page's objects (never a body). The key of each file is read
+from its header the first time the store meets it and then kept in memory,
+per bucket, as long as the file exists (a file's name is the hash of its key,
+so that never goes stale). Cost: the first page of a bucket of *n* objects
+reads *n* headers (about 1.5 s for 100,000 on a laptop-class disk with a warm
+cache); every page after that is one walk of *n* names plus ``limit`` header
+reads (about 0.1-0.2 s for 100,000), so a full listing is O(n²/limit) name
+visits. The memory is about 250 bytes per object of a listed bucket.
+
 Presigned URLs are HMAC-SHA256-signed URLs of this app, served by
 :mod:`prework.http.blobs`: uploads mirror S3's browser POST form
 (``key``, ``bucket``, ``Content-Type``, ``policy``, ``signature``), downloads
@@ -31,8 +46,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import functools
 import hashlib
+import heapq
 import hmac
 import json
 import math
@@ -55,17 +72,23 @@ from prework.blobs._files import (
     PendingFile,
     now,
     open_object,
+    read_info,
     remove_stale_temp_files,
+    scan_keys,
 )
 from prework.blobs._keys import (
     content_disposition,
     physical_bucket,
     validate_content_type,
+    validate_cursor,
     validate_expires_in,
     validate_key,
+    validate_limit,
+    validate_prefix,
+    validate_sha256,
     validate_size_range,
 )
-from prework.blobs.base import BlobInfo, BlobStore, PresignedUpload
+from prework.blobs.base import BlobInfo, BlobPage, BlobStore, PresignedUpload
 from prework.errors import (
     Forbidden,
     NotFound,
@@ -77,6 +100,8 @@ from prework.errors import (
 __all__ = ["LocalBlobStore", "UploadPolicy"]
 
 _KEY_CONTEXT = b"prework.blobs.v1"
+CHECKSUM_ALGORITHM_FIELD = "x-amz-checksum-algorithm"
+CHECKSUM_SHA256_FIELD = "x-amz-checksum-sha256"
 _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
 
 T = TypeVar("T")
@@ -93,6 +118,11 @@ class UploadPolicy:
     min_size: int
     max_size: int
     expires: int
+    sha256: str | None = None
+
+
+def _sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 class LocalBlobStore(BlobStore):
@@ -118,6 +148,8 @@ class LocalBlobStore(BlobStore):
         self._signing_keys = [
             hmac.new(s, _KEY_CONTEXT, hashlib.sha256).digest() for s in (secret, *previous_secrets)
         ]
+        # per physical bucket: object file name -> key (see the module docstring)
+        self._keys: dict[str, dict[str, str]] = {}
 
     # -- paths -------------------------------------------------------------
 
@@ -188,6 +220,7 @@ class LocalBlobStore(BlobStore):
         content_type: str,
         max_size: int | None,
         min_size: int = 0,
+        expected_sha256: str | None = None,
     ) -> BlobInfo:
         path = self._object_path(bucket, key)
         validate_content_type(content_type)
@@ -216,7 +249,7 @@ class LocalBlobStore(BlobStore):
                     pending.open()
                     pending.write(data)
                     check_min()
-                    return pending.commit(key, content_type)
+                    return pending.commit(key, content_type, expected_sha256)
                 except BaseException:
                     pending.discard()
                     raise
@@ -239,7 +272,7 @@ class LocalBlobStore(BlobStore):
             if buffer:
                 await self._io(pending.write, bytes(buffer))
             check_min()
-            return await self._io(pending.commit, key, content_type)
+            return await self._io(pending.commit, key, content_type, expected_sha256)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pending.discard)
@@ -269,6 +302,47 @@ class LocalBlobStore(BlobStore):
 
         await self._io(functools.partial(path.unlink, missing_ok=True))
 
+    async def list(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        cursor: str | None = None,
+        limit: int = 1000,
+    ) -> BlobPage:
+        directory = self._bucket_dir(bucket)
+        validate_prefix(prefix)
+        validate_cursor(cursor)
+        validate_limit(limit)
+        known = self._keys.get(directory.name, {})
+
+        def page() -> tuple[dict[str, str], BlobPage]:
+            try:
+                keys = scan_keys(directory, known)
+            except FileNotFoundError as exc:
+                raise Unavailable(
+                    f"Blob directory {directory} is missing; run `prework init`.",
+                    code="bucket_missing",
+                ) from exc
+            wanted = (
+                (key, name)
+                for name, key in keys.items()
+                if key.startswith(prefix) and (cursor is None or key > cursor)
+            )
+            # str order is code point order, which is UTF-8 byte order
+            chosen = heapq.nsmallest(limit + 1, wanted)
+            items: builtins.list[BlobInfo] = []
+            for _key, name in chosen[:limit]:
+                info = read_info(directory / name[:2] / name)
+                if info is not None:  # else deleted since the walk
+                    items.append(info)
+            more = len(chosen) > limit
+            return keys, BlobPage(items=items, cursor=chosen[limit - 1][0] if more else None)
+
+        keys, result = await self._io(page)
+        self._keys[directory.name] = keys
+        return result
+
     # -- signing -----------------------------------------------------------
 
     def _sign(self, message: bytes, key: bytes | None = None) -> str:
@@ -296,12 +370,14 @@ class LocalBlobStore(BlobStore):
         max_size: int,
         min_size: int = 1,
         expires_in: int = 900,
+        checksum_sha256: str | None = None,
     ) -> PresignedUpload:
         self._object_path(bucket, key)
         validate_content_type(content_type)
         validate_size_range(min_size, max_size)
+        sha256 = validate_sha256(checksum_sha256)
         expires = self._expiry(expires_in)
-        policy_doc = {
+        policy_doc: dict[str, str | int] = {
             "bucket": bucket,
             "key": key,
             "content_type": content_type,
@@ -309,6 +385,8 @@ class LocalBlobStore(BlobStore):
             "max_size": max_size,
             "expires": expires,
         }
+        if sha256 is not None:
+            policy_doc["sha256"] = sha256
         policy = base64.b64encode(
             json.dumps(policy_doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
         ).decode("ascii")
@@ -319,6 +397,9 @@ class LocalBlobStore(BlobStore):
             "policy": policy,
             "signature": self._sign(b"upload\n" + policy.encode("ascii")),
         }
+        if sha256 is not None:  # the same fields as an S3 form's
+            fields[CHECKSUM_ALGORITHM_FIELD] = "SHA256"
+            fields[CHECKSUM_SHA256_FIELD] = _sha256_b64(sha256)
         return PresignedUpload(
             url=f"{self._public_url}/api/blobs/upload",
             fields=fields,
@@ -347,6 +428,7 @@ class LocalBlobStore(BlobStore):
                 min_size=int(doc["min_size"]),
                 max_size=int(doc["max_size"]),
                 expires=int(doc["expires"]),
+                sha256=validate_sha256(doc.get("sha256")),
             )
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise Forbidden("The upload policy is not valid.", code="signature_invalid") from exc
@@ -354,10 +436,13 @@ class LocalBlobStore(BlobStore):
             raise Forbidden("The upload form has expired.", code="expired")
         if policy.bucket not in self._bucket_names:
             raise Forbidden("The upload policy names an unknown bucket.", code="policy_violation")
+        checksum = policy.sha256
         for name, wanted in (
             ("bucket", policy.bucket),
             ("key", policy.key),
             ("content-type", policy.content_type),
+            (CHECKSUM_ALGORITHM_FIELD, None if checksum is None else "SHA256"),
+            (CHECKSUM_SHA256_FIELD, None if checksum is None else _sha256_b64(checksum)),
         ):
             if form.get(name) != wanted:
                 raise Forbidden(
@@ -371,7 +456,8 @@ class LocalBlobStore(BlobStore):
         self, fields: Mapping[str, str], body: AsyncIterator[bytes]
     ) -> BlobInfo:
         """Store a presigned upload: verify ``fields`` (before reading ``body``),
-        then stream ``body`` in, holding it to the policy's size range."""
+        then stream ``body`` in, holding it to the policy's size range and, if
+        the policy pins one, its SHA-256 (ValidationFailed ``checksum_mismatch``)."""
         policy = self.verify_upload(fields)
         return await self._put(
             policy.bucket,
@@ -380,6 +466,7 @@ class LocalBlobStore(BlobStore):
             content_type=policy.content_type,
             max_size=policy.max_size,
             min_size=policy.min_size,
+            expected_sha256=policy.sha256,
         )
 
     # -- presigned download ------------------------------------------------

@@ -8,10 +8,14 @@ then not generated for the others; nothing is skipped).
 ``file`` an ASGI client on a minimal app serving the blob router, for ``s3``
 a plain HTTP client talking to the engine. ``leftovers()`` lists what a
 failed write may have left behind (temp files; unfinished multipart uploads).
+``empty_blobs`` is a store whose buckets hold nothing yet (for ``s3``: new
+buckets of its own, removed afterwards); ``s3_client`` a raw aiobotocore
+client on the S3 engine, for writing what Prework itself would not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -52,11 +56,28 @@ def _s3_config() -> AioConfig:
     return AioConfig(signature_version="s3v4", s3={"addressing_style": "path"})
 
 
+def _unique_bucket_names() -> dict[str, str]:
+    run = uuid.uuid4().hex[:10]
+    return {logical: f"pwt-{run}-{logical}" for logical in DEFAULT_BUCKET_NAMES}
+
+
+@contextlib.asynccontextmanager
+async def _raw_s3_client(endpoint: S3Endpoint) -> AsyncIterator[Any]:
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=endpoint.url,
+        region_name=endpoint.region,
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        config=_s3_config(),
+    ) as client:
+        yield client
+
+
 @pytest.fixture(scope="session")
 def s3_bucket_names(s3_endpoint: S3Endpoint) -> Iterator[dict[str, str]]:
     """Physical bucket names unique to this test session; emptied and removed at the end."""
-    run = uuid.uuid4().hex[:10]
-    names = {logical: f"pwt-{run}-{logical}" for logical in DEFAULT_BUCKET_NAMES}
+    names = _unique_bucket_names()
     yield names
     # teardown runs outside the event loop: a plain botocore client is fine here
     client: Any = get_sync_session().create_client(
@@ -115,6 +136,50 @@ async def s3_blobs(
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def s3_client(s3_endpoint: S3Endpoint) -> AsyncIterator[Any]:
+    """A raw aiobotocore S3 client on the test engine."""
+    async with _raw_s3_client(s3_endpoint) as client:
+        yield client
+
+
+@pytest.fixture
+def empty_blobs(blob_backend: str, request: pytest.FixtureRequest) -> BlobStore:
+    """A store of the backend this test runs on whose buckets are empty."""
+    fixture = "file_blobs" if blob_backend == "file" else "s3_empty_blobs"
+    store: BlobStore = request.getfixturevalue(fixture)
+    return store
+
+
+@pytest.fixture
+async def s3_empty_blobs(s3_endpoint: S3Endpoint) -> AsyncIterator[S3BlobStore]:
+    """An S3 store on new buckets of its own, emptied and removed afterwards."""
+    endpoint = s3_endpoint
+    names = _unique_bucket_names()
+    s3 = S3BlobStore(
+        endpoint=endpoint.url,
+        region=endpoint.region,
+        path_style=True,
+        bucket_names=names,
+        access_key=endpoint.access_key,
+        secret_key=endpoint.secret_key,
+    )
+    try:
+        await s3.init()
+        yield s3
+    finally:
+        await s3.close()
+        async with _raw_s3_client(endpoint) as client:
+            existing = {b["Name"] for b in (await client.list_buckets()).get("Buckets", [])}
+            for name in names.values():
+                if name not in existing:
+                    continue
+                async for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                    for obj in page.get("Contents", []):
+                        await client.delete_object(Bucket=name, Key=obj["Key"])
+                await client.delete_bucket(Bucket=name)
 
 
 @pytest.fixture
@@ -181,14 +246,7 @@ async def leftovers(blobs: BlobStore, request: pytest.FixtureRequest) -> AsyncIt
 
     endpoint: S3Endpoint = request.getfixturevalue("s3_endpoint")
     names: dict[str, str] = request.getfixturevalue("s3_bucket_names")
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=endpoint.url,
-        region_name=endpoint.region,
-        aws_access_key_id=endpoint.access_key,
-        aws_secret_access_key=endpoint.secret_key,
-        config=_s3_config(),
-    ) as client:
+    async with _raw_s3_client(endpoint) as client:
 
         async def uploads() -> list[str]:
             found: list[str] = []
