@@ -4,14 +4,17 @@ its presigned URLs (error codes, streaming limits, response headers)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -435,6 +438,9 @@ async def test_store_without_init_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(Unavailable) as err:
         await store.put("media", "k", b"x", content_type="text/plain")
     assert err.value.code == "bucket_missing"
+    with pytest.raises(Unavailable) as err:
+        await store.list("media")
+    assert err.value.code == "bucket_missing"
     await store.init()
     await store.ping()
     await store.put("media", "k", os.urandom(10), content_type="text/plain")
@@ -657,3 +663,144 @@ async def test_put_syncs_the_file_before_the_rename_and_the_directory_after(
         assert ("fsync-dir", str(object_file.parent)) in events_of_put[2:]
     # the object's directory was new on the first put: its parent is synced too
     assert ("fsync-dir", str(object_file.parent.parent)) in per_put[0]
+
+
+# -- listing and checksums on disk ---------------------------------------------
+
+
+def object_file(blobs: BlobStore, bucket: str, key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return local(blobs).root / DEFAULT_BUCKET_NAMES[bucket] / digest[:2] / digest
+
+
+async def test_sha256_is_kept_in_the_object_header(blobs: BlobStore) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"body", content_type="text/plain")
+    raw = object_file(blobs, "media", key).read_bytes()
+    magic, length = struct.unpack_from(">4sI", raw)
+    meta = json.loads(raw[8 : 8 + length])
+    assert magic == b"PWB1"
+    assert meta["sha256"] == hashlib.sha256(b"body").hexdigest()
+
+
+async def test_objects_written_without_a_sha256_read_as_none(blobs: BlobStore) -> None:
+    # the header as the store wrote it before it recorded SHA-256
+    key = new_key()
+    await blobs.put("media", key, b"old body", content_type="text/plain")
+    path = object_file(blobs, "media", key)
+    raw = path.read_bytes()
+    _, length = struct.unpack_from(">4sI", raw)
+    meta = json.loads(raw[8 : 8 + length])
+    del meta["sha256"]
+    header = json.dumps(meta, separators=(",", ":")).encode()
+    path.write_bytes(
+        struct.pack(">4sI", b"PWB1", len(header)) + header.ljust(4096 - 8, b"\0") + b"old body"
+    )
+
+    assert (await blobs.head("media", key)).sha256 is None
+    async with await blobs.get("media", key) as stream:
+        assert stream.info.sha256 is None
+        assert await stream.read() == b"old body"
+    page = await blobs.list("media", key)
+    assert [(i.key, i.size, i.sha256) for i in page.items] == [(key, 8, None)]
+
+
+async def test_a_listing_passes_over_temp_files_and_strangers(blobs: BlobStore) -> None:
+    keys = sorted([new_key("a"), new_key("b")])
+    for key in keys:
+        await blobs.put("media", key, b"x", content_type="text/plain")
+    path = object_file(blobs, "media", keys[0])
+    bucket_dir = path.parent.parent
+    (path.parent / ".tmp-abc123").write_bytes(b"half a write")
+    (bucket_dir / "notes.txt").write_text("left by someone")
+    (bucket_dir / "zz").mkdir()
+    (bucket_dir / "zz" / ("0" * 64)).write_bytes(b"not in its directory")
+    (path.parent / ("f" * 64)).write_bytes(b"not in its directory either")
+
+    page = await blobs.list("media")
+    assert [i.key for i in page.items] == keys
+    assert page.cursor is None
+
+
+async def test_a_listing_sees_objects_replaced_since_the_last(blobs: BlobStore) -> None:
+    key = new_key()
+    await blobs.put("media", key, b"one", content_type="text/plain")
+    assert [i.size for i in (await blobs.list("media", key)).items] == [3]
+    await blobs.put("media", key, b"three", content_type="text/html")
+    [item] = (await blobs.list("media", key)).items
+    assert (item.size, item.content_type, item.sha256) == (
+        5,
+        "text/html",
+        hashlib.sha256(b"three").hexdigest(),
+    )
+    await blobs.delete("media", key)
+    assert (await blobs.list("media", key)).items == []
+
+
+async def test_a_file_that_vanishes_between_walk_and_read_is_left_out(
+    blobs: BlobStore,
+) -> None:
+    # a dangling symlink under an object's name: the walk sees the name, the
+    # read finds no file, as when a delete lands between the two
+    prefix = new_key("")
+    known, kept, unknown = prefix + "a-known", prefix + "b-kept", prefix + "c-unknown"
+    for key in (known, kept):
+        await blobs.put("media", key, b"x", content_type="text/plain")
+    assert len((await blobs.list("media", prefix)).items) == 2  # the store now knows both names
+    for key in (known, unknown):
+        path = object_file(blobs, "media", key)
+        path.unlink(missing_ok=True)
+        path.parent.mkdir(exist_ok=True)
+        path.symlink_to(path.with_name("gone"))
+
+    page = await blobs.list("media", prefix)
+    assert [i.key for i in page.items] == [kept]
+    assert page.cursor is None
+    # a page whose only key vanished: empty, but not the end
+    first = await blobs.list("media", prefix, limit=1)
+    assert (first.items, first.cursor) == ([], known)
+    second = await blobs.list("media", prefix, cursor=first.cursor, limit=1)
+    assert ([i.key for i in second.items], second.cursor) == ([kept], None)
+
+
+async def test_listing_while_objects_are_deleted(blobs: BlobStore) -> None:
+    prefix = new_key("")
+    keys = {f"{prefix}{i:03d}" for i in range(300)}
+    for key in keys:
+        await blobs.put("media", key, b"x", content_type="text/plain")
+    seen: list[str] = []
+
+    async def delete_all() -> None:
+        for key in sorted(keys, reverse=True):
+            await blobs.delete("media", key)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(delete_all)
+        cursor: str | None = None
+        while True:
+            page = await blobs.list("media", prefix, cursor=cursor, limit=7)
+            seen += [item.key for item in page.items]
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+
+    assert set(seen) <= keys
+    assert seen == sorted(set(seen))
+    assert (await blobs.list("media", prefix)).items == []
+
+
+async def test_the_upload_form_carries_the_checksum_like_s3s(blobs: BlobStore) -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    form = await blobs.presign_upload(
+        "media", "a/b.png", content_type="image/png", max_size=9, checksum_sha256=digest
+    )
+    assert set(form.fields) == {
+        "key",
+        "bucket",
+        "Content-Type",
+        "policy",
+        "signature",
+        "x-amz-checksum-algorithm",
+        "x-amz-checksum-sha256",
+    }
+    assert form.fields["x-amz-checksum-sha256"] == "LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE="
