@@ -38,6 +38,8 @@ read is not listed, a key added after the cursor is). A page may hold fewer
 than ``limit`` items while ``cursor`` is not ``None`` (objects deleted while it
 was read); only ``cursor is None`` means the end. An invalid ``prefix`` raises
 ValidationFailed ``invalid_key``, an invalid ``cursor`` ``invalid_cursor``.
+AWS S3 lists exactly so; SeaweedFS orders ``/`` first and loses keys under a
+cursor that is also a "directory" (see :mod:`prework.blobs.s3`).
 
 Checksums: :attr:`BlobInfo.sha256` is the lowercase hex SHA-256 of the whole
 body when the engine knows it, else ``None``; never a guess. The ``file``

@@ -27,6 +27,8 @@ SHA-256 of a multipart upload (only a composite "checksum of checksums",
 (``ChecksumMode=ENABLED``) and returns it as hex only when it is a
 full-object SHA-256 (``ChecksumType`` not ``COMPOSITE``, no ``-<parts>``
 suffix, 32 bytes); otherwise, and when the engine reports nothing, ``None``.
+(On AWS, reading the checksum of an SSE-KMS object needs ``kms:Decrypt``,
+which reading the object needs anyway.)
 ``get`` does not ask (botocore would then hash every body on the event loop
 to verify it): its ``info.sha256`` is ``None``; ask ``head``.
 
@@ -268,7 +270,9 @@ class S3BlobStore(BlobStore):
             max_pool_connections=32,
             warm_up_loader_caches=True,  # read the API model in a thread, not on the loop
             # S3-compatible engines differ in their support of the newer
-            # flexible checksums; send them only where S3 requires them.
+            # flexible checksums (botocore's default CRC32 in aws-chunked
+            # trailers); compute them only where S3 requires them. The SHA-256
+            # that put() and head() use is a plain header (see the module).
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )

@@ -5,10 +5,12 @@
 ``file``). The form is parsed as it streams in: the fields are read first, the
 signed policy is checked as soon as the ``file`` part starts (before any of
 the body is read), then the body streams straight into the store, cut off at
-the policy's ``max_size``. Answers 204 like S3; on any error nothing is
-stored. Errors: 403 ``signature_invalid`` / ``expired`` / ``policy_violation``,
-413 ``too_large``, 422 ``too_small``, 400 ``invalid_multipart`` /
-``missing_file`` / ``upload_incomplete``.
+the policy's ``max_size`` and, when the form is pinned to a SHA-256, held
+to it. Answers 204 like S3; on any error nothing is stored. Errors: 403
+``signature_invalid`` / ``expired`` / ``policy_violation`` (also checksum
+fields that differ from the policy's), 413 ``too_large``, 422 ``too_small`` /
+``checksum_mismatch``, 400 ``invalid_multipart`` / ``missing_file`` /
+``upload_incomplete``.
 
 ``GET /api/blobs/{bucket}/{key}?expires=..&signature=..[&filename=..]``: a
 presigned download; streams the object with its content type, length, ETag
