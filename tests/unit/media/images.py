@@ -71,7 +71,7 @@ def exif(
     return tags
 
 
-GPS = {
+GPS: dict[int, object] = {
     ExifTags.GPS.GPSLatitudeRef: "N",
     ExifTags.GPS.GPSLatitude: (51.0, 30.0, 12.5),
     ExifTags.GPS.GPSLongitudeRef: "W",
