@@ -58,7 +58,7 @@ from typing import Any
 import httpx
 
 from bench_http import READ_LUA, Result, Server, start, wrk
-from prework.bootstrap import build_services, open_store
+from prework.bootstrap import build_services, open_blobs, open_store
 from prework.checklists import work_repository as repo
 from prework.checklists.assignments import AssignmentFilter
 from prework.checklists.workflow import OPEN, Assignee, AssignmentState
@@ -209,7 +209,7 @@ async def seed(settings: Settings) -> Seeded:
     rng = random.Random(11)
     store = open_store(settings)
     bus = MemoryPubSub()
-    services = build_services(settings, store, bus)
+    services = build_services(settings, store, bus, open_blobs(settings))
     identity = services.identity
     try:
         owner = await identity.registration.register(
@@ -337,7 +337,7 @@ async def store_work(settings: Settings, seeded: Seeded) -> str:
     service the route calls; steadier than timings on a shared machine)."""
     store = CountingSqlite(settings.data_dir / "prework.db")
     bus = MemoryPubSub()
-    services = build_services(settings, store, bus)
+    services = build_services(settings, store, bus, open_blobs(settings))
     me = Principal(
         user_id=seeded.worker_id,
         org_id=seeded.org_id,

@@ -83,7 +83,7 @@ import httpx
 
 from bench_assignments import CTX, PASSWORD, login, prework_env
 from bench_http import Server, free_port
-from prework.bootstrap import build_services, open_store
+from prework.bootstrap import build_services, open_blobs, open_store
 from prework.checklists.workflow import Assignee
 from prework.config import Settings
 from prework.core.principal import Principal, RequestContext, Role
@@ -175,7 +175,7 @@ async def seed(settings: Settings) -> World:
     """The organization, its crew, the template and the started assignments."""
     store = open_store(settings)
     bus = MemoryPubSub()
-    services = build_services(settings, store, bus)
+    services = build_services(settings, store, bus, open_blobs(settings))
     identity = services.identity
     try:
         owner = await identity.registration.register(

@@ -59,6 +59,7 @@ from prework.http.middleware import (
 )
 from prework.http.openapi import install_openapi
 from prework.identity import routes as identity_routes
+from prework.media import routes as media_routes
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
 from prework.sync import routes as sync_routes
@@ -77,6 +78,7 @@ ROUTERS: Final[Sequence[APIRouter]] = (
     checklists_routes.router,
     *work_routes.routers,
     sync_routes.router,
+    media_routes.router,
 )
 
 
@@ -103,7 +105,8 @@ def _periodic(
 
 
 def _start_background(settings: Settings, services: Services) -> list[asyncio.Task[None]]:
-    """The sweep of abandoned team creations and the overdue check of assignments."""
+    """The sweep of abandoned team creations, the overdue check of assignments, the
+    media collector and the restart of thumbnails left unmade."""
     tasks = [
         _periodic(
             "team_sweep",
@@ -115,6 +118,9 @@ def _start_background(settings: Settings, services: Services) -> list[asyncio.Ta
             settings.overdue_check_interval_seconds,
             services.checklists.assignments.sweep_overdue,
         ),
+        _periodic("media_gc", settings.media_gc_interval_seconds, services.media_gc.sweep),
+        # thumbnails a server that died left unmade (its jobs wait a while first)
+        _periodic("thumbnail_resume", 300, services.media.resume_thumbnails),
     ]
     return [t for t in tasks if t is not None]
 
@@ -221,7 +227,7 @@ def create_app(
     app.state.blobs = blobs
     app.state.pubsub = pubsub
     app.state.build_services = lambda: build_services(
-        app.state.settings, app.state.store, app.state.pubsub
+        app.state.settings, app.state.store, app.state.pubsub, app.state.blobs
     )
     install_error_handlers(app)
     install_openapi(app)

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prework.audit.service import AuditService
 from prework.blobs.base import BlobStore
+from prework.blobs.cdn import CdnSigner
 from prework.checklists.assignments import AssignmentService
 from prework.checklists.editing import DocEditing
 from prework.checklists.reviews import ReviewService
@@ -62,6 +63,9 @@ from prework.identity.services import Identity
 from prework.identity.sessions import LoginLimits, SessionService
 from prework.identity.tokens import ACCESS_TOKEN_PURPOSE, KeyRing, TokenService
 from prework.identity.users import RosterListener, UserService
+from prework.media.gc import Collector
+from prework.media.models import MediaPolicy, Purpose
+from prework.media.service import MediaService
 from prework.pubsub.base import PubSub
 from prework.store.base import Store
 from prework.sync.service import SyncService
@@ -78,11 +82,13 @@ __all__ = [
     "StoreSpec",
     "build_identity",
     "build_services",
+    "cdn_signer",
     "derive_key",
     "engine_summary",
     "ensure_private_dir",
     "ensure_secret_key_file",
     "hash_params",
+    "media_policy",
     "open_blobs",
     "open_pubsub",
     "open_store",
@@ -513,6 +519,8 @@ class Services:
     teams: Teams
     checklists: Checklists
     sync: SyncService
+    media: MediaService
+    media_gc: Collector
 
     @property
     def authenticator(self) -> SessionService:
@@ -523,24 +531,84 @@ class Services:
         await self.identity.start()
 
     def close(self) -> None:
+        self.media.close()
         self.identity.close()
 
 
+def media_policy(settings: Settings) -> MediaPolicy:
+    """The media limits the settings name."""
+    return MediaPolicy(
+        max_bytes={
+            Purpose.ANSWER_PHOTO: settings.media_max_photo_bytes,
+            Purpose.SIGNATURE: settings.media_max_signature_bytes,
+            Purpose.DOCUMENT: settings.media_max_document_bytes,
+            Purpose.AVATAR: settings.media_max_avatar_bytes,
+        },
+        upload_expires_seconds=settings.media_upload_expires_seconds,
+        confirm_grace_seconds=settings.media_confirm_grace_seconds,
+        download_expires_seconds=settings.media_download_expires_seconds,
+        max_pixels=settings.media_max_pixels,
+        thumbnail_concurrency=settings.media_thumbnail_concurrency,
+        detached_grace_seconds=settings.media_detached_grace_seconds,
+    )
+
+
+def cdn_signer(settings: Settings) -> CdnSigner | None:
+    """The CDN link signer the settings name, or None without a CDN. A CDN without
+    a complete key pair is a :class:`ConfigError`: its links would be public."""
+    if not settings.cdn_base_url:
+        return None
+    pem: bytes | None = None
+    if settings.cdn_private_key is not None:
+        pem = settings.cdn_private_key.get_secret_value().encode("ascii")
+    elif settings.cdn_private_key_file is not None:
+        try:
+            pem = settings.cdn_private_key_file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read PREWORK_CDN_PRIVATE_KEY_FILE: {exc}") from exc
+    if pem is None or not settings.cdn_key_pair_id:
+        raise ConfigError(
+            "PREWORK_CDN_BASE_URL needs PREWORK_CDN_KEY_PAIR_ID and the key pair's private "
+            "key (PREWORK_CDN_PRIVATE_KEY or PREWORK_CDN_PRIVATE_KEY_FILE): unsigned CDN "
+            "links would make every organization's files public"
+        )
+    try:
+        return CdnSigner(
+            settings.cdn_base_url, key_pair_id=settings.cdn_key_pair_id, private_key_pem=pem
+        )
+    except ValueError as exc:
+        raise ConfigError(f"The CDN settings cannot work: {exc}") from exc
+
+
 def build_services(
-    settings: Settings, store: Store, pubsub: PubSub, *, clock: Clock = system_clock
+    settings: Settings,
+    store: Store,
+    pubsub: PubSub,
+    blobs: BlobStore,
+    *,
+    clock: Clock = system_clock,
 ) -> Services:
-    """Every area's services over ``store`` and the event bus ``pubsub``, on one
-    ``clock``. Raises :class:`ConfigError` when the settings cannot work (no usable
-    secret key on AWS engines)."""
+    """Every area's services over ``store``, the event bus ``pubsub`` and ``blobs``,
+    on one ``clock``. Raises :class:`ConfigError` when the settings cannot work (no
+    usable secret key on AWS engines, a CDN without its key pair)."""
     teams = Teams(teams=TeamService(store, pubsub, clock=clock))
     identity = build_identity(settings, store, clock=clock, rosters=teams.teams)
     checklists = build_checklists(store, pubsub, identity=identity, teams=teams, clock=clock)
+    policy = media_policy(settings)
+    media_deps: dict[str, Any] = {
+        "answers": checklists.answers,
+        "profiles": identity.profiles,
+        "policy": policy,
+        "clock": clock,
+    }
     return Services(
         identity=identity,
         audit=AuditService(store),
         teams=teams,
         checklists=checklists,
         sync=SyncService(store, pubsub, documents=checklists.answers, clock=clock),
+        media=MediaService(store, blobs, pubsub, cdn=cdn_signer(settings), **media_deps),
+        media_gc=Collector(store, blobs, **media_deps),
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``prework`` command: ``serve``, ``init``, ``version``.
+"""The ``prework`` command: ``serve``, ``init``, ``gc``, ``version``.
 
 Settings come from ``PREWORK_*`` environment variables (and ``.env``), as for
 the server; see :mod:`prework.config`.
@@ -7,19 +7,24 @@ the server; see :mod:`prework.config`.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 import prework
 from prework.bootstrap import (
     SECRET_KEY_FILE,
     ConfigError,
+    build_services,
     ensure_private_dir,
     ensure_secret_key_file,
     open_blobs,
+    open_pubsub,
     open_store,
     parse_blobs_url,
     parse_store_url,
@@ -168,6 +173,60 @@ def init() -> None:
         raise typer.Exit(1) from None
     for line in done:
         typer.echo(line)
+
+
+async def _gc(settings: Settings, *, dry_run: bool, show_progress: bool) -> dict[str, Any]:
+    store = open_store(settings)
+    blobs = open_blobs(settings)
+    pubsub = open_pubsub(settings)
+    try:
+        services = build_services(settings, store, pubsub, blobs)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} looked at"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not show_progress,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def tick(phase: str, count: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=None)
+                bar.advance(tasks[phase], count)
+
+            report = await services.media_gc.run(dry_run=dry_run, progress=tick)
+        services.close()
+        return {"dry_run": dry_run, **report.as_dict()}
+    finally:
+        await pubsub.close()
+        await blobs.close()
+        await store.close()
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="A progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Delete uploads never confirmed, rejected files and files nothing uses.
+
+    Prints what it did (or would do, with --dry-run) as one JSON object.
+    """
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        result = asyncio.run(_gc(settings, dry_run=dry_run, show_progress=progress))
+    except (ConfigError, PreworkError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, sort_keys=True))
 
 
 @app.command()

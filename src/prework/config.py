@@ -117,6 +117,29 @@ class Settings(BaseSettings):
     # state (bench/bench_sync.py measures it) to shrink messages of a few hundred bytes
     ws_per_message_deflate: bool = False
 
+    # media uploads (see prework.media): the size limit of each purpose, how long an
+    # upload form and a download link live, how long after its form expired an upload
+    # may still be confirmed (then the collector takes it), how long a ready file that
+    # nothing names is kept, the pixel limit of images, thumbnails made at once
+    media_max_photo_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    media_max_signature_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    media_max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    media_max_avatar_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    media_upload_expires_seconds: int = Field(default=600, ge=1, le=7 * 24 * 3600)
+    media_confirm_grace_seconds: int = Field(default=3600, ge=0)
+    media_download_expires_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    media_detached_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    media_max_pixels: int = Field(default=50_000_000, ge=1)
+    media_thumbnail_concurrency: int = Field(default=2, ge=1)
+    # how often each server runs the media collector (`prework gc`; 0: never)
+    media_gc_interval_seconds: float = Field(default=3600, ge=0)
+    # a CloudFront distribution in front of the buckets: links are signed with the key
+    # pair (an unsigned CDN link would make the files public); empty: presigned links
+    cdn_base_url: str = ""
+    cdn_key_pair_id: str = ""
+    cdn_private_key: SecretStr | None = None
+    cdn_private_key_file: Path | None = None
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
 

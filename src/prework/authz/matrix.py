@@ -31,6 +31,7 @@ from prework.checklists import permissions as checklists_permissions
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity import permissions as identity_permissions
+from prework.media import permissions as media_permissions
 from prework.teams import permissions as team_permissions
 
 __all__ = [
@@ -50,6 +51,7 @@ AREAS: Sequence[tuple[str, Mapping[StrEnum, frozenset[Role]]]] = (
     ("audit", audit_permissions.GRANTS),
     ("teams", team_permissions.GRANTS),
     ("checklists", checklists_permissions.GRANTS),
+    ("media", media_permissions.GRANTS),
 )
 _HIERARCHICAL: frozenset[StrEnum] = frozenset(identity_permissions.HIERARCHICAL)
 

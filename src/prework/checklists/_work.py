@@ -12,6 +12,7 @@ import structlog
 from prework.authz.authorize import authorize
 from prework.authz.matrix import is_allowed
 from prework.checklists import work_repository as repo
+from prework.checklists.answers import ItemProblem, media_uses
 from prework.checklists.permissions import ChecklistAction as Action
 from prework.checklists.templates import TemplateService
 from prework.checklists.workflow import Assignment
@@ -29,6 +30,7 @@ from prework.errors import (
 )
 from prework.identity.orgs import OrgService
 from prework.identity.profiles import ProfileService
+from prework.media import lookup as media_lookup
 from prework.pubsub.base import PubSub, org_topic
 from prework.store.base import Store, TransactOp
 from prework.teams.service import TeamService
@@ -135,6 +137,24 @@ class WorkBase:
         ):
             raise not_found()
         return item
+
+    async def media_problems(
+        self,
+        org_id: str,
+        assignment_id: str,
+        definition: Mapping[str, Any],
+        values: Mapping[str, Any],
+    ) -> list[ItemProblem]:
+        """The photo and signature answers among ``values`` ({item_id: value}) that
+        name a file they may not (see :mod:`prework.media.lookup`), in item order."""
+        uses = media_uses(definition, values)
+        if not uses:
+            return []
+        found = await media_lookup.usage_problems(self.store, org_id, assignment_id, uses)
+        return [
+            ItemProblem(item_id, p.code, f"{p.message} ({p.media_id})")
+            for item_id, p in found.items()
+        ]
 
     # ------------------------------------------------------------------ writes
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:

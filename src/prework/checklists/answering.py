@@ -145,6 +145,76 @@ class AnswerService(WorkBase):
         )
         return version.definition
 
+    # ------------------------------------------------------------------ files
+    async def attachable(
+        self,
+        principal: Principal,
+        ctx: RequestContext,
+        assignment_id: str,
+        item_id: str | None,
+        kind: str | None,
+    ) -> None:
+        """Whether the caller may attach a file to the assignment (a crew member,
+        while it is being filled in) and, with ``item_id``, to that item, which must
+        be of ``kind`` (``photo`` / ``signature``; None: any item): 404
+        ``not_found``, 403 ``not_on_crew``, 409 ``invalid_transition``, 422
+        ``unknown_item`` / ``wrong_item_type``."""
+        item = await self._workable(principal, ctx, assignment_id)
+        if item_id is None:
+            return
+        definition = await self._definition(item)
+        for section in definition.get("sections") or ():
+            for entry in section.get("items") or ():
+                if str(entry.get("id")) != item_id:
+                    continue
+                if kind is not None and entry.get("type") != kind:
+                    raise ValidationFailed(
+                        f"The item {item_id!r} does not take a file of this purpose.",
+                        code="wrong_item_type",
+                        details={"item_id": item_id, "item_type": entry.get("type")},
+                    )
+                return
+        raise ValidationFailed(
+            f"The checklist has no item {item_id!r}.",
+            code="unknown_item",
+            details={"item_id": item_id},
+        )
+
+    async def readable(self, principal: Principal, ctx: RequestContext, assignment_id: str) -> None:
+        """Whether the caller may read the assignment (404 ``not_found`` if not):
+        who may read its files."""
+        await self._readable(principal, ctx, assignment_id)
+
+    async def media_in_use(self, org_id: str, assignment_id: str) -> set[str]:
+        """Every media id the assignment's answers or any of its submissions name
+        (what the media collector keeps)."""
+        found: set[str] = set()
+
+        def take(answers: Mapping[str, Any]) -> None:
+            for entry in answers.values():
+                value = entry.get("value") if isinstance(entry, Mapping) else None
+                for v in value if isinstance(value, list) else [value]:
+                    if isinstance(v, str):
+                        found.add(v)
+
+        doc = await self.store.get(repo.ASSIGNMENTS, repo.doc_key(org_id, assignment_id))
+        if doc is not None:
+            take(doc.get("answers") or {})
+        cursor: str | None = None
+        while True:
+            page = await self.store.query(
+                repo.SUBMISSIONS,
+                index="gsi1",
+                pk=repo.submissions_pk(org_id, assignment_id),
+                limit=100,
+                cursor=cursor,
+            )
+            for sub in page.items:
+                take(sub.get("answers") or {})
+            cursor = page.cursor
+            if cursor is None:
+                return found
+
     # ------------------------------------------------------------------ reads
     async def get(
         self, *, principal: Principal, ctx: RequestContext, assignment_id: str
@@ -168,7 +238,9 @@ class AnswerService(WorkBase):
         org, user = principal.org_id, principal.user_id
         item = await self._workable(principal, ctx, assignment_id)
         definition = await self._definition(item)
-        problems = value_problems(definition, values)
+        problems = value_problems(definition, values) or await self.media_problems(
+            org, assignment_id, definition, values
+        )
         if problems:
             raise ValidationFailed(
                 f"{len(problems)} answer(s) are not valid.",
@@ -387,15 +459,19 @@ class AnswerService(WorkBase):
             answers: Mapping[str, Any] = doc.get("answers") or {}
             signoffs: Mapping[str, Any] = doc.get("signoffs") or {}
             ev: Evaluation = await anyio.to_thread.run_sync(evaluate, definition, answers)
+            problems = list(ev.problems)
+            if not problems:  # the files the answers name: ready, of this assignment
+                values = {k: e.get("value") for k, e in ev.answers.items() if k in ev.visible}
+                problems = await self.media_problems(org, assignment_id, definition, values)
             crew = list(current.get("crew") or ())
             missing = missing_signoffs(crew, signoffs)
-            if ev.problems or missing:
+            if problems or missing:
                 raise ValidationFailed(
                     "The checklist cannot be submitted yet: "
-                    f"{len(ev.problems)} answer problem(s), {len(missing)} sign-off(s) missing.",
+                    f"{len(problems)} answer problem(s), {len(missing)} sign-off(s) missing.",
                     code="submission_invalid",
                     details={
-                        "errors": [p.as_dict() for p in ev.problems[:200]],
+                        "errors": [p.as_dict() for p in problems[:200]],
                         "missing_signoffs": missing,
                     },
                 )

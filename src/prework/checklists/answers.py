@@ -56,6 +56,7 @@ __all__ = [
     "condition_holds",
     "diff_answers",
     "evaluate",
+    "media_uses",
     "value_problems",
 ]
 
@@ -81,6 +82,10 @@ ITEM_CODES: Final = frozenset(
         "too_many_photos",  # more than max_count
         "too_few_photos",  # (submit) some photos, fewer than min_count
         "required",  # (submit) a visible required item without an answer
+        # a photo / signature naming a file it may not (prework.media.lookup)
+        "media_not_found",  # no such file of this assignment
+        "media_not_ready",  # pending, rejected or deleted
+        "media_wrong_purpose",  # a signature's file as a photo, or the other way
     }
 )
 
@@ -511,6 +516,26 @@ def evaluate(definition: Mapping[str, Any], answers: Mapping[str, Mapping[str, A
         score_weight=score_weight,
         passed_weight=passed_weight,
     )
+
+
+def media_uses(
+    definition: Mapping[str, Any], values: Mapping[str, Any]
+) -> dict[str, tuple[str, list[str]]]:
+    """The files the valid photo and signature answers among ``values``
+    ({item_id: value}) name: ``{item_id: (kind, [media id, ...])}``."""
+    uses: dict[str, tuple[str, list[str]]] = {}
+    for item in _items(definition):
+        item_id = str(item.get("id"))
+        kind = item.get("type")
+        value = values.get(item_id)
+        if kind not in ("photo", "signature") or value is None:
+            continue
+        if _value_problem(item, value) is not None:
+            continue
+        ids = [value] if kind == "signature" else list(value)
+        if ids:
+            uses[item_id] = (str(kind), ids)
+    return uses
 
 
 def _entry_value(entry: Any) -> Any:

@@ -84,6 +84,23 @@ class Committed:
     history: list[LoggedOp] = field(default_factory=list)
 
 
+def _inserted(op: Op) -> dict[str, Any]:
+    """What ``op`` puts into answers, by item: a whole value (``oi`` at the item),
+    or the list of what it inserts into one (``li`` of a photo list), for the check
+    of the files it names (the rest is checked on the result, and at submit)."""
+    found: dict[str, Any] = {}
+    for component in op:
+        path = component["p"]
+        item_id = str(path[1])
+        if len(path) == 2 and "oi" in component:
+            found[item_id] = component["oi"]
+        elif len(path) == 3 and "li" in component:
+            listed = found.setdefault(item_id, [])
+            if isinstance(listed, list):
+                listed.append(component["li"])
+    return found
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is _ABSENT or b is _ABSENT:
         return a is b
@@ -172,6 +189,13 @@ class DocEditing(AnswerService):
                 )
         first = await self._workable(principal, ctx, assignment_id)
         definition = await self._definition(first)
+        problems = await self.media_problems(org, assignment_id, definition, _inserted(checked))
+        if problems:
+            raise ValidationFailed(
+                f"{len(problems)} answer(s) name files they may not.",
+                code="invalid_answers",
+                details={"errors": [p.as_dict() for p in problems[:200]]},
+            )
         read: dict[str, Any] | None = first
         async with self.doc_lock(org, assignment_id):  # on this node, one at a time
             return await self._commit(

@@ -20,6 +20,7 @@ from prework.errors import Forbidden, NotFound, ValidationFailed
 from prework.identity import repository as repo
 from prework.identity.models import Certification, Profile, certification_key
 from prework.identity.permissions import IdentityAction as Action
+from prework.media import lookup as media_lookup
 from prework.store.base import MAX_BATCH_GET, Store
 
 __all__ = ["UPDATABLE", "CertificationListener", "ProfileService"]
@@ -126,6 +127,13 @@ class ProfileService:
                     found[item["user_id"]] = repo.profile_of(item).certifications
         return found
 
+    async def avatar_of(self, org_id: str, user_id: str) -> str | None:
+        """The media id of the member's avatar (for the media collector; no
+        permission check)."""
+        item = await self.store.get(repo.PROFILES, repo.profile_key(org_id, user_id))
+        found = item.get("avatar_media_id") if item is not None else None
+        return found if isinstance(found, str) else None
+
     async def get_own(self, *, principal: Principal, ctx: RequestContext) -> Profile:
         await authorize(self.store, principal, ctx, Action.PROFILE_READ_OWN)
         return repo.profile_of(await self._load(principal.org_id, principal.user_id))
@@ -160,6 +168,15 @@ class ProfileService:
             assert isinstance(cert, Certification)
         await authorize(self.store, principal, ctx, Action.PROFILE_UPDATE_OWN)
         org_id, user_id = principal.org_id, principal.user_id
+        avatar = changes.get("avatar_media_id")
+        if avatar is not None:  # a ready avatar of the user's own
+            problem = await media_lookup.avatar_problem(self.store, org_id, user_id, avatar)
+            if problem is not None and problem.code == "media_not_found":
+                raise NotFound("No such file.", code="media_not_found")
+            if problem is not None:
+                raise ValidationFailed(
+                    f"The avatar cannot be that file: {problem.message}.", code=problem.code
+                )
         if "certifications" in changes:
             # keep the verifications of unchanged claims; a verification racing this
             # edit may be lost (never wrongly kept): a verification is only ever

@@ -94,7 +94,7 @@ TimeZone = Annotated[
     AfterValidator(_time_zone),
     Field(json_schema_extra={"enum": sorted(_TIME_ZONES)}),
 ]
-MediaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+MediaId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]  # prework.media
 IsoDate = Annotated[date, BeforeValidator(_date_text)]
 
 

@@ -146,8 +146,10 @@ SNAPSHOT_TABLES = (
     "templates",
     "assignments",
     "submissions",
+    "media",
     "audit-log",
 )
+MEDIA_INDEX_SHARDS = 4  # prework.media.repository.SHARDS
 
 
 async def _partition(store: Store, table: str, pk: str) -> list[dict[str, Any]]:
@@ -164,7 +166,8 @@ async def _partition(store: Store, table: str, pk: str) -> list[dict[str, Any]]:
 async def snapshot(store: Store, org_id: str) -> dict[str, list[dict[str, Any]]]:
     """Everything stored in the organization's partitions (for "storage unchanged"):
     its members, teams, templates, assignments (with their answers documents and
-    crew entries), submissions (with their reviews) and audit events; and, in the
+    crew entries), submissions (with their reviews), media records (and the
+    organization's entries of the media indexes) and audit events; and, in the
     ``sessions`` table, each answers document's partition (its operation log and sync
     sessions)."""
     out: dict[str, list[dict[str, Any]]] = {}
@@ -175,6 +178,15 @@ async def snapshot(store: Store, org_id: str) -> dict[str, list[dict[str, Any]]]
         *(_partition(store, "sessions", f"ORG#{org_id}#DOC#{d}") for d in docs)
     )
     out["sessions (documents)"] = [item for log in logs for item in log]
+    # the media area's pending-upload and thumbnail indexes (shared partitions)
+    shared = await asyncio.gather(
+        *(
+            _partition(store, "media", f"MEDIA#{index}#{shard}")
+            for index in ("PENDING", "THUMBS")
+            for shard in range(MEDIA_INDEX_SHARDS)
+        )
+    )
+    out["media (indexes)"] = [i for part in shared for i in part if i.get("org_id") == org_id]
     return out
 
 

@@ -5,7 +5,9 @@ area, see ``coverage.py``) calls it successfully and the named events must
 appear, with the right action and target, in the right organization; then
 calls it so that it fails, and the organization's stored data must be
 unchanged except for the failure events the case names (``access.denied``,
-``auth.login_failed``), exactly those; a failure that is a denial, repeated,
+``auth.login_failed``), exactly those, and the tables a refusal that records
+state names in ``records`` (a rejected upload: ``media``, with its
+``media.rejected`` event), which must change; a failure that is a denial, repeated,
 adds nothing (repeats within a window are coalesced into a counter). Each case
 is a test of its own; a route
 with no case fails ``test_every_mutating_route_has_a_case``. The tests share
@@ -100,9 +102,16 @@ async def test_mutating_route_audits_success_and_only_the_failure(
             f"{where}: failure added events {[e['action'] for e in added]}, "
             f"expected {spec['events']}"
         )
+    # a refusal that deliberately records state (a rejected upload) names what it changes
+    recorded = set(spec.get("records", ()))
     for table in after:
-        if table != "audit-log" and after[table] != before[table]:
+        if table == "audit-log" or (table in recorded and after[table] != before[table]):
+            continue
+        if after[table] != before[table]:
             problems.append(f"{where}: failure changed {table}")
+    for table in recorded:
+        if after[table] == before[table]:
+            problems.append(f"{where}: the refusal should have recorded state in {table}")
 
     # a denial repeated within the window is coalesced: counted, not a new event
     if "access.denied" in spec["events"]:

@@ -23,7 +23,6 @@ async def test_own_profile_update_and_clear(client: httpx.AsyncClient, store: St
                 {"name": "Working at height", "issuer": "IPAF", "expires_on": "2027-03-31"},
                 {"name": "First aid"},
             ],
-            "avatar_media_id": "m_123",
             "locale": "de-DE",
             "time_zone": "Europe/Berlin",
         },

@@ -34,14 +34,21 @@ CASES, EXEMPT = load("tenancy_cases.py")
 CASED = sorted((k for k in CASES if k[:2] not in EXEMPT), key=lambda k: (k[1], k[0], *k[2:]))
 
 
-def _fields(spec: dict[str, Any], schema: dict[str, Any]) -> set[str]:
-    """The property names of a request body schema (through refs and unions)."""
+def _fields(spec: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
+    """The property names of a request body schema (through refs and unions, and
+    of the objects it nests: ``target.assignment_id`` counts)."""
+    if depth > 8:
+        return set()
     if "$ref" in schema:
-        return _fields(spec, spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
-    found = set(schema.get("properties", {}))
+        named = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        return _fields(spec, named, depth + 1)
+    properties: dict[str, Any] = schema.get("properties", {})
+    found = set(properties)
+    for part in properties.values():
+        found |= _fields(spec, part, depth + 1)
     for key in ("oneOf", "anyOf", "allOf"):
         for part in schema.get(key, []):
-            found |= _fields(spec, part)
+            found |= _fields(spec, part, depth + 1)
     return found
 
 

@@ -1,0 +1,290 @@
+"""The media collector (``prework gc``, and every ``media_gc_interval_seconds`` in
+``prework serve``): it deletes what no one will use.
+
+Two passes:
+
+1. **Expired uploads.** The pending index (see :mod:`prework.media.repository`)
+   lists every upload nobody confirmed, by deadline; one past its deadline
+   loses its object, its index entry and its record (if the store still
+   shows it; the record expires on its own a day later), with a
+   ``media.expired`` event.
+2. **Objects by listing** (every bucket, under ``org/``): an object without a
+   record (its record expired, or a crash) older than an upload's whole
+   lifetime; the object of a rejected or deleted record; a thumbnail of a file
+   that is not ready; and a ready file that nothing names any more (no answer
+   of its assignment, no submission of it, not the avatar of its user) once it
+   is ``detached_grace_seconds`` old: its objects are deleted and its record
+   becomes ``deleted`` (kept, for the audit trail), with a ``media.deleted``
+   event.
+
+Every step is safe on several nodes at once (the record changes are
+conditional). ``dry_run`` counts what would go and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from prework.blobs.base import BlobInfo, BlobStore
+from prework.checklists.editing import DocEditing
+from prework.core import audit
+from prework.core.audit import SYSTEM
+from prework.core.clock import Clock, iso, system_clock
+from prework.core.principal import RequestContext
+from prework.errors import PreworkError, TransactionCanceled
+from prework.identity.profiles import ProfileService
+from prework.media import lookup
+from prework.media import repository as repo
+from prework.media.models import Media, MediaPolicy, MediaState
+from prework.store.base import All, AttrEquals, Delete, ItemExists, Store, Update, UpdateSpec
+
+__all__ = ["Collector", "GcReport", "Progress"]
+
+log = structlog.get_logger("prework.media.gc")
+
+Progress = Callable[[str, int], None]
+"""Called with a phase name and how many more items were looked at."""
+
+_PAGE = 1000
+_BUCKETS = ("media", "documents", "thumbnails")
+
+
+@dataclass(slots=True)
+class GcReport:
+    expired_uploads: int = 0
+    orphans: int = 0  # objects without a record
+    rejected: int = 0  # objects of rejected / deleted records, stray thumbnails
+    detached: int = 0  # ready files nothing names
+    objects_deleted: int = 0
+    bytes_freed: int = 0
+    looked_at: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "expired_uploads": self.expired_uploads,
+            "orphans": self.orphans,
+            "rejected": self.rejected,
+            "detached": self.detached,
+            "objects_deleted": self.objects_deleted,
+            "bytes_freed": self.bytes_freed,
+            "looked_at": self.looked_at,
+            "failures": len(self.failures),
+        }
+
+
+class Collector:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        *,
+        answers: DocEditing,
+        profiles: ProfileService,
+        policy: MediaPolicy,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.answers = answers
+        self.profiles = profiles
+        self.policy = policy
+        self.clock = clock
+
+    async def run(self, *, dry_run: bool = False, progress: Progress | None = None) -> GcReport:
+        report = GcReport()
+        tick = progress or (lambda phase, n: None)
+        await self._expired_uploads(report, dry_run, tick)
+        await self._listed(report, dry_run, tick)
+        if report.failures:
+            log.warning("gc_failures", count=len(report.failures), first=report.failures[0])
+        return report
+
+    async def sweep(self) -> int:
+        """One run as the server's periodic task: the number of files collected."""
+        report = await self.run()
+        return report.expired_uploads + report.orphans + report.rejected + report.detached
+
+    # ------------------------------------------------------------------ pass 1
+    async def _expired_uploads(self, report: GcReport, dry_run: bool, tick: Progress) -> None:
+        bound = repo.deadline_bound(int(self.clock()))
+        for shard in range(repo.SHARDS):
+            cursor: str | None = None
+            while True:
+                page = await self.store.query(
+                    repo.MEDIA,
+                    pk=repo.pending_pk(shard),
+                    sk_lte=bound,
+                    limit=_PAGE,
+                    cursor=cursor,
+                )
+                for entry in page.items:
+                    report.looked_at += 1
+                    report.expired_uploads += 1
+                    if not dry_run:
+                        await self._expire(entry, report)
+                tick("expired uploads", len(page.items))
+                cursor = page.cursor
+                if cursor is None:
+                    break
+
+    async def _expire(self, entry: Mapping[str, Any], report: GcReport) -> None:
+        org_id, media_id = entry["org_id"], entry["media_id"]
+        await self._delete_object(entry["bucket"], entry["key"], None, report)
+        index = Delete(repo.MEDIA, {"pk": entry["pk"], "sk": entry["sk"]})
+        found = (await lookup.load(self.store, org_id, [media_id])).get(media_id)
+        if found is None or found.state is not MediaState.PENDING:
+            await self.store.transact_write([index])
+            return
+        with contextlib.suppress(TransactionCanceled):  # confirmed meanwhile: it stays
+            await self.store.transact_write(
+                [
+                    Delete(
+                        repo.MEDIA,
+                        repo.media_key(org_id, media_id),
+                        condition=All(ItemExists(), AttrEquals("state", MediaState.PENDING.value)),
+                    ),
+                    Delete(repo.MEDIA, {"pk": entry["pk"], "sk": entry["sk"]}),
+                    self._event(found, "media.expired"),
+                ]
+            )
+
+    # ------------------------------------------------------------------ pass 2
+    async def _listed(self, report: GcReport, dry_run: bool, tick: Progress) -> None:
+        in_use: dict[tuple[str, str], set[str]] = {}
+        for bucket in _BUCKETS:
+            cursor: str | None = None
+            while True:
+                page = await self.blobs.list(bucket, repo.OBJECT_PREFIX, cursor=cursor, limit=_PAGE)
+                await self._judge(bucket, page.items, report, dry_run, in_use)
+                tick(f"objects in {bucket}", len(page.items))
+                cursor = page.cursor
+                if cursor is None:
+                    break
+
+    async def _judge(
+        self,
+        bucket: str,
+        objects: list[BlobInfo],
+        report: GcReport,
+        dry_run: bool,
+        in_use: dict[tuple[str, str], set[str]],
+    ) -> None:
+        by_org: dict[str, list[tuple[BlobInfo, str]]] = {}
+        for info in objects:
+            report.looked_at += 1
+            parsed = repo.parse_object_key(info.key)
+            if parsed is None:
+                continue  # not ours
+            by_org.setdefault(parsed[0], []).append((info, parsed[1]))
+        now = self.clock()
+        lifetime = self.policy.upload_expires_seconds + self.policy.confirm_grace_seconds
+        for org_id, found in by_org.items():
+            records = await lookup.load(self.store, org_id, (m for _, m in found))
+            for info, media_id in found:
+                media = records.get(media_id)
+                age = now - info.last_modified.timestamp()
+                thumbnail = bucket == "thumbnails"
+                if media is None:
+                    if age > lifetime:
+                        report.orphans += 1
+                        await self._delete_object(bucket, info.key, info, report, dry_run)
+                elif media.state in (MediaState.REJECTED, MediaState.DELETED) or (
+                    thumbnail and media.state is not MediaState.READY
+                ):
+                    report.rejected += 1
+                    await self._delete_object(bucket, info.key, info, report, dry_run)
+                elif (
+                    media.state is MediaState.READY
+                    and not thumbnail
+                    and now - _ts(media.confirmed_at or media.created_at)
+                    > self.policy.detached_grace_seconds
+                    and not await self._used(media, in_use)
+                ):
+                    report.detached += 1
+                    if not dry_run:
+                        await self._detach(media, info, report)
+                    else:
+                        report.objects_deleted += 1 + len(media.thumbnail_keys)
+                        report.bytes_freed += info.size
+
+    async def _used(self, media: Media, in_use: dict[tuple[str, str], set[str]]) -> bool:
+        target = media.target
+        if target.user_id is not None:
+            return await self.profiles.avatar_of(media.org_id, target.user_id) == media.id
+        if target.assignment_id is None:
+            return False
+        key = (media.org_id, target.assignment_id)
+        if key not in in_use:
+            in_use[key] = await self.answers.media_in_use(media.org_id, target.assignment_id)
+        return media.id in in_use[key]
+
+    async def _detach(self, media: Media, info: BlobInfo, report: GcReport) -> None:
+        now = iso(self.clock())
+        try:
+            await self.store.transact_write(
+                [
+                    Update(
+                        repo.MEDIA,
+                        repo.media_key(media.org_id, media.id),
+                        UpdateSpec(
+                            set={
+                                "state": MediaState.DELETED.value,
+                                "updated_at": now,
+                                "version": media.version + 1,
+                            }
+                        ),
+                        condition=All(
+                            ItemExists(),
+                            AttrEquals("state", MediaState.READY.value),
+                            AttrEquals("version", media.version),
+                        ),
+                    ),
+                    self._event(media, "media.deleted", reason="detached"),
+                ]
+            )
+        except TransactionCanceled:
+            return  # changed meanwhile: judged again next run
+        await self._delete_object(media.bucket, media.key, info, report)
+        for key in media.thumbnail_keys.values():
+            await self._delete_object("thumbnails", key, None, report)
+
+    # ------------------------------------------------------------------ helpers
+    async def _delete_object(
+        self,
+        bucket: str,
+        key: str,
+        info: BlobInfo | None,
+        report: GcReport,
+        dry_run: bool = False,
+    ) -> None:
+        report.objects_deleted += 1
+        report.bytes_freed += info.size if info is not None else 0
+        if dry_run:
+            return
+        try:
+            await self.blobs.delete(bucket, key)
+        except PreworkError as exc:
+            report.failures.append(f"{bucket}/{key}: {exc.code}")
+
+    def _event(self, media: Media, action: str, **details: Any) -> Any:
+        return audit.event_op(
+            org_id=media.org_id,
+            action=action,
+            actor=SYSTEM,
+            ctx=RequestContext(),
+            target_type="media",
+            target_id=media.id,
+            details={"purpose": media.purpose.value, **media.target.as_dict(), **details},
+            clock=self.clock,
+        )
+
+
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
