@@ -34,11 +34,15 @@ the EXIF capture time, the sniffed type. It refuses, with
 Pixels cut short past the header are found only by decoding them:
 :func:`~prework.media.thumbnails.make_thumbnails` refuses such an image with
 ``content_mismatch``. Bad EXIF never raises: an unreadable orientation counts
-as none, an unreadable capture time is ``None``.
+as none, an unreadable capture time is ``None`` (Pillow may warn about such a
+block; where warnings are errors, the tests' setting, the part it warns about
+counts as unreadable).
 
 The decoder is chosen by the sniffed magic bytes (Pillow's JPEG, PNG or WebP
 plugin, or pillow-heif's HEIF one), never by Pillow trying each registered
-format in turn, so no other Pillow format is ever parsed. Opening through the
+format in turn, so no other Pillow format is ever parsed (and pillow-heif's
+``register_heif_opener``, a process-wide change to ``Image.open``, is not
+needed and not called). Opening through the
 plugin directly also skips ``Image.open``'s bomb check, the one that warns
 (``DecompressionBombWarning``) between Pillow's limit and twice it: the limit
 here is ``max_pixels``, checked per call, and no warning is ever issued. Where
