@@ -292,7 +292,11 @@ async def get_own_profile(
     return ProfileRead.of(profile)
 
 
-@profiles.patch("/me", summary="Change your profile (fields sent as null are cleared)")
+@profiles.patch(
+    "/me",
+    summary="Change your profile (fields sent as null are cleared)",
+    responses=answers(404),  # avatar_media_id names no ready avatar of yours: media_not_found
+)
 async def update_own_profile(
     body: ProfileUpdate,
     principal: CurrentPrincipal,

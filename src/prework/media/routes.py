@@ -36,7 +36,7 @@ _NO_STORE = {"Cache-Control": "no-store"}  # the answers hold short-lived signed
     "/upload-url",
     status_code=status.HTTP_201_CREATED,
     summary="Ask for a form to upload a file straight to storage (then confirm it)",
-    responses=answers(413),
+    responses=answers(404, 413),
 )
 async def request_upload(
     body: UploadRequest,
@@ -65,7 +65,7 @@ async def request_upload(
 @router.post(
     "/confirm-upload",
     summary="Confirm an upload: the stored file is checked and becomes ready (or is rejected)",
-    responses=answers(409, 413),
+    responses=answers(404, 409, 413),
 )
 async def confirm_upload(
     body: ConfirmRequest,

@@ -146,6 +146,8 @@ class MediaService:
         self.cdn = cdn
         self.clock = clock
         self.bytes_read = 0  # read back from storage by confirm and thumbnailing
+        # thumbnails decode pixels: a few at once; a confirm reads an image's header
+        # only, in anyio's default worker threads, never queued behind thumbnails
         self._limiter = anyio.CapacityLimiter(self.policy.thumbnail_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -336,7 +338,7 @@ class MediaService:
             if real in IMAGE_TYPES:
                 try:
                     image = await anyio.to_thread.run_sync(
-                        _inspect, spool.file, self.policy.max_pixels, limiter=self._limiter
+                        _inspect, spool.file, self.policy.max_pixels
                     )
                 except ImageRefused as exc:
                     return await self._reject(principal, ctx, media, exc.code)
