@@ -19,7 +19,8 @@ the total. Seeded over the HTTP API: an organization, a crew of ``CREW`` workers
 per worker. Then ``--uploads`` (100) clients at once, client ``i`` as worker
 ``i % CREW``, each: ``POST /api/media/upload-url``, the form straight to SeaweedFS,
 ``POST /api/media/confirm-upload``; then the bench waits for the thumbnails
-(``MediaService.drain()``) and checks every record (ready, thumbnails ready). Cases:
+(``MediaService.drain()``) and checks every record (ready, thumbnails ready); the app's
+CPU time and largest ``VmRSS`` (polled every 50 ms) are taken over each case. Cases:
 a ~5 MiB JPEG photo (real: 2560x1920 of noise at quality 94, so it stays ~5 MiB)
 without and with ``sha256`` in the upload request (SeaweedFS verifies the body
 against it and reports it on ``HEAD``), and a 5 MiB PDF document (``%PDF-1.7``
@@ -472,6 +473,7 @@ class CaseResult:
     )  # counters when the last confirm answered
     after: dict[str, Any] = field(default_factory=dict)  # and once the thumbnails are made
     thumbnails_ready: int = 0
+    rss_peak: int = 0  # the app's largest VmRSS during the case
 
 
 async def one_upload(
@@ -526,15 +528,20 @@ async def run_case(
     ):
         (await app.post("/__bench/reset")).raise_for_status()
         cpu0 = cpu_seconds(server.proc.pid)
-        started = time.perf_counter()
-        outcomes = await asyncio.gather(
-            *(one_upload(app, net, workers[i % len(workers)], case, sha) for i in range(uploads)),
-            return_exceptions=True,
-        )
-        result.wall = time.perf_counter() - started
-        result.at_confirms = (await app.get("/__bench/counters")).json()
-        (await app.post("/__bench/drain")).raise_for_status()
-        result.drain = time.perf_counter() - started - result.wall
+        with RssPoller(server.proc.pid) as rss:  # through the thumbnails' drain
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(
+                *(
+                    one_upload(app, net, workers[i % len(workers)], case, sha)
+                    for i in range(uploads)
+                ),
+                return_exceptions=True,
+            )
+            result.wall = time.perf_counter() - started
+            result.at_confirms = (await app.get("/__bench/counters")).json()
+            (await app.post("/__bench/drain")).raise_for_status()
+            result.drain = time.perf_counter() - started - result.wall
+        result.rss_peak = rss.peak
         result.cpu = cpu_seconds(server.proc.pid) - cpu0
         result.after = (await app.get("/__bench/counters")).json()
         for outcome in outcomes:
@@ -574,7 +581,8 @@ def print_seaweedfs(results: list[CaseResult], uploads: int) -> bool:
     )
     head = (
         f"{'case':<14} {'size MiB':>8} {'ok':>4} {'wall s':>7} {'url p50/p99 ms':>15} "
-        f"{'upload p50/p99 ms':>18} {'confirm p50/p99 ms':>19} {'drain s':>8} {'app CPU s':>9}"
+        f"{'upload p50/p99 ms':>18} {'confirm p50/p99 ms':>19} {'drain s':>8} {'app CPU s':>9} "
+        f"{'app RSS MiB':>11}"
     )
     print(head)
     print("-" * len(head))
@@ -586,7 +594,7 @@ def print_seaweedfs(results: list[CaseResult], uploads: int) -> bool:
                 f"{f'{pct(ms[k], 50):,.0f} / {pct(ms[k], 99):,.0f}':>{w}}"
                 for k, w in (("url", 15), ("upload", 18), ("confirm", 19))
             )
-            + f" {r.drain:>8.1f} {r.cpu:>9.1f}"
+            + f" {r.drain:>8.1f} {r.cpu:>9.1f} {mib(r.rss_peak):>11}"
         )
     print(
         "\nBytes (counted in the app process): request bodies the app received, by path; "
@@ -664,6 +672,7 @@ def seaweedfs_part(root: Path, uploads: int) -> bool:
             root / "s3-app.log",
             free_port(),
         )
+        idle: list[int] = []  # the app's VmRSS after seeding and the warm-up
         try:
 
             async def go() -> list[CaseResult]:
@@ -673,6 +682,7 @@ def seaweedfs_part(root: Path, uploads: int) -> bool:
                     warm = await run_case(server, workers, case, WARM_UPLOADS, warm=True)
                     if warm.failures:
                         raise SystemExit(f"warm-up failed: {warm.failures[0]}")
+                idle.append(proc_status(server.proc.pid, "VmRSS"))
                 results = []
                 for case in cases:
                     print(f"  {case.name}: {uploads} uploads (load average {load()})", flush=True)
@@ -691,7 +701,8 @@ def seaweedfs_part(root: Path, uploads: int) -> bool:
         " reading\n  (thumbnail-<id> tasks, else confirm); service = MediaService.bytes_read."
         "\n  Images are read whole at confirm with or without sha256 (dimensions, EXIF, the"
         " thumbnails\n  made from that copy); a PDF whose SHA-256 the engine reports only its head."
-        f"\n  app (child process) VmHWM over the whole part: {mib(hwm)} MiB"
+        f"\n  app RSS: {mib(idle[0])} MiB after seeding and a warm-up of {WARM_UPLOADS} JPEGs and "
+        f"{WARM_UPLOADS} PDFs; VmHWM over the whole part {mib(hwm)} MiB"
     )
     return ok
 
