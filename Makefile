@@ -20,7 +20,7 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
 .PHONY: help venv run init test lint typecheck imports test-unit test-contract test-api \
         test-integration test-e2e test-differential test-all \
-        system-deps bench bench-deps bench-sync clean
+        system-deps bench bench-deps bench-sync bench-media clean
 
 help:
 	@echo "make run            set up, then serve on http://$(HOST):$(PORT) (embedded engines)"
@@ -34,6 +34,8 @@ help:
 	@echo "                    PREWORK_JSON0_PAIRS=200000 for more pairs than the default 10,000)"
 	@echo "make bench          run every bench/bench_*.py"
 	@echo "make bench-sync     /api/sync/ws against ShareDB 7 (BENCH_SYNC_ARGS=--quick for a short run)"
+	@echo "make bench-media    direct uploads: 100 x 5 MB via SeaweedFS, 1 GB on the embedded default"
+	@echo "                    (BENCH_MEDIA_ARGS=--quick for a short run)"
 	@echo "make clean          remove the virtualenv and caches (never var/, your data)"
 
 # ---------------------------------------------------------------- environment
@@ -120,6 +122,12 @@ bench: venv system-deps bench-deps
 BENCH_SYNC_ARGS ?=
 bench-sync: venv system-deps
 	$(BIN)/python bench/bench_sync.py $(BENCH_SYNC_ARGS)
+
+# bench/bench_media.py: SeaweedFS (weed, from the dev extra) and `prework serve`; a
+# 1 GiB temporary file and its copies (about 3 GiB of disk at the peak, removed after)
+BENCH_MEDIA_ARGS ?=
+bench-media: venv
+	$(BIN)/python bench/bench_media.py $(BENCH_MEDIA_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
