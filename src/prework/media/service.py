@@ -532,6 +532,8 @@ class MediaService:
         task = asyncio.create_task(self._thumbnail(media, source), name=f"thumbnail-{media.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if source is not None:  # also when cancelled before it ran (a shutdown)
+            task.add_done_callback(lambda _: source.close())
 
     async def _thumbnail(self, media: Media, source: IO[bytes] | None) -> None:
         """Make and store the thumbnails of a ready image; record them (or the

@@ -27,6 +27,7 @@ from prework.checklists.permissions import ChecklistAction
 from prework.core.principal import Principal, Role
 from prework.errors import Forbidden
 from prework.identity.permissions import IdentityAction as Action
+from prework.media.permissions import MediaAction
 from prework.teams.permissions import TeamAction
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
@@ -62,7 +63,9 @@ def test_every_area_s_declared_actions_are_in_the_matrix() -> None:
 
 
 def test_every_action_of_every_area_has_a_row() -> None:
-    assert set(MATRIX) == set(Action) | set(AuditAction) | set(TeamAction) | set(ChecklistAction)
+    assert set(MATRIX) == (
+        set(Action) | set(AuditAction) | set(TeamAction) | set(ChecklistAction) | set(MediaAction)
+    )
     assert list(MATRIX) == list(ACTIONS)
     assert len({a.value for a in ACTIONS}) == len(ACTIONS)
 
@@ -97,6 +100,9 @@ def test_worker_sees_only_their_own() -> None:
         ChecklistAction.ASSIGNMENT_READ_OWN,
         ChecklistAction.ASSIGNMENT_START,
         ChecklistAction.ASSIGNMENT_WORK,
+        # files of what they may read, uploads for their crews and their own avatar
+        MediaAction.MEDIA_READ,
+        MediaAction.MEDIA_UPLOAD,
     }
 
 

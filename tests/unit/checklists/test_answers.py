@@ -28,6 +28,7 @@ from prework.checklists.clearance import (
 )
 from prework.checklists.models import definition_problems
 from prework.checklists.schemas import Definition
+from prework.media.lookup import MEDIA_CODES
 
 M1, M2, M3, M4, M5, M6 = (f"{n:032x}" for n in range(1, 7))
 CHOICES = [{"value": v, "label": v.upper()} for v in ("a", "b", "c")]
@@ -715,6 +716,8 @@ def test_a_saved_answer_set_only_meets_submit_rules_at_submit(values: dict[str, 
 def test_every_item_code_is_reachable() -> None:
     seen = {code for _, _, code in INVALID}
     seen |= {"unknown_item", "invalid_entry", "required", "too_few_selected", "too_few_photos"}
+    # the files an answer names are looked up in the store: tests/api/media reaches each
+    seen |= MEDIA_CODES
     assert seen == ITEM_CODES
 
 
