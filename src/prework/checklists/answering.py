@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -61,7 +62,7 @@ from prework.store.base import (
 )
 from prework.sync.oplog import LoggedOp, OpKind, RecentOps, entry_put, publish_ops
 
-__all__ = ["AnswerService"]
+__all__ = ["AnswerService", "MediaUse"]
 
 log = structlog.get_logger("prework.checklists.answers")
 
@@ -77,6 +78,15 @@ def _unchanged_state(item: Mapping[str, Any]) -> Check:
         repo.assignment_key(item["org_id"], item["id"]),
         All(ItemExists(), version_equals(int(item["version"]))),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUse:
+    """The files an assignment keeps (see :meth:`AnswerService.media_in_use`)."""
+
+    ids: frozenset[str]
+    exists: bool
+    guard: Check | None  # part of a collector's write: fails if the answers changed
 
 
 # a keyed submit answers its earlier submission again for as long as the key's
@@ -185,9 +195,10 @@ class AnswerService(WorkBase):
         who may read its files."""
         await self._readable(principal, ctx, assignment_id)
 
-    async def media_in_use(self, org_id: str, assignment_id: str) -> set[str]:
-        """Every media id the assignment's answers or any of its submissions name
-        (what the media collector keeps)."""
+    async def media_in_use(self, org_id: str, assignment_id: str) -> MediaUse:
+        """What the media collector keeps of the assignment: every media id its
+        answers or any of its submissions name, whether it exists (its documents
+        stay while it does), and a check that fails once its answers change."""
         found: set[str] = set()
 
         def take(answers: Mapping[str, Any]) -> None:
@@ -198,8 +209,14 @@ class AnswerService(WorkBase):
                         found.add(v)
 
         doc = await self.store.get(repo.ASSIGNMENTS, repo.doc_key(org_id, assignment_id))
-        if doc is not None:
-            take(doc.get("answers") or {})
+        if doc is None:
+            return MediaUse(frozenset(), exists=False, guard=None)
+        take(doc.get("answers") or {})
+        guard = Check(
+            repo.ASSIGNMENTS,
+            repo.doc_key(org_id, assignment_id),
+            All(ItemExists(), version_equals(int(doc["version"]))),
+        )
         cursor: str | None = None
         while True:
             page = await self.store.query(
@@ -213,7 +230,7 @@ class AnswerService(WorkBase):
                 take(sub.get("answers") or {})
             cursor = page.cursor
             if cursor is None:
-                return found
+                return MediaUse(frozenset(found), exists=True, guard=guard)
 
     # ------------------------------------------------------------------ reads
     async def get(

@@ -84,23 +84,6 @@ class Committed:
     history: list[LoggedOp] = field(default_factory=list)
 
 
-def _inserted(op: Op) -> dict[str, Any]:
-    """What ``op`` puts into answers, by item: a whole value (``oi`` at the item),
-    or the list of what it inserts into one (``li`` of a photo list), for the check
-    of the files it names (the rest is checked on the result, and at submit)."""
-    found: dict[str, Any] = {}
-    for component in op:
-        path = component["p"]
-        item_id = str(path[1])
-        if len(path) == 2 and "oi" in component:
-            found[item_id] = component["oi"]
-        elif len(path) == 3 and "li" in component:
-            listed = found.setdefault(item_id, [])
-            if isinstance(listed, list):
-                listed.append(component["li"])
-    return found
-
-
 def _same(a: Any, b: Any) -> bool:
     if a is _ABSENT or b is _ABSENT:
         return a is b
@@ -189,13 +172,6 @@ class DocEditing(AnswerService):
                 )
         first = await self._workable(principal, ctx, assignment_id)
         definition = await self._definition(first)
-        problems = await self.media_problems(org, assignment_id, definition, _inserted(checked))
-        if problems:
-            raise ValidationFailed(
-                f"{len(problems)} answer(s) name files they may not.",
-                code="invalid_answers",
-                details={"errors": [p.as_dict() for p in problems[:200]]},
-            )
         read: dict[str, Any] | None = first
         async with self.doc_lock(org, assignment_id):  # on this node, one at a time
             return await self._commit(
@@ -229,9 +205,18 @@ class DocEditing(AnswerService):
                         past.version, True, [], history[: past.version - base_version - 1]
                     )
             rebased = json0.rebase(checked, [past.op for past in history])
-            ops, logged = self._plan(
+            ops, logged, changed = self._plan(
                 principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
             )
+            # the files the changed answers name (a photo list, a signature's id):
+            # ready files of this assignment, whatever the op did to them
+            problems = await self.media_problems(org, assignment_id, definition, changed)
+            if problems:
+                raise ValidationFailed(
+                    f"{len(problems)} answer(s) name files they may not.",
+                    code="invalid_answers",
+                    details={"errors": [p.as_dict() for p in problems[:200]]},
+                )
             try:
                 await self._write(ops)
             except (Raced, WriteConflict):  # another node's version landed: again
@@ -251,8 +236,9 @@ class DocEditing(AnswerService):
         seq: int,
         definition: Mapping[str, Any],
         rebased: bool,
-    ) -> tuple[list[TransactOp], list[LoggedOp]]:
-        """The transaction committing ``op`` on ``doc`` as read, and what it logs."""
+    ) -> tuple[list[TransactOp], list[LoggedOp], dict[str, Any]]:
+        """The transaction committing ``op`` on ``doc`` as read, what it logs, and
+        the answers it changes ({item id: new value, or None if removed})."""
         org, user = principal.org_id, principal.user_id
         version = int(doc["version"])
         content = content_of(doc)
@@ -349,4 +335,4 @@ class DocEditing(AnswerService):
                     },
                 )
             )
-        return ops, logged
+        return ops, logged, {k: new.get(k) for k in changed}

@@ -21,7 +21,14 @@ from prework.identity import repository as repo
 from prework.identity.models import Certification, Profile, certification_key
 from prework.identity.permissions import IdentityAction as Action
 from prework.media import lookup as media_lookup
-from prework.store.base import MAX_BATCH_GET, Store
+from prework.store.base import (
+    MAX_BATCH_GET,
+    All,
+    Check,
+    ItemExists,
+    Store,
+    version_equals,
+)
 
 __all__ = ["UPDATABLE", "CertificationListener", "ProfileService"]
 
@@ -127,12 +134,18 @@ class ProfileService:
                     found[item["user_id"]] = repo.profile_of(item).certifications
         return found
 
-    async def avatar_of(self, org_id: str, user_id: str) -> str | None:
-        """The media id of the member's avatar (for the media collector; no
-        permission check)."""
-        item = await self.store.get(repo.PROFILES, repo.profile_key(org_id, user_id))
-        found = item.get("avatar_media_id") if item is not None else None
-        return found if isinstance(found, str) else None
+    async def avatar_of(self, org_id: str, user_id: str) -> tuple[str | None, Check | None]:
+        """The media id of the member's avatar, and a check that fails once the
+        profile changes (for the media collector; no permission check)."""
+        key = repo.profile_key(org_id, user_id)
+        item = await self.store.get(repo.PROFILES, key)
+        if item is None:
+            return None, None
+        found = item.get("avatar_media_id")
+        guard = Check(
+            repo.PROFILES, key, All(ItemExists(), version_equals(int(item.get("version") or 1)))
+        )
+        return (found if isinstance(found, str) else None), guard
 
     async def get_own(self, *, principal: Principal, ctx: RequestContext) -> Profile:
         await authorize(self.store, principal, ctx, Action.PROFILE_READ_OWN)

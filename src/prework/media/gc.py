@@ -15,7 +15,9 @@ Two passes:
    of its assignment, no submission of it, not the avatar of its user) once it
    is ``detached_grace_seconds`` old: its objects are deleted and its record
    becomes ``deleted`` (kept, for the audit trail), with a ``media.deleted``
-   event.
+   event, in a transaction that also checks the answers document (or profile) is
+   at the version whose answers were read: an answer naming the file meanwhile
+   makes the collector leave it. A document stays as long as its assignment.
 
 Every step is safe on several nodes at once (the record changes are
 conditional). ``dry_run`` counts what would go and changes nothing.
@@ -32,17 +34,28 @@ from typing import Any
 import structlog
 
 from prework.blobs.base import BlobInfo, BlobStore
+from prework.checklists.answering import MediaUse
 from prework.checklists.editing import DocEditing
 from prework.core import audit
 from prework.core.audit import SYSTEM
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.principal import RequestContext
-from prework.errors import PreworkError, TransactionCanceled
+from prework.errors import PreworkError, TransactionCanceled, WriteConflict
 from prework.identity.profiles import ProfileService
 from prework.media import lookup
 from prework.media import repository as repo
-from prework.media.models import Media, MediaPolicy, MediaState
-from prework.store.base import All, AttrEquals, Delete, ItemExists, Store, Update, UpdateSpec
+from prework.media.models import Media, MediaPolicy, MediaState, Purpose
+from prework.store.base import (
+    All,
+    AttrEquals,
+    Check,
+    Delete,
+    ItemExists,
+    Store,
+    TransactOp,
+    Update,
+    UpdateSpec,
+)
 
 __all__ = ["Collector", "GcReport", "Progress"]
 
@@ -135,29 +148,33 @@ class Collector:
                     break
 
     async def _expire(self, entry: Mapping[str, Any], report: GcReport) -> None:
+        """Take an upload past its deadline: first its entry (and its record, if
+        still pending), in one transaction a confirm cannot also win (it deletes
+        the entry on the condition it exists); then, only if that committed, the
+        object."""
         org_id, media_id = entry["org_id"], entry["media_id"]
-        await self._delete_object(entry["bucket"], entry["key"], None, report)
-        index = Delete(repo.MEDIA, {"pk": entry["pk"], "sk": entry["sk"]})
+        entry_key = {"pk": entry["pk"], "sk": entry["sk"]}
         found = (await lookup.load(self.store, org_id, [media_id])).get(media_id)
-        if found is None or found.state is not MediaState.PENDING:
-            await self.store.transact_write([index])
-            return
-        with contextlib.suppress(TransactionCanceled):  # confirmed meanwhile: it stays
-            await self.store.transact_write(
-                [
-                    Delete(
-                        repo.MEDIA,
-                        repo.media_key(org_id, media_id),
-                        condition=All(ItemExists(), AttrEquals("state", MediaState.PENDING.value)),
-                    ),
-                    Delete(repo.MEDIA, {"pk": entry["pk"], "sk": entry["sk"]}),
-                    self._event(found, "media.expired"),
-                ]
+        ops: list[TransactOp] = [Delete(repo.MEDIA, entry_key, condition=ItemExists())]
+        if found is not None and found.state is MediaState.PENDING:
+            ops.append(
+                Delete(
+                    repo.MEDIA,
+                    repo.media_key(org_id, media_id),
+                    condition=All(ItemExists(), AttrEquals("state", MediaState.PENDING.value)),
+                )
             )
+            ops.append(self._event(found, "media.expired"))
+        try:
+            await self.store.transact_write(ops)
+        except (TransactionCanceled, WriteConflict):
+            return  # confirmed (or collected) meanwhile: the object stays
+        if found is None or found.state is MediaState.PENDING:
+            await self._delete_object(entry["bucket"], entry["key"], None, report)
 
     # ------------------------------------------------------------------ pass 2
     async def _listed(self, report: GcReport, dry_run: bool, tick: Progress) -> None:
-        in_use: dict[tuple[str, str], set[str]] = {}
+        in_use: dict[tuple[str, str], MediaUse] = {}
         for bucket in _BUCKETS:
             cursor: str | None = None
             while True:
@@ -174,7 +191,7 @@ class Collector:
         objects: list[BlobInfo],
         report: GcReport,
         dry_run: bool,
-        in_use: dict[tuple[str, str], set[str]],
+        in_use: dict[tuple[str, str], MediaUse],
     ) -> None:
         by_org: dict[str, list[tuple[BlobInfo, str]]] = {}
         for info in objects:
@@ -205,51 +222,62 @@ class Collector:
                     and not thumbnail
                     and now - _ts(media.confirmed_at or media.created_at)
                     > self.policy.detached_grace_seconds
-                    and not await self._used(media, in_use)
                 ):
+                    guard = await self._used(media, in_use)
+                    if guard is True:
+                        continue
                     report.detached += 1
                     if not dry_run:
-                        await self._detach(media, info, report)
+                        await self._detach(media, guard, info, report)
                     else:
                         report.objects_deleted += 1 + len(media.thumbnail_keys)
                         report.bytes_freed += info.size
 
-    async def _used(self, media: Media, in_use: dict[tuple[str, str], set[str]]) -> bool:
+    async def _used(self, media: Media, in_use: dict[tuple[str, str], MediaUse]) -> Check | bool:
+        """Whether something names ``media``: True, or the check that fails if that
+        changes before the collector's write (False: nothing to check)."""
         target = media.target
         if target.user_id is not None:
-            return await self.profiles.avatar_of(media.org_id, target.user_id) == media.id
+            avatar, guard = await self.profiles.avatar_of(media.org_id, target.user_id)
+            return True if avatar == media.id else (guard or False)
         if target.assignment_id is None:
             return False
         key = (media.org_id, target.assignment_id)
         if key not in in_use:
             in_use[key] = await self.answers.media_in_use(media.org_id, target.assignment_id)
-        return media.id in in_use[key]
+        use = in_use[key]
+        if media.id in use.ids or (media.purpose is Purpose.DOCUMENT and use.exists):
+            return True  # a document stays with its assignment
+        return use.guard or False
 
-    async def _detach(self, media: Media, info: BlobInfo, report: GcReport) -> None:
+    async def _detach(
+        self, media: Media, guard: Check | bool, info: BlobInfo, report: GcReport
+    ) -> None:
         now = iso(self.clock())
+        ops: list[TransactOp] = [
+            Update(
+                repo.MEDIA,
+                repo.media_key(media.org_id, media.id),
+                UpdateSpec(
+                    set={
+                        "state": MediaState.DELETED.value,
+                        "updated_at": now,
+                        "version": media.version + 1,
+                    }
+                ),
+                condition=All(
+                    ItemExists(),
+                    AttrEquals("state", MediaState.READY.value),
+                    AttrEquals("version", media.version),
+                ),
+            ),
+            self._event(media, "media.deleted", reason="detached"),
+        ]
+        if isinstance(guard, Check):
+            ops.append(guard)  # the answers (or profile) as read: unchanged
         try:
-            await self.store.transact_write(
-                [
-                    Update(
-                        repo.MEDIA,
-                        repo.media_key(media.org_id, media.id),
-                        UpdateSpec(
-                            set={
-                                "state": MediaState.DELETED.value,
-                                "updated_at": now,
-                                "version": media.version + 1,
-                            }
-                        ),
-                        condition=All(
-                            ItemExists(),
-                            AttrEquals("state", MediaState.READY.value),
-                            AttrEquals("version", media.version),
-                        ),
-                    ),
-                    self._event(media, "media.deleted", reason="detached"),
-                ]
-            )
-        except TransactionCanceled:
+            await self.store.transact_write(ops)
+        except (TransactionCanceled, WriteConflict):
             return  # changed meanwhile: judged again next run
         await self._delete_object(media.bucket, media.key, info, report)
         for key in media.thumbnail_keys.values():

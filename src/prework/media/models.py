@@ -162,6 +162,9 @@ class Media:
     rejection: str | None = None  # the code of the rejection
     confirmed_at: str | None = None
     version: int = 1
+    # the last moment (epoch seconds) a pending upload may be confirmed: the form's
+    # expiry plus the grace of the time it was handed out (also in its pending entry's key)
+    deadline: int = 0
 
 
 def _bad(message: str, code: str, **details: Any) -> ValidationFailed:

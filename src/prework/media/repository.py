@@ -134,6 +134,7 @@ def record_item(media: Media, *, expires_at: int | None) -> dict[str, Any]:
         "thumbnails": media.thumbnails.value,
         "thumbnail_keys": dict(media.thumbnail_keys),
         "version": media.version,
+        "deadline": media.deadline,
         "gsi1pk": target_pk(media.org_id, media.target),
         "gsi1sk": f"{media.created_at}#{media.id}",
     }
@@ -171,4 +172,5 @@ def media_of(item: Mapping[str, Any]) -> Media:
         rejection=item.get("rejection"),
         confirmed_at=item.get("confirmed_at"),
         version=int(item.get("version") or 1),
+        deadline=int(item.get("deadline") or 0),
     )

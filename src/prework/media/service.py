@@ -52,6 +52,7 @@ from prework.errors import (
     TooLarge,
     TransactionCanceled,
     ValidationFailed,
+    WriteConflict,
 )
 from prework.identity.profiles import ProfileService
 from prework.media import repository as repo
@@ -77,6 +78,7 @@ from prework.store.base import (
     Delete,
     ItemExists,
     ItemNotExists,
+    Key,
     Put,
     Store,
     TransactOp,
@@ -94,6 +96,8 @@ SPOOL_IN_MEMORY: Final = 1024 * 1024  # a spooled copy past this goes to a temp 
 HASH_BATCH: Final = 1024 * 1024  # hashed in a worker thread this much at a time
 RECORD_KEPT_SECONDS: Final = 24 * 3600  # a pending record outlives its deadline this long
 THUMB_JOB_STALE_SECONDS: Final = 300  # a job untouched this long is picked up again
+MAX_THUMBNAIL_ATTEMPTS: Final = 5  # a job picked up this often records thumbnails: failed
+MAX_QUEUED_COPIES: Final = 64  # past this many thumbnails queued, they read the file again
 
 
 def _not_found() -> NotFound:
@@ -150,6 +154,7 @@ class MediaService:
         # only, in anyio's default worker threads, never queued behind thumbnails
         self._limiter = anyio.CapacityLimiter(self.policy.thumbnail_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[str] = set()  # media ids whose thumbnails this node is making
 
     # ------------------------------------------------------------------ helpers
     def _event(
@@ -251,6 +256,7 @@ class MediaService:
             checksum_sha256=sha256,
         )
         now = iso(self.clock())
+        deadline = int(form.expires_at.timestamp()) + self.policy.confirm_grace_seconds
         media = Media(
             id=media_id,
             org_id=org,
@@ -266,8 +272,8 @@ class MediaService:
             created_at=now,
             upload_expires_at=iso(form.expires_at.timestamp()),
             updated_at=now,
+            deadline=deadline,
         )
-        deadline = int(form.expires_at.timestamp()) + self.policy.confirm_grace_seconds
         pending = {
             **repo.pending_key(org, media_id, deadline),
             "org_id": org,
@@ -296,9 +302,9 @@ class MediaService:
         return media, form
 
     # ------------------------------------------------------------------ confirm
-    def _deadline(self, media: Media) -> int:
-        expires = datetime.fromisoformat(media.upload_expires_at).timestamp()
-        return int(expires) + self.policy.confirm_grace_seconds
+    @staticmethod
+    def _pending_key(media: Media) -> Key:
+        return repo.pending_key(media.org_id, media.id, media.deadline)
 
     async def confirm(self, *, principal: Principal, ctx: RequestContext, media_id: str) -> Media:
         """Check the stored object against the declaration; ``ready`` or ``rejected``
@@ -312,7 +318,7 @@ class MediaService:
         settled = self._settled(media)
         if settled is not None:
             return settled
-        if self.clock() > self._deadline(media):
+        if self.clock() > media.deadline:
             raise Conflict(
                 "The upload expired before it was confirmed; request a new upload URL.",
                 code="upload_expired",
@@ -327,7 +333,11 @@ class MediaService:
         if info.size != media.size:
             code = "too_large" if info.size > media.size else "size_mismatch"
             return await self._reject(principal, ctx, media, code, stored_size=info.size)
-        spool = await self._read(media, whole=media.content_type in IMAGE_TYPES or not info.sha256)
+        whole = media.content_type in IMAGE_TYPES or not info.sha256
+        try:
+            spool = await self._read(media, whole=whole)
+        except NotFound:  # gone since the HEAD: a concurrent confirm rejected it
+            return await self._outcome(media)
         keep_spool = False
         try:
             head = await anyio.to_thread.run_sync(_head_of, spool.file)
@@ -347,11 +357,11 @@ class MediaService:
                     "height": image.height,
                     "captured_at": image.captured_at,
                 }
-            ready = await self._make_ready(
+            ready, won = await self._make_ready(
                 principal, ctx, media, sha256=info.sha256 or spool.sha256, facts=facts
             )
-            if ready.thumbnails is ThumbnailState.PENDING and ready.state is MediaState.READY:
-                keep_spool = True
+            if won and ready.thumbnails is ThumbnailState.PENDING:
+                keep_spool = True  # the thumbnails are made from this very copy
                 self._spawn(ready, spool.file)
             return ready
         finally:
@@ -404,7 +414,9 @@ class MediaService:
         *,
         sha256: str | None,
         facts: Mapping[str, Any],
-    ) -> Media:
+    ) -> tuple[Media, bool]:
+        """The record made ready, and whether this call made it (else another
+        confirm did, or the collector took the upload: its outcome)."""
         now = iso(self.clock())
         thumbnails = (
             ThumbnailState.PENDING if media.content_type in IMAGE_TYPES else ThumbnailState.NONE
@@ -434,7 +446,7 @@ class MediaService:
             self._settle_op(media, fields),
             Delete(
                 repo.MEDIA,
-                repo.pending_key(media.org_id, media.id, self._deadline(media)),
+                self._pending_key(media),
                 condition=ItemExists(),  # not collected meanwhile
             ),
             self._event(
@@ -460,9 +472,9 @@ class MediaService:
                 )
             )
         if not await self._settle(ops):
-            return await self._outcome(media)
+            return await self._outcome(media), False
         await self._announce(ready, "media.ready", content_type=ready.content_type)
-        return ready
+        return ready, True
 
     def _settle_op(self, media: Media, fields: Mapping[str, Any]) -> TransactOp:
         return Update(
@@ -481,26 +493,28 @@ class MediaService:
         collector) settled it first."""
         try:
             await self.store.transact_write(ops)
-        except TransactionCanceled:
+        except (TransactionCanceled, WriteConflict):
             return False
         return True
 
     async def _outcome(self, media: Media) -> Media:
-        """What another confirm (or the collector) made of the record."""
+        """What another confirm (or the collector) made of the record; for a record
+        still pending, 409: ``upload_expired`` once collected, else
+        ``transaction_conflict`` (a write raced this one: confirm again)."""
+        expired = Conflict(
+            "The upload expired before it was confirmed; request a new upload URL.",
+            code="upload_expired",
+        )
         try:
             current, _ = await self._load(media.org_id, media.id)
         except NotFound:
-            raise Conflict(
-                "The upload expired before it was confirmed; request a new upload URL.",
-                code="upload_expired",
-            ) from None
+            raise expired from None
         settled = self._settled(current)
-        if settled is None:  # still pending: its pending entry was collected
-            raise Conflict(
-                "The upload expired before it was confirmed; request a new upload URL.",
-                code="upload_expired",
-            )
-        return settled
+        if settled is not None:
+            return settled
+        if await self.store.get(repo.MEDIA, self._pending_key(current)) is None:
+            raise expired
+        raise WriteConflict("Another change to the upload raced this one; confirm again.")
 
     async def _reject(
         self, principal: Principal, ctx: RequestContext, media: Media, code: str, **details: Any
@@ -516,7 +530,7 @@ class MediaService:
         written = await self._settle(
             [
                 self._settle_op(media, fields),
-                Delete(repo.MEDIA, repo.pending_key(media.org_id, media.id, self._deadline(media))),
+                Delete(repo.MEDIA, self._pending_key(media)),
                 self._event(principal, ctx, media, "media.rejected", code=code, **details),
             ]
         )
@@ -529,9 +543,20 @@ class MediaService:
 
     # ------------------------------------------------------------------ thumbnails
     def _spawn(self, media: Media, source: IO[bytes] | None) -> None:
+        """Make the thumbnails in the background (from ``source``, the copy confirm
+        read, if given; else read again), once per file on this node."""
+        if media.id in self._inflight:
+            if source is not None:
+                source.close()
+            return
+        if source is not None and len(self._inflight) >= MAX_QUEUED_COPIES:
+            source.close()  # a burst: no more open copies; this job reads it again
+            source = None
+        self._inflight.add(media.id)
         task = asyncio.create_task(self._thumbnail(media, source), name=f"thumbnail-{media.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._inflight.discard(media.id))
         if source is not None:  # also when cancelled before it ran (a shutdown)
             task.add_done_callback(lambda _: source.close())
 
@@ -539,29 +564,41 @@ class MediaService:
         """Make and store the thumbnails of a ready image; record them (or the
         failure), then drop the job. Any other trouble leaves the job for later."""
         try:
-            if source is None:
-                spool = await self._read(media, whole=True)
-                source = spool.file
-            source.seek(0)
-            try:
-                made = await anyio.to_thread.run_sync(
-                    _thumbnails, source, self.policy.max_pixels, limiter=self._limiter
-                )
-            except ImageRefused as exc:
-                log.warning("thumbnail_failed", media_id=media.id, code=exc.code)
-                await self._thumbnails_done(media, ThumbnailState.FAILED, {})
-                return
-            keys: dict[str, str] = {}
-            for size, thumb in made.items():
-                key = repo.thumbnail_key(media.org_id, media.id, size)
-                await self.blobs.put("thumbnails", key, thumb.data, content_type=thumb.content_type)
-                keys[size] = key
+            async with self._limiter:  # a few at once: reading, decoding, writing
+                await self._touch(media)  # being worked on: nobody claims it now
+                if source is None:
+                    source = (await self._read(media, whole=True)).file
+                source.seek(0)
+                try:
+                    made = await anyio.to_thread.run_sync(
+                        _thumbnails, source, self.policy.max_pixels
+                    )
+                except ImageRefused as exc:
+                    log.warning("thumbnail_failed", media_id=media.id, code=exc.code)
+                    await self._thumbnails_done(media, ThumbnailState.FAILED, {})
+                    return
+                keys: dict[str, str] = {}
+                for size, thumb in made.items():
+                    key = repo.thumbnail_key(media.org_id, media.id, size)
+                    await self.blobs.put(
+                        "thumbnails", key, thumb.data, content_type=thumb.content_type
+                    )
+                    keys[size] = key
             await self._thumbnails_done(media, ThumbnailState.READY, keys)
         except Exception:
             log.exception("thumbnail_error", media_id=media.id)
         finally:
             if source is not None:
                 source.close()
+
+    async def _touch(self, media: Media) -> None:
+        with contextlib.suppress(PreworkError):
+            await self.store.update(
+                repo.MEDIA,
+                repo.thumb_job_key(media.org_id, media.id),
+                UpdateSpec(set={"touched_at": int(self.clock())}),
+                condition=ItemExists(),
+            )
 
     async def _thumbnails_done(
         self, media: Media, state: ThumbnailState, keys: Mapping[str, str]
@@ -594,11 +631,14 @@ class MediaService:
         except TransactionCanceled:  # done by another node, or the file is gone
             await self.store.delete(repo.MEDIA, repo.thumb_job_key(media.org_id, media.id))
             return
+        except WriteConflict:
+            return  # raced: the job stays, picked up again later
         await self._announce(done, "media.thumbnails", thumbnails=state.value)
 
     async def resume_thumbnails(self) -> int:
         """Start the thumbnails of every job nobody touched for a while (a server
-        that died after a confirm); the number started."""
+        that died after a confirm, or a failure); the number started. A job tried
+        :data:`MAX_THUMBNAIL_ATTEMPTS` times records ``thumbnails: failed``."""
         stale = int(self.clock()) - THUMB_JOB_STALE_SECONDS
         started = 0
         for shard in range(repo.SHARDS):
@@ -610,36 +650,44 @@ class MediaService:
                 for job in page.items:
                     if int(job.get("touched_at") or 0) > stale:
                         continue
-                    if await self._claim(job):
-                        try:
-                            media, _ = await self._load(job["org_id"], job["media_id"])
-                        except NotFound:
-                            await self.store.delete(repo.MEDIA, {"pk": job["pk"], "sk": job["sk"]})
-                            continue
-                        if media.thumbnails is not ThumbnailState.PENDING:
-                            await self.store.delete(repo.MEDIA, {"pk": job["pk"], "sk": job["sk"]})
-                            continue
-                        self._spawn(media, None)
-                        started += 1
+                    if job["media_id"] not in self._inflight and await self._claim(job):
+                        started += await self._resume(job)
                 cursor = page.cursor
                 if cursor is None:
                     break
         return started
 
+    async def _resume(self, job: Mapping[str, Any]) -> int:
+        job_key = {"pk": job["pk"], "sk": job["sk"]}
+        try:
+            media, _ = await self._load(job["org_id"], job["media_id"])
+        except NotFound:
+            await self.store.delete(repo.MEDIA, job_key)
+            return 0
+        if media.state is not MediaState.READY or media.thumbnails is not ThumbnailState.PENDING:
+            await self.store.delete(repo.MEDIA, job_key)  # deleted, or done meanwhile
+            return 0
+        if int(job.get("attempts") or 0) >= MAX_THUMBNAIL_ATTEMPTS:
+            log.warning("thumbnail_given_up", media_id=media.id)
+            await self._thumbnails_done(media, ThumbnailState.FAILED, {})
+            return 0
+        self._spawn(media, None)
+        return 1
+
     async def _claim(self, job: Mapping[str, Any]) -> bool:
-        """Take a stale job (one node wins it)."""
+        """Take a stale job (one node wins it), counting the attempt."""
         try:
             await self.store.transact_write(
                 [
                     Update(
                         repo.MEDIA,
                         {"pk": job["pk"], "sk": job["sk"]},
-                        UpdateSpec(set={"touched_at": int(self.clock())}),
+                        UpdateSpec(set={"touched_at": int(self.clock())}, add={"attempts": 1}),
                         condition=All(ItemExists(), AttrEquals("touched_at", job["touched_at"])),
                     )
                 ]
             )
-        except TransactionCanceled:
+        except (TransactionCanceled, WriteConflict):
             return False
         return True
 
