@@ -25,7 +25,6 @@ conditional). ``dry_run`` counts what would go and changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
