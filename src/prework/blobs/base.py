@@ -47,6 +47,19 @@ backend computes it on every write; an S3 engine reports it only for objects
 stored with a whole-object SHA-256 checksum (see :mod:`prework.blobs.s3`).
 Whoever needs the digest of an object whose ``sha256`` is ``None`` must read
 the body and hash it.
+
+Copying: :meth:`BlobStore.copy` copies an object (body and content type) to
+another key, in the same bucket or another, replacing what is there,
+atomically for readers of the destination. Given ``if_match`` (an ETag as
+:attr:`BlobInfo.etag` gives it) it copies only the version with that ETag:
+if the source is another version by the time it is copied, it raises
+:class:`~prework.errors.ConditionFailed` (code ``changed``) and writes
+nothing; the version copied is always one whole version, never a mix.
+Copying an object onto itself writes nothing (the object already is its own
+copy) and answers as a copy would (``if_match`` checked, its ``BlobInfo``).
+The copy's ETag equals the source's when the source is a single-part object
+(on S3 the copy of a multipart object may get another). Objects over 5 GiB
+cannot be copied on S3 (ValidationFailed ``too_large_to_copy``).
 """
 
 from __future__ import annotations
@@ -156,6 +169,23 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def head(self, bucket: str, key: str) -> BlobInfo:
         """The object's metadata. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def copy(
+        self,
+        bucket: str,
+        key: str,
+        dest_bucket: str,
+        dest_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> BlobInfo:
+        """Copy the object to ``dest_bucket``/``dest_key`` (replacing what is there),
+        with its content type; atomically for readers of the destination. With
+        ``if_match`` (an ETag as BlobInfo.etag gives it, no quotes) only if the source
+        is still that version: else ConditionFailed (code ``changed``), nothing written.
+        A missing source raises NotFound. The copy's BlobInfo carries its SHA-256 where
+        the engine knows it (the file engine: always)."""
 
     @abc.abstractmethod
     async def delete(self, bucket: str, key: str) -> None:

@@ -21,7 +21,12 @@ live writer in another process). All file I/O runs in worker threads.
 Reads can be limited to a byte range (:meth:`LocalBlobStream.restrict`), which
 the download route uses for HTTP ``Range`` requests.
 
-Every write (``put`` and presigned uploads) computes the body's SHA-256 as it
+:meth:`LocalBlobStore.copy` streams the body of the source file it opened
+(the one whose header it checked ``if_match`` against) into a new object file
+at the destination, through the same temp file, fsync and ``os.replace`` as
+``put``; its ETag and SHA-256 are computed afresh (they equal the source's).
+
+Every write (``put``, ``copy`` and presigned uploads) computes the body's SHA-256 as it
 streams and keeps it in the header; ``head``, ``get`` and ``list`` return it.
 
 Listing cannot use the file names (they are hashes), so :meth:`LocalBlobStore.list`
@@ -72,6 +77,7 @@ import anyio.to_thread
 
 from prework.blobs._files import (
     CHUNK_SIZE,
+    HEADER_SIZE,
     STALE_TEMP_SECONDS,
     LocalBlobStream,
     PendingFile,
@@ -95,7 +101,9 @@ from prework.blobs._keys import (
 )
 from prework.blobs.base import BlobInfo, BlobPage, BlobStore, PresignedUpload
 from prework.errors import (
+    ConditionFailed,
     Forbidden,
+    Internal,
     NotFound,
     TooLarge,
     Unavailable,
@@ -108,6 +116,7 @@ _KEY_CONTEXT = b"prework.blobs.v1"
 CHECKSUM_ALGORITHM_FIELD = "x-amz-checksum-algorithm"
 CHECKSUM_SHA256_FIELD = "x-amz-checksum-sha256"
 _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
+COPY_CHUNK_SIZE = 16 * CHUNK_SIZE  # bytes a copy moves per worker-thread call (1 MiB)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -301,6 +310,50 @@ class LocalBlobStore(BlobStore):
         fh, info = await self._io(open_object, path, key)
         fh.close()
         return info
+
+    async def copy(
+        self,
+        bucket: str,
+        key: str,
+        dest_bucket: str,
+        dest_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> BlobInfo:
+        source = self._object_path(bucket, key)
+        dest = self._object_path(dest_bucket, dest_key)
+        # the header checked and the body streamed come from this one open file:
+        # a source replaced meanwhile is another file, never read here
+        fh, info = await self._io(open_object, source, key)
+        try:
+            if if_match is not None and info.etag != if_match:
+                raise ConditionFailed(
+                    "The blob is no longer the version the copy was asked for.",
+                    code="changed",
+                    details={"key": key, "if_match": if_match, "etag": info.etag},
+                )
+            if source == dest:
+                return info  # an object is its own copy; rewriting it could undo a newer put
+            pending = PendingFile(dest)
+
+            def copy_chunk() -> int:
+                data = fh.read(min(COPY_CHUNK_SIZE, info.size - pending.size))
+                pending.write(data)
+                return len(data)
+
+            try:
+                await self._io(pending.open)
+                await self._io(fh.seek, HEADER_SIZE)
+                while pending.size < info.size:
+                    if not await self._io(copy_chunk):
+                        raise Internal(f"The blob file of {key!r} is shorter than its header says.")
+                return await self._io(pending.commit, dest_key, info.content_type)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(pending.discard)
+                raise
+        finally:
+            fh.close()
 
     async def delete(self, bucket: str, key: str) -> None:
         path = self._object_path(bucket, key)

@@ -46,6 +46,33 @@ or replaced by one without; a multipart upload created with
 ``...=-2`` value (which ``head`` returns as ``None``); ``FULL_OBJECT`` SHA-256
 multipart uploads are refused (``InvalidRequest``), as on AWS.
 
+**Copying** is one ``CopyObject`` (``MetadataDirective=COPY``: the content
+type goes along), after a ``HeadObject`` of the source that gives its size,
+content type, ETag and SHA-256: the copy is sent with
+``CopySourceIfMatch=<that ETag>``, so the version copied is the one the HEAD
+described (with ``if_match``, the HEAD's ETag must be ``if_match`` first, or
+ConditionFailed ``changed`` without a copy; a 412 from the copy means the
+source was replaced in between: ``changed`` too). Without ``if_match``, a
+source replaced between the HEAD and the copy is HEADed again (at most
+:data:`COPY_ATTEMPTS` times, then Unavailable). The copy asks for
+``ChecksumAlgorithm=SHA256``; its ``sha256`` is the full-object SHA-256 the
+engine reports for the copy, else the source's (the same bytes, by the ETag
+condition), else ``None``. One ``CopyObject`` copies at most 5 GiB
+(:data:`MAX_COPY_SIZE`): a larger source raises ValidationFailed
+``too_large_to_copy`` (no multipart ``UploadPartCopy``). Copying an object
+onto itself is the HEAD alone: S3 refuses a ``COPY`` onto itself
+(``InvalidRequest``), and rewriting it could undo a newer ``put``.
+
+What SeaweedFS (4.48) does with ``CopyObject``, found by experiment: the
+response carries the ETag (unquoted) and ``LastModified`` but no checksum,
+whatever ``ChecksumAlgorithm`` says; the copy keeps the source's ETag (a
+multipart source's ``...-<parts>`` too) and the source's stored SHA-256 (HEAD
+of the copy reports it; a source stored without one gives a copy without
+one, ``ChecksumAlgorithm=SHA256`` notwithstanding). ``CopySourceIfMatch``
+takes the ETag quoted or not and ``*``; a mismatch is 412
+``PreconditionFailed``, a missing source 404 ``NoSuchKey`` (with or without
+the condition).
+
 **Listing** is ``ListObjectsV2`` with ``Prefix``, ``MaxKeys=limit`` and
 ``StartAfter=cursor`` (never a ContinuationToken: the cursor is the last key
 the page covered, the same kind of value as the ``file`` engine's), then one
@@ -99,6 +126,7 @@ from prework.blobs._keys import (
 )
 from prework.blobs.base import BlobInfo, BlobPage, BlobStore, BlobStream, PresignedUpload
 from prework.errors import (
+    ConditionFailed,
     Internal,
     NotFound,
     PreworkError,
@@ -112,12 +140,14 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
-__all__ = ["LIST_HEAD_CONCURRENCY", "PART_SIZE", "S3BlobStore"]
+__all__ = ["COPY_ATTEMPTS", "LIST_HEAD_CONCURRENCY", "MAX_COPY_SIZE", "PART_SIZE", "S3BlobStore"]
 
 PART_SIZE = 8 * 1024 * 1024  # also the single-PutObject threshold; S3's minimum part is 5 MiB
 CHUNK_SIZE = 64 * 1024
 LIST_HEAD_CONCURRENCY = 16  # HEAD requests at once while listing (the pool has 32 connections)
 _HASH_IN_THREAD = 1024 * 1024  # bodies this large are hashed in a worker thread
+MAX_COPY_SIZE = 5 * 1024**3  # the most one CopyObject copies
+COPY_ATTEMPTS = 3  # HEAD + CopyObject rounds while an unconditional copy's source keeps changing
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 _BUCKET_MISSING_CODES = frozenset({"NoSuchBucket"})
@@ -200,6 +230,23 @@ async def _sha256_b64(data: bytes) -> str:
     else:
         digest = hashlib.sha256(data).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def _changed(key: str, if_match: str, etag: str | None) -> ConditionFailed:
+    details: dict[str, Any] = {"key": key, "if_match": if_match}
+    if etag is not None:
+        details["etag"] = etag
+    return ConditionFailed(
+        "The blob is no longer the version the copy was asked for.",
+        code="changed",
+        details=details,
+    )
+
+
+def _precondition_failed(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code == "PreconditionFailed" or status == 412
 
 
 def _nameable(key: str) -> bool:
@@ -479,6 +526,64 @@ class S3BlobStore(BlobStore):
             etag=_strip_etag(out.get("ETag", "")),
             last_modified=out["LastModified"],
             sha256=_sha256_hex(out.get("ChecksumSHA256"), out.get("ChecksumType")),
+        )
+
+    async def copy(
+        self,
+        bucket: str,
+        key: str,
+        dest_bucket: str,
+        dest_key: str,
+        *,
+        if_match: str | None = None,
+    ) -> BlobInfo:
+        name = self._bucket(bucket)
+        dest_name = self._bucket(dest_bucket)
+        validate_key(key)
+        validate_key(dest_key)
+        client = await self._get_client()
+        for _ in range(COPY_ATTEMPTS):
+            source = await self._head(client, name, key)
+            if if_match is not None and source.etag != if_match:
+                raise _changed(key, if_match, source.etag)
+            if (name, key) == (dest_name, dest_key):
+                return source  # an object is its own copy (see the module)
+            if source.size > MAX_COPY_SIZE:
+                raise ValidationFailed(
+                    f"The blob is larger than {MAX_COPY_SIZE} bytes, the most one copy takes.",
+                    code="too_large_to_copy",
+                    details={"key": key, "size": source.size, "max_size": MAX_COPY_SIZE},
+                )
+            try:
+                out = await client.copy_object(
+                    Bucket=dest_name,
+                    Key=dest_key,
+                    CopySource={"Bucket": name, "Key": key},
+                    CopySourceIfMatch=f'"{source.etag}"',
+                    MetadataDirective="COPY",
+                    ChecksumAlgorithm="SHA256",
+                )
+            except ClientError as exc:
+                if not _precondition_failed(exc):
+                    raise translate_error(exc, bucket=name, key=key) from exc
+                if if_match is not None:  # replaced since the HEAD
+                    raise _changed(key, if_match, None) from exc
+                continue  # replaced since the HEAD: copy the new version
+            except BotoCoreError as exc:
+                raise translate_error(exc, bucket=name, key=key) from exc
+            result = out.get("CopyObjectResult", {})
+            reported = _sha256_hex(result.get("ChecksumSHA256"), result.get("ChecksumType"))
+            return BlobInfo(
+                key=dest_key,
+                size=source.size,
+                content_type=source.content_type,
+                etag=_strip_etag(result.get("ETag", source.etag)),
+                last_modified=result.get("LastModified", datetime.now(UTC)),
+                sha256=reported or source.sha256,
+            )
+        raise Unavailable(
+            f"The blob was replaced during each of {COPY_ATTEMPTS} attempts to copy it.",
+            details={"bucket": name, "key": key},
         )
 
     async def delete(self, bucket: str, key: str) -> None:
