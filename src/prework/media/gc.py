@@ -8,7 +8,8 @@ Two passes:
    loses its object, its index entry and its record (if the store still
    shows it; the record expires on its own a day later), with a
    ``media.expired`` event.
-2. **Objects by listing** (every bucket, under ``org/``): an object without a
+2. **Objects by listing** (every bucket, under ``upload/`` and ``org/``): an
+   upload sent again after its confirm; an original a losing confirm copied; an object without a
    record (its record expired, or a crash) older than an upload's whole
    lifetime; the object of a rejected or deleted record; a thumbnail of a file
    that is not ready; and a ready file that nothing names any more (no answer
@@ -64,7 +65,12 @@ Progress = Callable[[str, int], None]
 """Called with a phase name and how many more items were looked at."""
 
 _PAGE = 1000
-_BUCKETS = ("media", "documents", "thumbnails")
+_LISTED = tuple(
+    (bucket, prefix)
+    for bucket in ("media", "documents", "thumbnails")
+    for prefix in (repo.UPLOAD_PREFIX, repo.OBJECT_PREFIX)
+    if not (bucket == "thumbnails" and prefix == repo.UPLOAD_PREFIX)
+)
 
 
 @dataclass(slots=True)
@@ -174,10 +180,10 @@ class Collector:
     # ------------------------------------------------------------------ pass 2
     async def _listed(self, report: GcReport, dry_run: bool, tick: Progress) -> None:
         in_use: dict[tuple[str, str], MediaUse] = {}
-        for bucket in _BUCKETS:
+        for bucket, prefix in _LISTED:
             cursor: str | None = None
             while True:
-                page = await self.blobs.list(bucket, repo.OBJECT_PREFIX, cursor=cursor, limit=_PAGE)
+                page = await self.blobs.list(bucket, prefix, cursor=cursor, limit=_PAGE)
                 await self._judge(bucket, page.items, report, dry_run, in_use)
                 tick(f"objects in {bucket}", len(page.items))
                 cursor = page.cursor
@@ -192,45 +198,67 @@ class Collector:
         dry_run: bool,
         in_use: dict[tuple[str, str], MediaUse],
     ) -> None:
-        by_org: dict[str, list[tuple[BlobInfo, str]]] = {}
+        by_org: dict[str, list[tuple[BlobInfo, str, str]]] = {}
         for info in objects:
             report.looked_at += 1
             parsed = repo.parse_object_key(info.key)
             if parsed is None:
                 continue  # not ours
-            by_org.setdefault(parsed[0], []).append((info, parsed[1]))
-        now = self.clock()
-        lifetime = self.policy.upload_expires_seconds + self.policy.confirm_grace_seconds
+            kind, org_id, media_id = parsed
+            by_org.setdefault(org_id, []).append((info, kind, media_id))
         for org_id, found in by_org.items():
-            records = await lookup.load(self.store, org_id, (m for _, m in found))
-            for info, media_id in found:
-                media = records.get(media_id)
-                age = now - info.last_modified.timestamp()
-                thumbnail = bucket == "thumbnails"
-                if media is None:
-                    if age > lifetime:
-                        report.orphans += 1
-                        await self._delete_object(bucket, info.key, info, report, dry_run)
-                elif media.state in (MediaState.REJECTED, MediaState.DELETED) or (
-                    thumbnail and media.state is not MediaState.READY
-                ):
-                    report.rejected += 1
-                    await self._delete_object(bucket, info.key, info, report, dry_run)
-                elif (
-                    media.state is MediaState.READY
-                    and not thumbnail
-                    and now - _ts(media.confirmed_at or media.created_at)
-                    > self.policy.detached_grace_seconds
-                ):
-                    guard = await self._used(media, in_use)
-                    if guard is True:
-                        continue
-                    report.detached += 1
-                    if not dry_run:
-                        await self._detach(media, guard, info, report)
-                    else:
-                        report.objects_deleted += 1 + len(media.thumbnail_keys)
-                        report.bytes_freed += info.size
+            records = await lookup.load(self.store, org_id, (m for _, _, m in found))
+            for info, kind, media_id in found:
+                await self._judge_one(
+                    bucket, info, kind, records.get(media_id), report, dry_run, in_use
+                )
+
+    async def _judge_one(
+        self,
+        bucket: str,
+        info: BlobInfo,
+        kind: str,
+        media: Media | None,
+        report: GcReport,
+        dry_run: bool,
+        in_use: dict[tuple[str, str], MediaUse],
+    ) -> None:
+        now = self.clock()
+        young = now - info.last_modified.timestamp() <= (
+            self.policy.upload_expires_seconds + self.policy.confirm_grace_seconds
+        )
+        if media is None:  # its record expired, or a crash between writes
+            if not young:
+                report.orphans += 1
+                await self._delete_object(bucket, info.key, info, report, dry_run)
+            return
+        pending = media.state is MediaState.PENDING
+        if media.state in (MediaState.REJECTED, MediaState.DELETED) or (
+            # an upload sent again after its confirm; a thumbnail of a file not
+            # ready; an original a losing confirm copied (while pending: when old)
+            (kind == "upload" and not pending)
+            or (kind == "thumbnail" and media.state is not MediaState.READY)
+            or (kind == "file" and info.key != media.key and not (pending and young))
+        ):
+            report.rejected += 1
+            await self._delete_object(bucket, info.key, info, report, dry_run)
+            return
+        if (
+            kind != "file"
+            or media.state is not MediaState.READY
+            or now - _ts(media.confirmed_at or media.created_at)
+            <= self.policy.detached_grace_seconds
+        ):
+            return
+        guard = await self._used(media, in_use)
+        if guard is True:
+            return
+        report.detached += 1
+        if not dry_run:
+            await self._detach(media, guard, info, report)
+        else:
+            report.objects_deleted += 1 + len(media.thumbnail_keys)
+            report.bytes_freed += info.size
 
     async def _used(self, media: Media, in_use: dict[tuple[str, str], MediaUse]) -> Check | bool:
         """Whether something names ``media``: True, or the check that fails if that

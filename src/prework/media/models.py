@@ -147,7 +147,7 @@ class Media:
     content_type: str  # declared; after confirm the sniffed type (they agree)
     size: int  # declared; after confirm the stored size (they agree)
     bucket: str
-    key: str
+    key: str  # the confirmed original's (the upload's, while pending)
     target: Target
     created_by: str
     created_at: str
@@ -165,6 +165,7 @@ class Media:
     # the last moment (epoch seconds) a pending upload may be confirmed: the form's
     # expiry plus the grace of the time it was handed out (also in its pending entry's key)
     deadline: int = 0
+    upload_key: str = ""  # the staging key the form writes
 
 
 def _bad(message: str, code: str, **details: Any) -> ValidationFailed:

@@ -14,9 +14,12 @@ docs/data-model.md, "media".
   record becomes ready with ``thumbnails: pending``, deleted when the
   thumbnails are written: what a restarted server picks up again.
 
-Objects: the original at ``org/<org>/<id>`` in bucket ``media`` (images) or
-``documents`` (PDFs); thumbnails at ``org/<org>/<id>/<size>.jpg`` in bucket
-``thumbnails``.
+Objects, in bucket ``media`` (images) or ``documents`` (PDFs): the upload at the
+staging key ``upload/<org>/<id>`` (what the form may write, for as long as it
+lives), the confirmed original at ``org/<org>/<id>/<sha256>`` (copied there by
+the confirm, on the condition that the upload is still the version it checked;
+no client can write it); thumbnails at ``org/<org>/<id>/<size>.jpg`` in bucket
+``thumbnails``. Within a bucket no key is also the folder of another.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from prework.store.base import Key
 __all__ = [
     "MEDIA",
     "OBJECT_PREFIX",
+    "UPLOAD_PREFIX",
     "SHARDS",
     "bucket_for",
     "deadline_bound",
@@ -46,11 +50,13 @@ __all__ = [
     "thumb_job_key",
     "thumb_job_pk",
     "thumbnail_key",
+    "upload_key",
 ]
 
 MEDIA: Final = "media"
 SHARDS: Final = 4  # partitions of the pending and thumbnail indexes
 OBJECT_PREFIX: Final = "org/"
+UPLOAD_PREFIX: Final = "upload/"
 _DEADLINE_DIGITS: Final = 12
 
 
@@ -94,23 +100,35 @@ def bucket_for(content_type: str) -> str:
     return "documents" if content_type == "application/pdf" else "media"
 
 
-def object_key(org_id: str, media_id: str) -> str:
-    return f"{OBJECT_PREFIX}{org_id}/{media_id}"
+def upload_key(org_id: str, media_id: str) -> str:
+    """Where the presigned form uploads to (the staging key)."""
+    return f"{UPLOAD_PREFIX}{org_id}/{media_id}"
+
+
+def object_key(org_id: str, media_id: str, sha256: str) -> str:
+    """Where a confirmed file is kept: named by its content, so two confirms that
+    checked different uploads never write the same object."""
+    return f"{OBJECT_PREFIX}{org_id}/{media_id}/{sha256}"
 
 
 def thumbnail_key(org_id: str, media_id: str, size: str) -> str:
     return f"{OBJECT_PREFIX}{org_id}/{media_id}/{size}.jpg"
 
 
-def parse_object_key(key: str) -> tuple[str, str] | None:
-    """``(org, media id)`` of an object key of this area (original or thumbnail)."""
+def parse_object_key(key: str) -> tuple[str, str, str] | None:
+    """``(kind, org, media id)`` of an object key of this area: kind ``upload``
+    (a staging object), ``file`` (a confirmed original) or ``thumbnail``."""
     parts = key.split("/")
-    if len(parts) not in (3, 4) or parts[0] != OBJECT_PREFIX.rstrip("/"):
+    if len(parts) == 3 and parts[0] == UPLOAD_PREFIX.rstrip("/"):
+        kind = "upload"
+    elif len(parts) == 4 and parts[0] == OBJECT_PREFIX.rstrip("/"):
+        kind = "thumbnail" if parts[3].endswith(".jpg") else "file"
+    else:
         return None
     org_id, media_id = parts[1], parts[2]
     if not org_id or len(media_id) != 32:
         return None
-    return org_id, media_id
+    return kind, org_id, media_id
 
 
 def record_item(media: Media, *, expires_at: int | None) -> dict[str, Any]:
@@ -126,6 +144,7 @@ def record_item(media: Media, *, expires_at: int | None) -> dict[str, Any]:
         "size": media.size,
         "bucket": media.bucket,
         "key": media.key,
+        "upload_key": media.upload_key,
         "target": media.target.as_dict(),
         "created_by": media.created_by,
         "created_at": media.created_at,
@@ -158,6 +177,7 @@ def media_of(item: Mapping[str, Any]) -> Media:
         size=int(item["size"]),
         bucket=item["bucket"],
         key=item["key"],
+        upload_key=item.get("upload_key") or item["key"],
         target=Target.of(item.get("target") or {}),
         created_by=item["created_by"],
         created_at=item["created_at"],

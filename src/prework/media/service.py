@@ -3,9 +3,11 @@
 The flow (the seed's): :meth:`MediaService.request_upload` checks the target
 and the declared file, writes a ``pending`` record and hands out a presigned
 POST form pinning the exact key, the content type and the exact size; the
-client uploads to storage (S3: no byte passes through the app);
-:meth:`MediaService.confirm` looks at what was stored and makes the record
-``ready`` or ``rejected``; :meth:`MediaService.get` hands out short-lived
+client uploads to storage (S3: no byte passes through the app), at a staging
+key; :meth:`MediaService.confirm` looks at what was stored, copies it (S3: a
+server-side copy) to its final key on the condition that it is still the very
+version it checked (the form stays valid for its whole life, and nothing it
+writes later is ever served), and makes the record ``ready`` or ``rejected``; :meth:`MediaService.get` hands out short-lived
 links (signed CDN URLs if a CDN is configured, else presigned GETs).
 
 Confirming reads the object back once: an image whole (it is inspected and
@@ -46,6 +48,7 @@ from prework.core.clock import Clock, iso, system_clock
 from prework.core.ids import new_id
 from prework.core.principal import Principal, RequestContext
 from prework.errors import (
+    ConditionFailed,
     Conflict,
     NotFound,
     PreworkError,
@@ -245,7 +248,7 @@ class MediaService:
         org = principal.org_id
         media_id = new_id()
         bucket = repo.bucket_for(declared)
-        key = repo.object_key(org, media_id)
+        key = repo.upload_key(org, media_id)
         form = await self.blobs.presign_upload(
             bucket,
             key,
@@ -273,6 +276,7 @@ class MediaService:
             upload_expires_at=iso(form.expires_at.timestamp()),
             updated_at=now,
             deadline=deadline,
+            upload_key=key,
         )
         pending = {
             **repo.pending_key(org, media_id, deadline),
@@ -324,7 +328,7 @@ class MediaService:
                 code="upload_expired",
             )
         try:
-            info = await self.blobs.head(media.bucket, media.key)
+            info = await self.blobs.head(media.bucket, media.upload_key)
         except NotFound:
             raise Conflict(
                 "Nothing was uploaded yet: upload the file with the form, then confirm.",
@@ -335,8 +339,8 @@ class MediaService:
             return await self._reject(principal, ctx, media, code, stored_size=info.size)
         whole = media.content_type in IMAGE_TYPES or not info.sha256
         try:
-            spool = await self._read(media, whole=whole)
-        except NotFound:  # gone since the HEAD: a concurrent confirm rejected it
+            spool = await self._read(media, media.upload_key, whole=whole)
+        except NotFound:  # gone since the HEAD: a concurrent confirm settled it
             return await self._outcome(media)
         keep_spool = False
         try:
@@ -357,9 +361,26 @@ class MediaService:
                     "height": image.height,
                     "captured_at": image.captured_at,
                 }
+            sha256 = info.sha256 or spool.sha256
+            assert sha256 is not None  # read whole unless the engine reported it
+            final = repo.object_key(media.org_id, media.id, sha256)
+            try:  # out of the form's reach, and only the very version checked
+                await self.blobs.copy(
+                    media.bucket, media.upload_key, media.bucket, final, if_match=info.etag
+                )
+            except ConditionFailed:
+                raise Conflict(
+                    "The upload changed while it was being confirmed; confirm again.",
+                    code="upload_changed",
+                ) from None
+            except NotFound:
+                return await self._outcome(media)
             ready, won = await self._make_ready(
-                principal, ctx, media, sha256=info.sha256 or spool.sha256, facts=facts
+                principal, ctx, replace(media, key=final), sha256=sha256, facts=facts
             )
+            if won:
+                with contextlib.suppress(PreworkError):  # else the collector takes it
+                    await self.blobs.delete(media.bucket, media.upload_key)
             if won and ready.thumbnails is ThumbnailState.PENDING:
                 keep_spool = True  # the thumbnails are made from this very copy
                 self._spawn(ready, spool.file)
@@ -380,14 +401,14 @@ class MediaService:
             raise Conflict("The file was deleted.", code="media_deleted")
         return None
 
-    async def _read(self, media: Media, *, whole: bool) -> _Spool:
-        """The object (``whole``) or its first bytes, into a spooled temporary file,
-        hashed on the way when whole."""
+    async def _read(self, media: Media, key: str, *, whole: bool) -> _Spool:
+        """The object at ``key`` (``whole``) or its first bytes, into a spooled
+        temporary file, hashed on the way when whole."""
         spool = _Spool(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))  # noqa: SIM115
         digest = hashlib.sha256()
         batch = bytearray()
         try:
-            async with await self.blobs.get(media.bucket, media.key) as stream:
+            async with await self.blobs.get(media.bucket, key) as stream:
                 async for chunk in stream:
                     self.bytes_read += len(chunk)
                     batch += chunk
@@ -423,6 +444,7 @@ class MediaService:
         )
         fields: dict[str, Any] = {
             "state": MediaState.READY.value,
+            "key": media.key,
             "sha256": sha256,
             "thumbnails": thumbnails.value,
             "confirmed_at": now,
@@ -537,7 +559,7 @@ class MediaService:
         if not written:
             return await self._outcome(media)
         with contextlib.suppress(PreworkError):  # else the collector deletes it
-            await self.blobs.delete(media.bucket, media.key)
+            await self.blobs.delete(media.bucket, media.upload_key)
         await self._announce(media, "media.rejected", code=code)
         raise _rejection(code, REJECTION_MESSAGES[code], **details)
 
@@ -567,7 +589,7 @@ class MediaService:
             async with self._limiter:  # a few at once: reading, decoding, writing
                 await self._touch(media)  # being worked on: nobody claims it now
                 if source is None:
-                    source = (await self._read(media, whole=True)).file
+                    source = (await self._read(media, media.key, whole=True)).file
                 source.seek(0)
                 try:
                     made = await anyio.to_thread.run_sync(

@@ -139,7 +139,7 @@ async def test_cdn_links_are_signed_and_expire(
         url = r.json()["download_url"]
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == "https://d111111abcdef8.cloudfront.net"
-    assert parts.path == f"/documents/org/{world.org_id}/{done['id']}"
+    assert parts.path == f"/documents/org/{world.org_id}/{done['id']}/{done['sha256']}"
     query = parse_qs(parts.query)
     assert query["Key-Pair-Id"] == ["K2JCJMDEHXQW5F"]
     assert query["response-content-disposition"] == ['attachment; filename="permit.pdf"']
@@ -184,8 +184,8 @@ def test_prework_gc_reports_and_deletes(tmp_path: Path) -> None:
     env.update(
         PREWORK_DATA_DIR=str(tmp_path / "var"),
         PREWORK_LOG_LEVEL="warning",
-        # an upload's whole life (form and grace) is a second: what is older is nobody's
-        PREWORK_MEDIA_UPLOAD_EXPIRES_SECONDS="1",
+        # an upload's whole life (form and grace) is 5 s: what is older is nobody's
+        PREWORK_MEDIA_UPLOAD_EXPIRES_SECONDS="5",
         PREWORK_MEDIA_CONFIRM_GRACE_SECONDS="0",
     )
 
@@ -212,7 +212,7 @@ def test_prework_gc_reports_and_deletes(tmp_path: Path) -> None:
         "from prework.config import Settings\n"
         "async def main():\n"
         "    b = open_blobs(Settings())\n"
-        "    key = 'org/o1/' + 'a' * 32\n"
+        "    key = 'org/o1/' + 'a' * 32 + '/' + '0' * 64\n"
         "    await b.put('media', key, b'x' * 10, content_type='image/png')\n"
         "asyncio.run(main())\n"
     )
@@ -222,7 +222,7 @@ def test_prework_gc_reports_and_deletes(tmp_path: Path) -> None:
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert gc("--dry-run")["orphans"] == 0  # young: it may be an upload in flight
-    time.sleep(1.5)
+    time.sleep(5.5)
     dry = gc("--dry-run")
     assert dry["dry_run"] is True
     assert dry["orphans"] == 1

@@ -55,8 +55,9 @@ async def _record(world: MediaWorld, media_id: str) -> dict[str, Any] | None:
 async def _objects(world: MediaWorld) -> list[str]:
     keys: list[str] = []
     for bucket in ("media", "documents", "thumbnails"):
-        page = await world.blobs.list(bucket, f"org/{world.org_id}/")
-        keys += [f"{bucket}/{info.key}" for info in page.items]
+        for prefix in ("upload", "org"):
+            page = await world.blobs.list(bucket, f"{prefix}/{world.org_id}/")
+            keys += [f"{bucket}/{info.key}" for info in page.items]
     return keys
 
 
@@ -341,7 +342,7 @@ async def test_an_upload_nobody_confirms_is_collected(media_world: MediaWorld) -
 
 async def test_an_object_without_a_record_is_collected(media_world: MediaWorld) -> None:
     world = media_world
-    key = f"org/{world.org_id}/{'e' * 32}"
+    key = f"org/{world.org_id}/{'e' * 32}/{'0' * 64}"
     await world.blobs.put("media", key, b"left behind", content_type="image/jpeg")
     await collector(world).run()  # young: it may be an upload in flight
     assert f"media/{key}" in await _objects(world)
@@ -417,3 +418,82 @@ async def test_an_avatar_is_ones_own_ready_image(media_world: MediaWorld) -> Non
     assert r.status_code == 200
     await collector(world, later=10 * 24 * 3600).run()
     assert (await _record(world, avatar["id"]) or {})["state"] == "ready"
+
+
+# --------------------------------------------------------------------------- after the check
+async def test_the_form_cannot_replace_a_confirmed_file(media_world: MediaWorld) -> None:
+    world = media_world
+    data = jpeg(320, 240)
+    r = await upload_url(world, world.w1, data=data)
+    granted = r.json()
+    await send_form(world, granted["upload"], data)
+    done = (await confirm(world, world.w1, granted["media"]["id"])).json()
+    assert done["state"] == "ready"
+    # the form still works for its whole life: what it writes now is never served
+    other = EXECUTABLE + b"\x00" * (len(data) - len(EXECUTABLE))
+    sent = await send_form(world, granted["upload"], other)
+    assert sent.status_code in (200, 201, 204), sent.text
+    await _services(world).media.drain()
+    read = (await world.client.get(f"/api/media/{done['id']}", headers=world.w1.headers)).json()
+    assert (await fetch(world, read["download_url"])).content == data
+    again = await confirm(world, world.w1, done["id"])
+    assert again.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    await collector(world).run()  # the stray upload goes; the file stays
+    left = [k for k in await _objects(world) if done["id"] in k]
+    assert not [k for k in left if k.split("/", 1)[1].startswith("upload/")]
+    assert (await fetch(world, read["download_url"])).content == data
+
+
+async def test_a_document_stays_with_its_assignment(media_world: MediaWorld) -> None:
+    world = media_world
+    document = await ready(
+        world, world.w1, pdf(), content_type="application/pdf", purpose="document",
+        item_id=None, filename="permit.pdf",
+    )  # fmt: skip
+    await collector(world, later=10 * 24 * 3600).run()
+    assert (await _record(world, document["id"]) or {})["state"] == "ready"
+
+
+async def test_a_sync_edit_cannot_swap_in_a_file_it_may_not_name(media_world: MediaWorld) -> None:
+    world = media_world
+    aid = await world.started_assignment()
+    sig = await ready(
+        world, world.w1, png(), content_type="image/png", purpose="signature", item_id="sig",
+        assignment_id=aid,
+    )  # fmt: skip
+    foreign = await ready(
+        world, world.w1, png(), content_type="image/png", purpose="signature", item_id="sig"
+    )  # the world's other assignment
+    r = await world.client.patch(
+        f"/api/assignments/{aid}/answers",
+        headers=world.w1.headers,
+        json={"answers": {"sig": sig["id"]}},
+    )
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    joined = await world.client.post(
+        "/api/sync",
+        headers=world.w1.headers,
+        json={"action": "join_session", "assignment_id": aid},
+    )
+    assert joined.status_code == 200, joined.text
+    swap = [
+        {"p": ["answers", "sig", 0], "sd": sig["id"]},
+        {"p": ["answers", "sig", 0], "si": foreign["id"]},
+    ]
+    r = await world.client.post(
+        "/api/sync",
+        headers=world.w1.headers,
+        json={
+            "action": "apply_operation",
+            "assignment_id": aid,
+            "session_id": joined.json()["session_id"],
+            "op": swap,
+            "version": version,
+            "seq": 1,
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]["errors"][0]["code"] == "media_not_found"
+    doc = await world.client.get(f"/api/assignments/{aid}/answers", headers=world.w1.headers)
+    assert doc.json()["answers"]["sig"]["value"] == sig["id"]
