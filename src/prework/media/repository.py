@@ -33,8 +33,8 @@ from prework.store.base import Key
 __all__ = [
     "MEDIA",
     "OBJECT_PREFIX",
-    "UPLOAD_PREFIX",
     "SHARDS",
+    "UPLOAD_PREFIX",
     "bucket_for",
     "deadline_bound",
     "is_record",
