@@ -7,8 +7,9 @@ client uploads to storage (S3: no byte passes through the app), at a staging
 key; :meth:`MediaService.confirm` looks at what was stored, copies it (S3: a
 server-side copy) to its final key on the condition that it is still the very
 version it checked (the form stays valid for its whole life, and nothing it
-writes later is ever served), and makes the record ``ready`` or ``rejected``; :meth:`MediaService.get` hands out short-lived
-links (signed CDN URLs if a CDN is configured, else presigned GETs).
+writes later is ever served), and makes the record ``ready`` or ``rejected``;
+:meth:`MediaService.get` hands out short-lived links (signed CDN URLs if a CDN
+is configured, else presigned GETs).
 
 Confirming reads the object back once: an image whole (it is inspected and
 thumbnailed from that one read, kept in a spooled temporary file), a PDF only
