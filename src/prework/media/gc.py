@@ -233,18 +233,20 @@ class Collector:
                 await self._delete_object(bucket, info.key, info, report, dry_run)
             return
         pending = media.state is MediaState.PENDING
+        the_file = info.key == media.key  # the original (a pinned upload stays put)
         if media.state in (MediaState.REJECTED, MediaState.DELETED) or (
             # an upload sent again after its confirm; a thumbnail of a file not
             # ready; an original a losing confirm copied (while pending: when old)
-            (kind == "upload" and not pending)
+            (kind == "upload" and not pending and not the_file)
             or (kind == "thumbnail" and media.state is not MediaState.READY)
-            or (kind == "file" and info.key != media.key and not (pending and young))
+            or (kind == "file" and not the_file and not (pending and young))
         ):
             report.rejected += 1
             await self._delete_object(bucket, info.key, info, report, dry_run)
             return
         if (
-            kind != "file"
+            kind == "thumbnail"
+            or not the_file
             or media.state is not MediaState.READY
             or now - _ts(media.confirmed_at or media.created_at)
             <= self.policy.detached_grace_seconds

@@ -166,6 +166,7 @@ class Media:
     # expiry plus the grace of the time it was handed out (also in its pending entry's key)
     deadline: int = 0
     upload_key: str = ""  # the staging key the form writes
+    declared_sha256: str | None = None  # pinned in the form: the engine holds the body to it
 
 
 def _bad(message: str, code: str, **details: Any) -> ValidationFailed:

@@ -278,6 +278,7 @@ class MediaService:
             updated_at=now,
             deadline=deadline,
             upload_key=key,
+            declared_sha256=sha256,
         )
         pending = {
             **repo.pending_key(org, media_id, deadline),
@@ -364,22 +365,27 @@ class MediaService:
                 }
             sha256 = info.sha256 or spool.sha256
             assert sha256 is not None  # read whole unless the engine reported it
-            final = repo.object_key(media.org_id, media.id, sha256)
-            try:  # out of the form's reach, and only the very version checked
-                await self.blobs.copy(
-                    media.bucket, media.upload_key, media.bucket, final, if_match=info.etag
-                )
-            except ConditionFailed:
-                raise Conflict(
-                    "The upload changed while it was being confirmed; confirm again.",
-                    code="upload_changed",
-                ) from None
-            except NotFound:
-                return await self._outcome(media)
+            # a form that pins the checksum can only ever write these very bytes: the
+            # file stays where it is; else it goes out of the form's reach, and only
+            # the version checked
+            pinned = media.declared_sha256 is not None and info.sha256 == media.declared_sha256
+            final = media.upload_key if pinned else repo.object_key(media.org_id, media.id, sha256)
+            if not pinned:
+                try:
+                    await self.blobs.copy(
+                        media.bucket, media.upload_key, media.bucket, final, if_match=info.etag
+                    )
+                except ConditionFailed:
+                    raise Conflict(
+                        "The upload changed while it was being confirmed; confirm again.",
+                        code="upload_changed",
+                    ) from None
+                except NotFound:
+                    return await self._outcome(media)
             ready, won = await self._make_ready(
                 principal, ctx, replace(media, key=final), sha256=sha256, facts=facts
             )
-            if won:
+            if won and not pinned:
                 with contextlib.suppress(PreworkError):  # else the collector takes it
                     await self.blobs.delete(media.bucket, media.upload_key)
             if won and ready.thumbnails is ThumbnailState.PENDING:

@@ -497,3 +497,39 @@ async def test_a_sync_edit_cannot_swap_in_a_file_it_may_not_name(media_world: Me
     assert r.json()["error"]["details"]["errors"][0]["code"] == "media_not_found"
     doc = await world.client.get(f"/api/assignments/{aid}/answers", headers=world.w1.headers)
     assert doc.json()["answers"]["sig"]["value"] == sig["id"]
+
+
+async def test_a_form_that_pins_the_checksum_only_ever_writes_those_bytes(
+    media_world: MediaWorld,
+) -> None:
+    world = media_world
+    data = jpeg(300, 200)
+    digest = hashlib.sha256(data).hexdigest()
+    r = await world.client.post(
+        "/api/media/upload-url",
+        headers=world.w1.headers,
+        json={
+            "filename": "pinned.jpg",
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "purpose": "answer_photo",
+            "target": {"assignment_id": world.assignment_id, "item_id": "site_photo"},
+            "sha256": digest.upper(),  # any case
+        },
+    )
+    assert r.status_code == 201, r.text
+    granted = r.json()
+    other = bytes(reversed(data))  # the same size, other bytes
+    refused = await send_form(world, granted["upload"], other)
+    assert 400 <= refused.status_code < 500
+    sent = await send_form(world, granted["upload"], data)
+    assert sent.status_code in (200, 201, 204), sent.text
+    done = (await confirm(world, world.w1, granted["media"]["id"])).json()
+    assert done["state"] == "ready"
+    assert done["sha256"] == digest
+    refused = await send_form(world, granted["upload"], other)
+    assert 400 <= refused.status_code < 500
+    await _services(world).media.drain()
+    await collector(world).run()  # the file is not a stray upload: it stays
+    read = (await world.client.get(f"/api/media/{done['id']}", headers=world.w1.headers)).json()
+    assert (await fetch(world, read["download_url"])).content == data
