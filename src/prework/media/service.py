@@ -345,6 +345,12 @@ class MediaService:
         except NotFound:  # gone since the HEAD: a concurrent confirm settled it
             return await self._outcome(media)
         keep_spool = False
+        if spool.etag != info.etag:  # uploaded again between the HEAD and the read
+            spool.file.close()
+            raise Conflict(
+                "The upload changed while it was being confirmed; confirm again.",
+                code="upload_changed",
+            )
         try:
             head = await anyio.to_thread.run_sync(_head_of, spool.file)
             real = sniff(head)
@@ -416,6 +422,7 @@ class MediaService:
         batch = bytearray()
         try:
             async with await self.blobs.get(media.bucket, key) as stream:
+                spool.etag = stream.info.etag
                 async for chunk in stream:
                     self.bytes_read += len(chunk)
                     batch += chunk
@@ -783,6 +790,7 @@ class MediaService:
 class _Spool:
     file: IO[bytes]
     sha256: str | None = None
+    etag: str | None = None  # of the version read
 
 
 def _take(digest: Any, file: IO[bytes], data: bytes) -> None:
