@@ -286,6 +286,48 @@ async def test_events_of_other_areas_reach_a_socket_that_opted_in(
     await c.ws.close()
 
 
+async def test_a_file_confirmed_for_the_assignment_reaches_its_collaborators(
+    crew_world: CrewWorld, ws_url: str
+) -> None:
+    w = crew_world
+    aid = await _started(w)
+    c = await _open(ws_url, w.w2)
+    await c.send({"a": "s", "c": "assignments", "d": aid})
+    assert (await c.recv())["a"] == "s"
+    await c.send({"a": "x-events"})
+    assert await c.recv() == {"a": "x-events", "on": True}
+    data = b"%PDF-1.7\n" + b"0" * 500 + b"\n%%EOF\n"  # what sniffs as a PDF
+    granted = await ok(
+        w.client,
+        "POST",
+        "/api/media/upload-url",
+        w.w1,
+        json={
+            "filename": "permit.pdf",
+            "content_type": "application/pdf",
+            "size": len(data),
+            "purpose": "document",
+            "target": {"assignment_id": aid},
+        },
+    )
+    form = granted["upload"]
+    sent = await w.client.post(
+        form["url"], data=form["fields"], files={"file": ("f", data, "application/pdf")}
+    )
+    assert sent.status_code == 204, sent.text
+    media_id = granted["media"]["id"]
+    await ok(w.client, "POST", "/api/media/confirm-upload", w.w1, json={"media_id": media_id})
+    got = await c.recv()
+    assert got["a"] == "x-event"
+    event = got["event"]
+    assert (event["type"], event["assignment_id"], event["media_id"]) == (
+        "media.ready",
+        aid,
+        media_id,
+    )
+    await c.ws.close()
+
+
 async def test_a_subscription_behind_the_kept_history_is_refused_and_not_kept(
     crew_world: CrewWorld,
     ws_url: str,
