@@ -199,9 +199,13 @@ class BlobStore(abc.ABC):
         *,
         cursor: str | None = None,
         limit: int = 1000,
+        metadata: bool = True,
     ) -> BlobPage:
         """One page of the objects whose keys start with ``prefix``, in key
-        order, after ``cursor`` (see the module for the rules)."""
+        order, after ``cursor`` (see the module for the rules). With ``metadata``
+        false only each item's key, size, ETag and modification time are promised
+        (``content_type`` may be empty, ``sha256`` None): on S3 that spares a HEAD
+        per key (the collector's listing needs no more)."""
 
     @abc.abstractmethod
     async def presign_upload(

@@ -367,7 +367,9 @@ class LocalBlobStore(BlobStore):
         *,
         cursor: str | None = None,
         limit: int = 1000,
+        metadata: bool = True,
     ) -> BlobPage:
+        del metadata  # the headers the walk reads hold it all
         directory = self._bucket_dir(bucket)
         validate_prefix(prefix)
         validate_cursor(cursor)

@@ -600,6 +600,7 @@ class S3BlobStore(BlobStore):
         *,
         cursor: str | None = None,
         limit: int = 1000,
+        metadata: bool = True,
     ) -> BlobPage:
         name = self._bucket(bucket)
         validate_prefix(prefix)
@@ -613,7 +614,22 @@ class S3BlobStore(BlobStore):
             params["StartAfter"] = cursor
         with _translated(name):
             out = await client.list_objects_v2(**params)
-        listed = [str(entry["Key"]) for entry in out.get("Contents", [])]
+        contents = out.get("Contents", [])
+        listed = [str(entry["Key"]) for entry in contents]
+        more = bool(out.get("IsTruncated")) and bool(listed)
+        if not metadata:  # what the listing itself says
+            brief = [
+                BlobInfo(
+                    key=str(entry["Key"]),
+                    size=int(entry.get("Size", 0)),
+                    content_type="",
+                    etag=_strip_etag(str(entry.get("ETag", ""))),
+                    last_modified=entry["LastModified"],
+                )
+                for entry in contents
+                if _nameable(str(entry["Key"]))
+            ]
+            return BlobPage(items=brief, cursor=listed[-1] if more else None)
         found: dict[str, BlobInfo] = {}
         failed: builtins.list[PreworkError] = []
         limiter = anyio.CapacityLimiter(LIST_HEAD_CONCURRENCY)
@@ -636,7 +652,6 @@ class S3BlobStore(BlobStore):
         if failed:
             raise failed[0]
         items: builtins.list[BlobInfo] = [found[key] for key in listed if key in found]
-        more = bool(out.get("IsTruncated")) and bool(listed)
         return BlobPage(items=items, cursor=listed[-1] if more else None)
 
     # -- presigning --------------------------------------------------------

@@ -183,7 +183,9 @@ class Collector:
         for bucket, prefix in _LISTED:
             cursor: str | None = None
             while True:
-                page = await self.blobs.list(bucket, prefix, cursor=cursor, limit=_PAGE)
+                page = await self.blobs.list(
+                    bucket, prefix, cursor=cursor, limit=_PAGE, metadata=False
+                )
                 await self._judge(bucket, page.items, report, dry_run, in_use)
                 tick(f"objects in {bucket}", len(page.items))
                 cursor = page.cursor

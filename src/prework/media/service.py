@@ -96,8 +96,8 @@ __all__ = ["MediaLinks", "MediaService"]
 log = structlog.get_logger("prework.media")
 
 TARGET: Final = "media"
-SPOOL_IN_MEMORY: Final = 1024 * 1024  # a spooled copy past this goes to a temp file
-HASH_BATCH: Final = 1024 * 1024  # hashed in a worker thread this much at a time
+SPOOL_IN_MEMORY: Final = 256 * 1024  # a spooled copy past this goes to a temp file
+HASH_BATCH: Final = 256 * 1024  # hashed in a worker thread this much at a time
 RECORD_KEPT_SECONDS: Final = 24 * 3600  # a pending record outlives its deadline this long
 THUMB_JOB_STALE_SECONDS: Final = 300  # a job untouched this long is picked up again
 MAX_THUMBNAIL_ATTEMPTS: Final = 5  # a job picked up this often records thumbnails: failed

@@ -218,6 +218,30 @@ async def test_listed_info_is_what_head_says(blobs: BlobStore) -> None:
     assert all(isinstance(i, BlobInfo) and i.etag for i in page.items)
 
 
+async def test_a_brief_listing_has_the_keys_sizes_etags_and_times_of_head(
+    blobs: BlobStore,
+) -> None:
+    p = base()
+    await blobs.put("media", p + "a.png", b"\x89PNG...", content_type="image/png")
+    await blobs.put("media", p + "b.pdf", b"%PDF" * 1000, content_type="application/pdf")
+    await blobs.put("media", p + "c/d", b"", content_type="text/plain")
+
+    pages: list[BlobPage] = []
+    cursor: str | None = None
+    while True:
+        page = await blobs.list("media", p, cursor=cursor, limit=2, metadata=False)
+        pages.append(page)
+        cursor = page.cursor
+        if cursor is None:
+            break
+    brief = [item for page in pages for item in page.items]
+    heads = [await blobs.head("media", item.key) for item in brief]
+    assert [i.key for i in brief] == [p + "a.png", p + "b.pdf", p + "c/d"]
+    assert [(i.key, i.size, i.etag) for i in brief] == [(h.key, h.size, h.etag) for h in heads]
+    for item, head in zip(brief, heads, strict=True):  # to the second (S3 lists whole ones)
+        assert abs((item.last_modified - head.last_modified).total_seconds()) < 1
+
+
 async def test_invalid_prefix_cursor_and_limit(blobs: BlobStore) -> None:
     for prefix in ["nul\x00", "new\nline", "x" * 1025, "é" * 513, "lone\ud800"]:
         with pytest.raises(ValidationFailed) as err:
