@@ -458,6 +458,7 @@ class Timed:
     upload: float
     confirm: float
     media_id: str
+    worker: Worker
 
 
 @dataclass
@@ -498,11 +499,14 @@ async def one_upload(
     granted = r.json()
     t1 = time.perf_counter()
     form = granted["upload"]
-    r = await net.post(
-        form["url"],
-        data=form["fields"],
-        files={"file": (case.filename, case.data, case.content_type)},
-    )
+    try:
+        r = await net.post(
+            form["url"],
+            data=form["fields"],
+            files={"file": (case.filename, case.data, case.content_type)},
+        )
+    except httpx.TransportError as exc:  # the engine dropped the connection under load
+        raise RuntimeError(f"form to the engine: {exc!r}") from exc
     if r.status_code not in (200, 201, 204):
         raise RuntimeError(f"form {r.status_code} {r.text[:200]}")
     t2 = time.perf_counter()
@@ -513,7 +517,7 @@ async def one_upload(
     t3 = time.perf_counter()
     if r.status_code != 200 or r.json()["state"] != "ready":
         raise RuntimeError(f"confirm {r.status_code} {r.text[:200]}")
-    return Timed(t1 - t0, t2 - t1, t3 - t2, media_id)
+    return Timed(t1 - t0, t2 - t1, t3 - t2, media_id, worker)
 
 
 async def run_case(
@@ -558,8 +562,7 @@ async def run_case(
                 r = await app.get(f"/api/media/{t.media_id}", headers=worker.headers)
             return r.status_code == 200 and r.json().get("thumbnails") == "ready"
 
-        by_id = {t.media_id: workers[i % len(workers)] for i, t in enumerate(result.timings)}
-        checks = await asyncio.gather(*(thumbnails(t, by_id[t.media_id]) for t in result.timings))
+        checks = await asyncio.gather(*(thumbnails(t, t.worker) for t in result.timings))
         result.thumbnails_ready = sum(checks)
     return result
 
