@@ -92,7 +92,11 @@ itself a key (its own continuation token is ``K/`` in that case), so paging
 over a key that is also a "directory" of other keys loses those keys. Both
 are SeaweedFS deviations from S3 (the contract tests pin them as strict
 xfails on this engine); AWS S3 lists in UTF-8 byte order and honours
-``StartAfter`` exactly.
+``StartAfter`` exactly. Writing a key and another under it as its "directory"
+(``a`` and ``a/b``) at the same moment can lose one of them on SeaweedFS (a
+file and a folder of one name race in its tree); written one after the other
+both stay. Prework's own key shapes never make a key the folder of another
+within a bucket.
 """
 
 from __future__ import annotations

@@ -29,6 +29,15 @@ def in_byte_order(keys: Iterable[str]) -> list[str]:
 async def put_all(
     blobs: BlobStore, keys: Iterable[str], bucket: str = "media", content_type: str = "text/plain"
 ) -> None:
+    """Store every key (its own name as its body), concurrently. SeaweedFS keeps
+    objects in a file tree, where a key that is also the folder of others
+    (``a`` and ``a/b``) races its folder when both are written at once (one of
+    them may be lost), so such keys are written one after the other, shortest first."""
+    keys = list(keys)
+    nested = [k for k in keys if any(o.startswith(k + "/") for o in keys)]
+    for key in sorted(nested, key=len):
+        await blobs.put(bucket, key, key.encode(), content_type=content_type)
+    keys = [k for k in keys if k not in nested]
     async with anyio.create_task_group() as tasks:
         for key in keys:
             tasks.start_soon(
