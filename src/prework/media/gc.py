@@ -36,14 +36,12 @@ import structlog
 from prework.blobs.base import BlobInfo, BlobStore
 from prework.checklists.answering import MediaUse
 from prework.checklists.editing import DocEditing
-from prework.core import audit
-from prework.core.audit import SYSTEM
 from prework.core.clock import Clock, iso, system_clock
-from prework.core.principal import RequestContext
 from prework.errors import PreworkError, TransactionCanceled, WriteConflict
 from prework.identity.profiles import ProfileService
 from prework.media import lookup
 from prework.media import repository as repo
+from prework.media._shared import event_op
 from prework.media.models import Media, MediaPolicy, MediaState, Purpose
 from prework.store.base import (
     All,
@@ -169,7 +167,7 @@ class Collector:
                     condition=All(ItemExists(), AttrEquals("state", MediaState.PENDING.value)),
                 )
             )
-            ops.append(self._event(found, "media.expired"))
+            ops.append(event_op(found, "media.expired", clock=self.clock))
         try:
             await self.store.transact_write(ops)
         except (TransactionCanceled, WriteConflict):
@@ -302,7 +300,7 @@ class Collector:
                     AttrEquals("version", media.version),
                 ),
             ),
-            self._event(media, "media.deleted", reason="detached"),
+            event_op(media, "media.deleted", clock=self.clock, reason="detached"),
         ]
         if isinstance(guard, Check):
             ops.append(guard)  # the answers (or profile) as read: unchanged
@@ -331,18 +329,6 @@ class Collector:
             await self.blobs.delete(bucket, key)
         except PreworkError as exc:
             report.failures.append(f"{bucket}/{key}: {exc.code}")
-
-    def _event(self, media: Media, action: str, **details: Any) -> Any:
-        return audit.event_op(
-            org_id=media.org_id,
-            action=action,
-            actor=SYSTEM,
-            ctx=RequestContext(),
-            target_type="media",
-            target_id=media.id,
-            details={"purpose": media.purpose.value, **media.target.as_dict(), **details},
-            clock=self.clock,
-        )
 
 
 def _ts(text: str) -> float:

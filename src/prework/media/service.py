@@ -21,15 +21,12 @@ Thumbnails are made in a worker thread, at most ``thumbnail_concurrency`` at
 once per process; the record says ``thumbnails: pending`` and a job item
 stays in the store until they are written, so a server that died in between
 makes them when it starts again (:meth:`MediaService.resume_thumbnails`, also
-run periodically).
+run periodically; see :mod:`prework.media.thumbnailing`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,8 +40,6 @@ from prework.authz.authorize import authorize
 from prework.blobs.base import BlobStore, PresignedUpload
 from prework.blobs.cdn import CdnSigner
 from prework.checklists.editing import DocEditing
-from prework.core import audit
-from prework.core.audit import SYSTEM, Actor
 from prework.core.clock import Clock, iso, system_clock
 from prework.core.ids import new_id
 from prework.core.principal import Principal, RequestContext
@@ -60,7 +55,17 @@ from prework.errors import (
 )
 from prework.identity.profiles import ProfileService
 from prework.media import repository as repo
-from prework.media.inspect import SNIFF_BYTES, ImageRefused, inspect_image, sniff
+from prework.media._shared import (
+    TARGET,
+    ReadCounter,
+    announce,
+    event_op,
+    head_of,
+    load,
+    not_found,
+    read_copy,
+)
+from prework.media.inspect import ImageRefused, inspect_image, sniff
 from prework.media.models import (
     IMAGE_TYPES,
     ITEM_KINDS,
@@ -74,8 +79,9 @@ from prework.media.models import (
     check_filename,
 )
 from prework.media.permissions import MediaAction as Action
-from prework.media.thumbnails import THUMBNAIL_SIZES, make_thumbnails
-from prework.pubsub.base import PubSub, org_topic
+from prework.media.thumbnailing import Thumbnailer
+from prework.media.thumbnails import THUMBNAIL_SIZES
+from prework.pubsub.base import PubSub
 from prework.store.base import (
     All,
     AttrEquals,
@@ -95,17 +101,7 @@ __all__ = ["MediaLinks", "MediaService"]
 
 log = structlog.get_logger("prework.media")
 
-TARGET: Final = "media"
-SPOOL_IN_MEMORY: Final = 256 * 1024  # a spooled copy past this goes to a temp file
-HASH_BATCH: Final = 256 * 1024  # hashed in a worker thread this much at a time
 RECORD_KEPT_SECONDS: Final = 24 * 3600  # a pending record outlives its deadline this long
-THUMB_JOB_STALE_SECONDS: Final = 300  # a job untouched this long is picked up again
-MAX_THUMBNAIL_ATTEMPTS: Final = 5  # a job picked up this often records thumbnails: failed
-MAX_QUEUED_COPIES: Final = 64  # past this many thumbnails queued, they read the file again
-
-
-def _not_found() -> NotFound:
-    return NotFound("No such file.", code="not_found")
 
 
 def _rejection(code: str, message: str, **details: Any) -> PreworkError:
@@ -153,12 +149,10 @@ class MediaService:
         self.policy = policy or MediaPolicy()
         self.cdn = cdn
         self.clock = clock
-        self.bytes_read = 0  # read back from storage by confirm and thumbnailing
-        # thumbnails decode pixels: a few at once; a confirm reads an image's header
-        # only, in anyio's default worker threads, never queued behind thumbnails
-        self._limiter = anyio.CapacityLimiter(self.policy.thumbnail_concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._inflight: set[str] = set()  # media ids whose thumbnails this node is making
+        self.reads = ReadCounter()  # read back from storage by confirm and thumbnailing
+        self.thumbnails = Thumbnailer(
+            store, blobs, pubsub, policy=self.policy, reads=self.reads, clock=clock
+        )
 
     # ------------------------------------------------------------------ helpers
     def _event(
@@ -169,42 +163,10 @@ class MediaService:
         action: str,
         **details: Any,
     ) -> TransactOp:
-        return audit.event_op(
-            org_id=media.org_id,
-            action=action,
-            actor=Actor.of(principal) if principal is not None else SYSTEM,
-            ctx=ctx or RequestContext(),
-            target_type=TARGET,
-            target_id=media.id,
-            details={
-                "purpose": media.purpose.value,
-                **media.target.as_dict(),
-                **details,
-            },
-            clock=self.clock,
-        )
-
-    async def _load(self, org_id: str, media_id: str) -> tuple[Media, dict[str, Any]]:
-        item = await self.store.get(repo.MEDIA, repo.media_key(org_id, media_id))
-        if not repo.is_record(item, org_id):
-            raise _not_found()
-        assert item is not None
-        return repo.media_of(item), item
+        return event_op(media, action, clock=self.clock, principal=principal, ctx=ctx, **details)
 
     async def _announce(self, media: Media, kind: str, **data: Any) -> None:
-        event = {
-            "type": kind,
-            "org_id": media.org_id,
-            "at": iso(self.clock()),
-            "media_id": media.id,
-            "purpose": media.purpose.value,
-            **media.target.as_dict(),
-            **data,
-        }
-        try:
-            await self.pubsub.publish(org_topic(media.org_id), event)
-        except PreworkError:
-            log.exception("publish_failed", event_type=kind)
+        await announce(self.pubsub, media, kind, clock=self.clock, **data)
 
     # ------------------------------------------------------------------ upload
     async def _check_target(
@@ -318,9 +280,9 @@ class MediaService:
         await authorize(
             self.store, principal, ctx, Action.MEDIA_UPLOAD, target_type=TARGET, target_id=media_id
         )
-        media, _ = await self._load(principal.org_id, media_id)
+        media = await load(self.store, principal.org_id, media_id)
         if media.created_by != principal.user_id:
-            raise _not_found()  # a pending upload is its uploader's business
+            raise not_found()  # a pending upload is its uploader's business
         settled = self._settled(media)
         if settled is not None:
             return settled
@@ -341,7 +303,9 @@ class MediaService:
             return await self._reject(principal, ctx, media, code, stored_size=info.size)
         whole = media.content_type in IMAGE_TYPES or not info.sha256
         try:
-            spool = await self._read(media, media.upload_key, whole=whole)
+            spool = await read_copy(
+                self.blobs, media.bucket, media.upload_key, whole=whole, counter=self.reads
+            )
         except NotFound:  # gone since the HEAD: a concurrent confirm settled it
             return await self._outcome(media)
         keep_spool = False
@@ -352,7 +316,7 @@ class MediaService:
                 code="upload_changed",
             )
         try:
-            head = await anyio.to_thread.run_sync(_head_of, spool.file)
+            head = await anyio.to_thread.run_sync(head_of, spool.file)
             real = sniff(head)
             if real != media.content_type:
                 return await self._reject(principal, ctx, media, "content_mismatch", found=real)
@@ -396,7 +360,7 @@ class MediaService:
                     await self.blobs.delete(media.bucket, media.upload_key)
             if won and ready.thumbnails is ThumbnailState.PENDING:
                 keep_spool = True  # the thumbnails are made from this very copy
-                self._spawn(ready, spool.file)
+                self.thumbnails.spawn(ready, spool.file)
             return ready
         finally:
             if not keep_spool:
@@ -413,33 +377,6 @@ class MediaService:
         if media.state is MediaState.DELETED:
             raise Conflict("The file was deleted.", code="media_deleted")
         return None
-
-    async def _read(self, media: Media, key: str, *, whole: bool) -> _Spool:
-        """The object at ``key`` (``whole``) or its first bytes, into a spooled
-        temporary file, hashed on the way when whole."""
-        spool = _Spool(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))  # noqa: SIM115
-        digest = hashlib.sha256()
-        batch = bytearray()
-        try:
-            async with await self.blobs.get(media.bucket, key) as stream:
-                spool.etag = stream.info.etag
-                async for chunk in stream:
-                    self.bytes_read += len(chunk)
-                    batch += chunk
-                    if len(batch) >= HASH_BATCH:
-                        data = bytes(batch)
-                        batch.clear()
-                        await anyio.to_thread.run_sync(_take, digest, spool.file, data)
-                    if not whole and spool.file.tell() + len(batch) >= SNIFF_BYTES:
-                        break
-                if batch:
-                    await anyio.to_thread.run_sync(_take, digest, spool.file, bytes(batch))
-        except BaseException:
-            spool.file.close()
-            raise
-        spool.sha256 = digest.hexdigest() if whole else None
-        spool.file.seek(0)
-        return spool
 
     async def _make_ready(
         self,
@@ -542,7 +479,7 @@ class MediaService:
             code="upload_expired",
         )
         try:
-            current, _ = await self._load(media.org_id, media.id)
+            current = await load(self.store, media.org_id, media.id)
         except NotFound:
             raise expired from None
         settled = self._settled(current)
@@ -578,177 +515,35 @@ class MediaService:
         raise _rejection(code, REJECTION_MESSAGES[code], **details)
 
     # ------------------------------------------------------------------ thumbnails
-    def _spawn(self, media: Media, source: IO[bytes] | None) -> None:
-        """Make the thumbnails in the background (from ``source``, the copy confirm
-        read, if given; else read again), once per file on this node."""
-        if media.id in self._inflight:
-            if source is not None:
-                source.close()
-            return
-        if source is not None and len(self._inflight) >= MAX_QUEUED_COPIES:
-            source.close()  # a burst: no more open copies; this job reads it again
-            source = None
-        self._inflight.add(media.id)
-        task = asyncio.create_task(self._thumbnail(media, source), name=f"thumbnail-{media.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _: self._inflight.discard(media.id))
-        if source is not None:  # also when cancelled before it ran (a shutdown)
-            task.add_done_callback(lambda _: source.close())
-
-    async def _thumbnail(self, media: Media, source: IO[bytes] | None) -> None:
-        """Make and store the thumbnails of a ready image; record them (or the
-        failure), then drop the job. Any other trouble leaves the job for later."""
-        try:
-            async with self._limiter:  # a few at once: reading, decoding, writing
-                await self._touch(media)  # being worked on: nobody claims it now
-                if source is None:
-                    source = (await self._read(media, media.key, whole=True)).file
-                source.seek(0)
-                try:
-                    made = await anyio.to_thread.run_sync(
-                        _thumbnails, source, self.policy.max_pixels
-                    )
-                except ImageRefused as exc:
-                    log.warning("thumbnail_failed", media_id=media.id, code=exc.code)
-                    await self._thumbnails_done(media, ThumbnailState.FAILED, {})
-                    return
-                keys: dict[str, str] = {}
-                for size, thumb in made.items():
-                    key = repo.thumbnail_key(media.org_id, media.id, size)
-                    await self.blobs.put(
-                        "thumbnails", key, thumb.data, content_type=thumb.content_type
-                    )
-                    keys[size] = key
-            await self._thumbnails_done(media, ThumbnailState.READY, keys)
-        except Exception:
-            log.exception("thumbnail_error", media_id=media.id)
-        finally:
-            if source is not None:
-                source.close()
-
-    async def _touch(self, media: Media) -> None:
-        with contextlib.suppress(PreworkError):
-            await self.store.update(
-                repo.MEDIA,
-                repo.thumb_job_key(media.org_id, media.id),
-                UpdateSpec(set={"touched_at": int(self.clock())}),
-                condition=ItemExists(),
-            )
-
-    async def _thumbnails_done(
-        self, media: Media, state: ThumbnailState, keys: Mapping[str, str]
-    ) -> None:
-        now = iso(self.clock())
-        done = replace(media, thumbnails=state, thumbnail_keys=dict(keys))
-        try:
-            await self.store.transact_write(
-                [
-                    Update(
-                        repo.MEDIA,
-                        repo.media_key(media.org_id, media.id),
-                        UpdateSpec(
-                            set={
-                                "thumbnails": state.value,
-                                "thumbnail_keys": dict(keys),
-                                "updated_at": now,
-                            }
-                        ),
-                        condition=All(
-                            ItemExists(),
-                            AttrEquals("state", MediaState.READY.value),
-                            AttrEquals("thumbnails", ThumbnailState.PENDING.value),
-                        ),
-                    ),
-                    Delete(repo.MEDIA, repo.thumb_job_key(media.org_id, media.id)),
-                    self._event(None, None, media, "media.thumbnailed", thumbnails=state.value),
-                ]
-            )
-        except TransactionCanceled:  # done by another node, or the file is gone
-            await self.store.delete(repo.MEDIA, repo.thumb_job_key(media.org_id, media.id))
-            return
-        except WriteConflict:
-            return  # raced: the job stays, picked up again later
-        await self._announce(done, "media.thumbnails", thumbnails=state.value)
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read back from storage by confirms and thumbnails (the bench's)."""
+        return self.reads.total
 
     async def resume_thumbnails(self) -> int:
-        """Start the thumbnails of every job nobody touched for a while (a server
-        that died after a confirm, or a failure); the number started. A job tried
-        :data:`MAX_THUMBNAIL_ATTEMPTS` times records ``thumbnails: failed``."""
-        stale = int(self.clock()) - THUMB_JOB_STALE_SECONDS
-        started = 0
-        for shard in range(repo.SHARDS):
-            cursor: str | None = None
-            while True:
-                page = await self.store.query(
-                    repo.MEDIA, pk=repo.thumb_job_pk(shard), limit=100, cursor=cursor
-                )
-                for job in page.items:
-                    if int(job.get("touched_at") or 0) > stale:
-                        continue
-                    if job["media_id"] not in self._inflight and await self._claim(job):
-                        started += await self._resume(job)
-                cursor = page.cursor
-                if cursor is None:
-                    break
-        return started
-
-    async def _resume(self, job: Mapping[str, Any]) -> int:
-        job_key = {"pk": job["pk"], "sk": job["sk"]}
-        try:
-            media, _ = await self._load(job["org_id"], job["media_id"])
-        except NotFound:
-            await self.store.delete(repo.MEDIA, job_key)
-            return 0
-        if media.state is not MediaState.READY or media.thumbnails is not ThumbnailState.PENDING:
-            await self.store.delete(repo.MEDIA, job_key)  # deleted, or done meanwhile
-            return 0
-        if int(job.get("attempts") or 0) >= MAX_THUMBNAIL_ATTEMPTS:
-            log.warning("thumbnail_given_up", media_id=media.id)
-            await self._thumbnails_done(media, ThumbnailState.FAILED, {})
-            return 0
-        self._spawn(media, None)
-        return 1
-
-    async def _claim(self, job: Mapping[str, Any]) -> bool:
-        """Take a stale job (one node wins it), counting the attempt."""
-        try:
-            await self.store.transact_write(
-                [
-                    Update(
-                        repo.MEDIA,
-                        {"pk": job["pk"], "sk": job["sk"]},
-                        UpdateSpec(set={"touched_at": int(self.clock())}, add={"attempts": 1}),
-                        condition=All(ItemExists(), AttrEquals("touched_at", job["touched_at"])),
-                    )
-                ]
-            )
-        except (TransactionCanceled, WriteConflict):
-            return False
-        return True
+        """Thumbnails a dead server (or a failure) left unmade: started again."""
+        return await self.thumbnails.resume()
 
     async def drain(self) -> None:
         """Wait for the thumbnails being made (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.thumbnails.drain()
 
     def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.thumbnails.close()
 
     # ------------------------------------------------------------------ reads
     async def _readable(self, principal: Principal, ctx: RequestContext, media_id: str) -> Media:
         await authorize(
             self.store, principal, ctx, Action.MEDIA_READ, target_type=TARGET, target_id=media_id
         )
-        media, _ = await self._load(principal.org_id, media_id)
+        media = await load(self.store, principal.org_id, media_id)
         if media.state is MediaState.PENDING and media.created_by != principal.user_id:
-            raise _not_found()
+            raise not_found()
         if media.target.assignment_id is not None:
             try:
                 await self.answers.readable(principal, ctx, media.target.assignment_id)
             except NotFound:
-                raise _not_found() from None
+                raise not_found() from None
         return media
 
     async def _link(self, bucket: str, key: str, filename: str | None) -> tuple[str, datetime]:
@@ -786,33 +581,9 @@ class MediaService:
         return links.download_url
 
 
-@dataclass(slots=True)
-class _Spool:
-    file: IO[bytes]
-    sha256: str | None = None
-    etag: str | None = None  # of the version read
-
-
-def _take(digest: Any, file: IO[bytes], data: bytes) -> None:
-    digest.update(data)
-    file.write(data)
-
-
-def _head_of(file: IO[bytes]) -> bytes:
-    file.seek(0)
-    head = file.read(SNIFF_BYTES)
-    file.seek(0)
-    return head
-
-
 def _inspect(file: IO[bytes], max_pixels: int) -> Any:
     file.seek(0)
     try:
         return inspect_image(cast(BinaryIO, file), max_pixels=max_pixels)
     finally:
         file.seek(0)
-
-
-def _thumbnails(file: IO[bytes], max_pixels: int) -> Any:
-    file.seek(0)
-    return make_thumbnails(cast(BinaryIO, file), max_pixels=max_pixels)
