@@ -252,13 +252,16 @@ class ReviewService(WorkBase):
             )
 
         async def attempt() -> tuple[Submission, builtins.list[LoggedOp]]:
+            # the assignment first: a rival review commits both in one transaction, so
+            # an assignment read after it is followed by a submission read after it too
+            # (the loser then says already_reviewed, never invalid_transition)
+            item = await self._item(org, sub["assignment_id"])
             current = await self._submission(org, submission_id)
             if await self._review_of(org, submission_id) is not None or current["status"] in (
                 SubmissionStatus.APPROVED.value,
                 SubmissionStatus.REJECTED.value,
             ):
                 raise Conflict("This submission is already reviewed.", code="already_reviewed")
-            item = await self._item(org, current["assignment_id"])
             state = AssignmentState(item["state"])
             if item.get("latest_submission_id") != submission_id:
                 raise Conflict(
