@@ -58,6 +58,7 @@ from prework.http.middleware import (
     RequestContextMiddleware,
 )
 from prework.http.openapi import install_openapi
+from prework.http.sockets import install_front_sockets
 from prework.identity import routes as identity_routes
 from prework.media import routes as media_routes
 from prework.pubsub.base import PubSub
@@ -236,6 +237,7 @@ def create_app(
     if blobs.serves_through_app:
         app.include_router(blob_routes.router)
     install_dispatch(app)  # one flat route table (routers included later join it)
+    install_front_sockets(app)  # WebSockets skip the middleware (prework.http.sockets)
     return app
 
 

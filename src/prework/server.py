@@ -411,8 +411,12 @@ class _Deadlines(asyncio.Protocol):
         return self._draining or self._handed_off or self.transport.is_closing()
 
     def _hand_off(self) -> None:
+        """Before uvicorn hands the connection to its WebSocket protocol: that gets the
+        socket's own transport, so that nothing of this protocol (its parser, the
+        request's head, the deadlines) stays alive with the socket."""
         self._handed_off = True
         self._cancel_deadlines()
+        self.transport = self._raw
 
     def _before_data(self) -> bool:
         return self._idle()

@@ -30,36 +30,53 @@ __all__ = ["MemoryPubSub"]
 
 
 class _MemorySubscription(Subscription):
+    """An idle subscription holds no queue and no event: the queue exists while
+    messages wait, and the reader waits on a future of its own (a WebSocket client
+    holds one of these for each document and channel it follows)."""
+
     def __init__(self, bus: MemoryPubSub, topics: frozenset[str], queue_size: int) -> None:
         super().__init__(topics)
         self._bus = bus
-        self._queue: deque[Message | int] = deque()  # an int marks a gap of that many events
+        self._queue: deque[Message | int] | None = None  # an int marks a gap of that many
         self._queued = 0
         self._size = queue_size
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _deliver(self, message: Message) -> None:
         if self._closed:
             return
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
         if self._queued >= self._size:
-            if self._queue and isinstance(self._queue[-1], int):
-                self._queue[-1] += 1
+            if queue and isinstance(queue[-1], int):
+                queue[-1] += 1
             else:
-                self._queue.append(1)
+                queue.append(1)
         else:
-            self._queue.append(message)
+            queue.append(message)
             self._queued += 1
-        self._wakeup.set()
+        self._wake()
 
     async def _messages(self) -> AsyncIterator[Message]:
         while True:
             while not self._queue:
                 if self._closed:
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
             head = self._queue.popleft()
+            if not self._queue:
+                self._queue = None
             if isinstance(head, int):
                 raise SubscriptionLagged(details={"dropped": head})
             self._queued -= 1
@@ -71,10 +88,10 @@ class _MemorySubscription(Subscription):
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._queue.clear()
+            self._queue = None
             self._queued = 0
             self._bus._forget(self)
-            self._wakeup.set()
+            self._wake()
 
 
 class MemoryPubSub(PubSub):

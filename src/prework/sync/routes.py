@@ -14,6 +14,7 @@ from prework.http.deps import area_services, authenticator
 from prework.http.openapi import answers
 from prework.http.routing import APIRouter
 from prework.http.security import Ctx, CurrentPrincipal, request_context
+from prework.http.sockets import front_socket
 from prework.sync.schemas import (
     AckRead,
     ApplyOperation,
@@ -31,7 +32,8 @@ from prework.sync.sharedb import Agent, SocketClosed
 
 __all__ = ["router"]
 
-SyncDep = Annotated[SyncService, Depends(area_services("sync", SyncService))]
+_sync_services = area_services("sync", SyncService)
+SyncDep = Annotated[SyncService, Depends(_sync_services)]
 router = APIRouter(prefix="/api/sync", tags=["sync"])
 # an operation carries at most 256 components of at most 64 KB each, but one request
 # needs no more than an answers document does
@@ -92,10 +94,12 @@ async def sync(
     return LeftRead(assignment_id=body.assignment_id, session_id=body.session_id)
 
 
-@router.websocket("/ws")
-async def sync_socket(websocket: WebSocket, service: SyncDep) -> None:
+@front_socket(router, "/ws")
+async def sync_socket(websocket: WebSocket) -> None:
     """ShareDB's protocol (:mod:`prework.sync.sharedb`); the access token in
-    ``?access_token=`` or a first message ``{"a": "auth", "token": ...}``."""
+    ``?access_token=`` or a first message ``{"a": "auth", "token": ...}``. Served in
+    front of the middleware (:mod:`prework.http.sockets`): no dependencies."""
+    service = await _sync_services(websocket)
     agent = Agent(
         _Socket(websocket),
         service=service,

@@ -105,6 +105,8 @@ class Agent:
         self._send_lock = asyncio.Lock()
         self._principal: Principal | None = None
         self._token = ""
+        self._recheck_timer: asyncio.TimerHandle | None = None
+        self._recheck_task: asyncio.Task[None] | None = None
 
     @property
     def principal(self) -> Principal:
@@ -122,11 +124,11 @@ class Agent:
             if not await self._authenticate():
                 return
             await self.send(init_message(self.src, "init"))
-            recheck = asyncio.create_task(self._recheck(), name="sync-ws-recheck")
+            self._arm_recheck()
             try:
                 await self._serve()
             finally:
-                recheck.cancel()
+                self._stop_recheck()
         except SocketClosed:
             pass
         finally:
@@ -156,42 +158,70 @@ class Agent:
         self._token = token
         return True
 
+    # a timer, not a task sleeping: an idle socket holds a timer handle (about 100
+    # bytes) instead of a task and its frames; the check itself runs as a task
+    def _arm_recheck(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._recheck_timer = loop.call_later(self.recheck_seconds, self._start_recheck)
+
+    def _start_recheck(self) -> None:
+        self._recheck_timer = None
+        self._recheck_task = asyncio.create_task(self._recheck(), name="sync-ws-recheck")
+
+    def _stop_recheck(self) -> None:
+        if self._recheck_timer is not None:
+            self._recheck_timer.cancel()
+            self._recheck_timer = None
+        if self._recheck_task is not None:
+            self._recheck_task.cancel()
+            self._recheck_task = None
+
     async def _recheck(self) -> None:
         """Close the socket once the token's session has ended; keep the sync
         sessions of the subscribed documents, and end a subscription the caller may
-        no longer have (removed from the crew, the assignment gone)."""
-        while True:
-            await asyncio.sleep(self.recheck_seconds)
+        no longer have (removed from the crew, the assignment gone). Then arm the
+        next check (not after closing)."""
+        try:
+            again = await self._recheck_once()
+        except SocketClosed:  # the socket's end stops the rechecks (run's finally)
+            return
+        if again:
+            self._recheck_task = None
+            self._arm_recheck()
+
+    async def _recheck_once(self) -> bool:
+        """False once the socket is closed."""
+        try:
+            principal = await self.authenticator.authenticate(self._token)
+        except Unauthenticated:
+            log.info("sync_socket_closed", reason="session ended")
+            await self._close(CLOSE_TOKEN_ENDED, "the session ended")
+            return False
+        except PreworkError:  # the store is unavailable: try again later
+            return True
+        self._principal = principal
+        for doc_id, doc in list(self.docs.items()):
             try:
-                principal = await self.authenticator.authenticate(self._token)
-            except Unauthenticated:
-                log.info("sync_socket_closed", reason="session ended")
-                await self._close(CLOSE_TOKEN_ENDED, "the session ended")
-                return
-            except PreworkError:  # the store is unavailable: try again later
+                await self.service.keep(
+                    principal=principal,
+                    ctx=self.ctx,
+                    assignment_id=doc_id,
+                    session_id=doc.session_id,
+                )
+            except (Forbidden, NotFound) as exc:
+                await self._unsubscribe(doc_id)
+                code, text = error_of(exc)
+                await self.send(
+                    {
+                        "a": "u",
+                        "c": COLLECTION,
+                        "d": doc_id,
+                        "error": {"code": code, "message": text},
+                    }
+                )
+            except PreworkError:
                 continue
-            self._principal = principal
-            for doc_id, doc in list(self.docs.items()):
-                try:
-                    await self.service.keep(
-                        principal=principal,
-                        ctx=self.ctx,
-                        assignment_id=doc_id,
-                        session_id=doc.session_id,
-                    )
-                except (Forbidden, NotFound) as exc:
-                    await self._unsubscribe(doc_id)
-                    code, text = error_of(exc)
-                    await self.send(
-                        {
-                            "a": "u",
-                            "c": COLLECTION,
-                            "d": doc_id,
-                            "error": {"code": code, "message": text},
-                        }
-                    )
-                except PreworkError:
-                    continue
+        return True
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError, SocketClosed):

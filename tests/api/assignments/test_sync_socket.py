@@ -8,6 +8,7 @@ socket closing with 4001 once the session ends."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -355,3 +356,32 @@ async def test_a_subscription_behind_the_kept_history_is_refused_and_not_kept(
     await c.send({"a": "pp"})
     assert await c.recv() == {"a": "pp"}  # nothing of the document was pushed meanwhile
     await c.ws.close()
+
+
+async def test_a_socket_keeps_the_request_id_it_was_opened_with(
+    crew_world: CrewWorld, ws_url: str
+) -> None:
+    """The socket is served in front of the middleware (prework.http.sockets): the
+    request id still comes from ``X-Request-ID`` (or is made) and reaches its audit."""
+    w = crew_world
+    aid = await _started(w)
+    token = w.w1.headers["Authorization"].removeprefix("Bearer ")
+    given = "socket-request-0123456789"
+    async with connect(
+        f"{ws_url}?access_token={token}", additional_headers={"X-Request-ID": given}
+    ) as ws:
+        c = Client(ws)
+        await c.handshake()
+        await c.send({"a": "s", "c": "assignments", "d": aid})
+        assert (await c.recv())["a"] == "s"
+    c = await _open(ws_url, w.w1)  # no header: one is made
+    await c.send({"a": "s", "c": "assignments", "d": aid})
+    assert (await c.recv())["a"] == "s"
+    await c.ws.close()
+    r = await w.client.get("/api/audit", params={"action": "sync.joined"}, headers=w.admin.headers)
+    assert r.status_code == 200, r.text
+    ids = [e["request_id"] for e in r.json()["items"] if e["target_id"] == aid]
+    assert len(ids) == 2, ids
+    assert given in ids
+    made = next(i for i in ids if i != given)
+    assert re.fullmatch(r"[0-9a-f]{32}", made), made
