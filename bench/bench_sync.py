@@ -119,6 +119,8 @@ BENCH_SHAREDB = NpmPackage(
 HERE = Path(__file__).resolve().parent
 LOAD_JS = HERE / "sync" / "load.js"
 SHAREDB_JS = HERE / "sync" / "sharedb_server.js"
+FLOOR_PY = HERE / "sync" / "floor_server.py"
+FLOOR = "python floor"
 COLLECTION = "assignments"
 INITIAL = {"answers": {}, "signoffs": {}}  # a started assignment's document
 CREW = 20
@@ -352,6 +354,32 @@ def sharedb_server(root: Path, node_path: Path, world: World) -> Iterator[Target
         if not line.startswith("ready"):
             raise SystemExit(f"the ShareDB server did not start: {line!r}")
         yield Target("sharedb", proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@contextmanager
+def floor_server(root: Path, world: World) -> Iterator[Target]:
+    """bench/sync/floor_server.py: the least a ShareDB server on Prework's stack does."""
+    docs = root / "floor-docs.json"
+    docs.write_text(
+        json.dumps({"collection": COLLECTION, "docs": dict.fromkeys(world.docs(), INITIAL)})
+    )
+    port = free_port()
+    log = (root / "floor.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(FLOOR_PY), str(port), str(docs)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=root,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if not line.startswith("ready"):
+            raise SystemExit(f"the floor server did not start: {line!r}")
+        yield Target(FLOOR, proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
     finally:
         _stop(proc)
         log.close()
@@ -747,9 +775,11 @@ def row(r: Run) -> str:
     )
 
 
-def pairs(runs: list[Run], ours: str) -> dict[tuple[str, str], list[tuple[Run, Run]]]:
-    """Each of our runs with ShareDB's of the same scenario, mode and round."""
-    theirs = {(r.scenario, r.mode, r.round): r for r in runs if r.server == "sharedb"}
+def pairs(
+    runs: list[Run], ours: str, against: str = "sharedb"
+) -> dict[tuple[str, str], list[tuple[Run, Run]]]:
+    """Each of our runs with ``against``'s of the same scenario, mode and round."""
+    theirs = {(r.scenario, r.mode, r.round): r for r in runs if r.server == against}
     found: dict[tuple[str, str], list[tuple[Run, Run]]] = {}
     for r in runs:
         base = theirs.get((r.scenario, r.mode, r.round))
@@ -758,12 +788,12 @@ def pairs(runs: list[Run], ours: str) -> dict[tuple[str, str], list[tuple[Run, R
     return found
 
 
-def ratio_lines(runs: list[Run], ours: str) -> list[str]:
+def ratio_lines(runs: list[Run], ours: str, against: str = "sharedb") -> list[str]:
     lines = [
         f"{'scenario':<16} {'mode':<9} {'round':>5} {'ops/s x':>8} {'p99 x':>7} "
-        f"{'ack p99 x':>9}   (Prework / ShareDB; ops/s: higher is better, latency: lower)"
+        f"{'ack p99 x':>9}   ({ours} / {against}; ops/s: higher is better, latency: lower)"
     ]
-    for (scenario, mode), found in pairs(runs, ours).items():
+    for (scenario, mode), found in pairs(runs, ours, against).items():
         for r, base in found:
             lines.append(
                 f"{scenario:<16} {mode:<9} {r.round + 1:>5} {r.ops_per_s / base.ops_per_s:>8.2f} "
@@ -775,6 +805,7 @@ def ratio_lines(runs: list[Run], ours: str) -> list[str]:
 def verdicts(runs: list[Run], memory: list[Memory], ours: str, rate: float) -> list[str]:
     """The goals of issue #12, each on the median over the rounds (ok/MISS)."""
     found = pairs(runs, ours)
+    found_floor = pairs(runs, FLOOR)
     lines = []
     for scenario in ("10 on 1 doc", "100 on 100 docs"):
         both = found.get((scenario, "saturate"))
@@ -791,6 +822,14 @@ def verdicts(runs: list[Run], memory: list[Memory], ours: str, rate: float) -> l
                     else "MISS"
                 )
                 + (" (refused ops)" if any(r.refused for r, _ in both) else "")
+            )
+        floor = found_floor.get((scenario, "saturate"))
+        if floor:
+            f = statistics.median(r.ops_per_s for r, _ in floor)
+            ratio = statistics.median(r.ops_per_s / base.ops_per_s for r, base in floor)
+            lines.append(
+                f"  the stack's floor ({FLOOR}, no storage, checks or transform): "
+                f"{f:.0f} ops/s, {ratio:.2f}x ShareDB"
             )
     for scenario in ("10 on 1 doc", "100 on 1 doc"):
         both = found.get((scenario, "rate"))
@@ -814,6 +853,8 @@ def verdicts(runs: list[Run], memory: list[Memory], ours: str, rate: float) -> l
                 f"{theirs.per_client_kib:.1f} KiB (goal <= ShareDB's) "
                 + ("ok" if m.per_client_kib <= theirs.per_client_kib else "MISS")
             )
+        if m.server == FLOOR:
+            lines.append(f"  the stack's floor: {m.per_client_kib:.1f} KiB an idle client")
     return lines
 
 
@@ -832,7 +873,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--scenarios", nargs="*", help="names (default: all)")
     parser.add_argument("--modes", nargs="*", default=["rate", "saturate"])
-    parser.add_argument("--servers", nargs="*", default=["prework", "sharedb"])
+    parser.add_argument(
+        "--servers", nargs="*", default=["prework", "sharedb", "floor"],
+        choices=["prework", "sharedb", "floor"],
+    )  # fmt: skip
     parser.add_argument("--no-memory", action="store_true", help="skip the idle-client memory")
     parser.add_argument("--profile", type=Path, help="py-spy --gil the Prework server, stacks here")
     parser.add_argument("--profile-scenario", default="10 on 1 doc")
@@ -877,6 +921,8 @@ def main() -> None:
                 yield lambda: prework_server(data, env, world, deflate=deflate)
             if "sharedb" in args.servers:
                 yield lambda: sharedb_server(root, node_path, world)
+            if "floor" in args.servers:
+                yield lambda: floor_server(root, world)
 
         runs: list[Run] = []
         print(HEADER)
@@ -893,10 +939,11 @@ def main() -> None:
                             runs.append(r)
                             print(row(r), flush=True)
         ours = "prework (deflate)" if deflate else "prework"
-        if len(args.servers) == 2:
-            print()
-            for line in ratio_lines(runs, ours):
-                print(line)
+        for a, b in ((ours, "sharedb"), (FLOOR, "sharedb"), (ours, FLOOR)):
+            if pairs(runs, a, b):
+                print()
+                for line in ratio_lines(runs, a, b):
+                    print(line)
 
         memory: list[Memory] = []
         if not args.no_memory:
@@ -909,6 +956,8 @@ def main() -> None:
                 ]
             if "sharedb" in args.servers:
                 makers.append(lambda: sharedb_server(root, node_path, world))
+            if "floor" in args.servers:
+                makers.append(lambda: floor_server(root, world))
             for make in makers:
                 with make() as target:
                     m = idle_memory(
