@@ -63,6 +63,7 @@ __all__ = [
     "MAX_MESSAGE",
     "REQUEST_ID_HEADER",
     "REQUEST_ID_SCOPE_KEY",
+    "close_websocket",
     "error_response",
     "install_error_handlers",
     "internal_error_response",
@@ -183,7 +184,9 @@ def ws_close_code(exc: BaseException) -> int:
     return 1011 if status == 500 or not 400 <= status <= 599 else 4000 + status
 
 
-async def _close_websocket(ws: WebSocket, code: int, reason: str) -> None:
+async def close_websocket(ws: WebSocket, code: int, reason: str) -> None:
+    """Close ``ws`` (unless it is closed already) with ``code`` and at most 120
+    characters of ``reason``."""
     if ws.application_state == WebSocketState.DISCONNECTED:
         return
     await ws.close(code=code, reason=reason[:120])
@@ -240,7 +243,7 @@ def _http_exception_parts(exc: HTTPException) -> tuple[str, str]:
 async def _prework_error_handler(conn: HTTPConnection, exc: Exception) -> Response | None:
     assert isinstance(exc, PreworkError)
     if isinstance(conn, WebSocket):
-        await _close_websocket(conn, ws_close_code(exc), exc.code)
+        await close_websocket(conn, ws_close_code(exc), exc.code)
         return None
     if exc.status >= 500:
         log.warning(
@@ -262,7 +265,7 @@ async def _validation_error_handler(conn: HTTPConnection, exc: Exception) -> Res
 
 async def _ws_validation_error_handler(conn: HTTPConnection, exc: Exception) -> Response | None:
     assert isinstance(conn, WebSocket)
-    await _close_websocket(conn, 4000 + ValidationFailed.status, ValidationFailed.code)
+    await close_websocket(conn, 4000 + ValidationFailed.status, ValidationFailed.code)
     return None
 
 
@@ -281,7 +284,7 @@ async def _http_exception_handler(conn: HTTPConnection, exc: Exception) -> Respo
     if exc.status_code == 405:
         headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(conn))}
     if isinstance(conn, WebSocket):
-        await _close_websocket(conn, ws_close_code(exc), code)
+        await close_websocket(conn, ws_close_code(exc), code)
         return None
     return _json_error(
         exc.status_code,
@@ -319,7 +322,7 @@ async def _unhandled_exception_handler(conn: HTTPConnection, exc: Exception) -> 
     # normally answers unexpected exceptions itself (see http.middleware).
     log_unhandled(exc, scope=conn.scope)
     if isinstance(conn, WebSocket):
-        await _close_websocket(conn, 1011, Internal.code)
+        await close_websocket(conn, 1011, Internal.code)
         return None
     return internal_error_response(request_id=request_id_of(conn.scope))
 

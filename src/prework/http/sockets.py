@@ -7,11 +7,13 @@ body limit wrappers, the request context middleware, the exception middleware, t
 exit stack middleware, the routers, the route's dependency solving) that was about
 14 KiB an idle socket, a third of what one costs (``bench/bench_sync.py``'s idle
 clients). None of those layers does anything for a WebSocket that the endpoint
-needs but the request id, so an endpoint registered with :func:`front_socket` is
-served by :class:`FrontSockets`, the first layer inside Starlette's error
-middleware: the request id assigned and bound to the log context as
-:class:`prework.http.middleware.RequestContextMiddleware` does, then the endpoint
-with a Starlette ``WebSocket``. The route stays registered with FastAPI as well (the
+needs but the request id and the error mapping, so an endpoint registered with
+:func:`front_socket` is served by :class:`FrontSockets`, the first layer inside
+Starlette's error middleware: the request id assigned and bound to the log context
+as :class:`prework.http.middleware.RequestContextMiddleware` does, then the endpoint
+with a Starlette ``WebSocket``; an error it raises closes the socket as
+:mod:`prework.http.errors` does (``4000 + status`` and the error code, ``1011`` and
+the log line for a bug). The route stays registered with FastAPI as well (the
 route walks and ``app.routes`` see it; served without the front layer it behaves the
 same).
 """
@@ -29,7 +31,14 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from prework.http.errors import REQUEST_ID_HEADER, REQUEST_ID_SCOPE_KEY
+from prework.errors import Internal, PreworkError
+from prework.http.errors import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_SCOPE_KEY,
+    close_websocket,
+    log_unhandled,
+    ws_close_code,
+)
 from prework.http.middleware import accept_request_id, new_request_id
 
 __all__ = ["FrontSockets", "SocketEndpoint", "front_socket", "install_front_sockets"]
@@ -77,8 +86,14 @@ class FrontSockets:
         ) or new_request_id()
         scope[REQUEST_ID_SCOPE_KEY] = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        websocket = WebSocket(scope, receive, send)
         try:
-            await endpoint(WebSocket(scope, receive, send))
+            await endpoint(websocket)
+        except PreworkError as exc:  # as prework.http.errors' handlers close it
+            await close_websocket(websocket, ws_close_code(exc), exc.code)
+        except Exception as exc:
+            log_unhandled(exc, scope=scope)
+            await close_websocket(websocket, 1011, Internal.code)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
 
