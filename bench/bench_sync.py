@@ -13,7 +13,12 @@ The servers, one at a time on free loopback ports:
   ``@teamwork/websocket-json-stream`` 2.0.0 (bench/sync/sharedb_server.js; the
   pinned project :data:`BENCH_SHAREDB`, installed on first use into the engines
   cache by prework.testing.engines.node_packages), with the same documents (the
-  same ids) created before it listens, with the content Prework's start gives them.
+  same ids) created before it listens, with the content Prework's start gives them;
+* the Python floor (bench/sync/floor_server.py, ``--servers floor``): ShareDB's wire
+  protocol on Prework's stack (uvicorn, websockets-sansio, uvloop, httptools,
+  orjson) doing the least a server can (ack and forward; no authentication,
+  storage, checks or transform), with the same documents: what the stack costs,
+  apart from what Prework adds.
 
 The load (bench/sync/load.js, ``--generators`` node processes, clients dealt
 round-robin): the real ``sharedb/lib/client`` over ``ws`` (offering per-message
@@ -25,7 +30,7 @@ into its own text answer (a letter appended, then deleted, one op each;
 submits its next op as soon as the previous one is acknowledged).
 
 Printed per run (``rounds`` times: each round runs every scenario and mode on
-Prework, then on ShareDB, one server at a time): committed ops/s (acknowledged
+Prework, then on ShareDB, then on the floor, one server at a time): committed ops/s (acknowledged
 within the run's window, over its length) and offered ops/s (submitted within it),
 p50/p99 of the propagation latency (``prop``: submit, by the author's clock, to
 the op's arrival at each other client on the document; CLOCK_MONOTONIC, one clock
@@ -38,11 +43,12 @@ neither (other users' work, on a shared machine). Flags: ``OVER`` (at a rate, th
 server committed under 90% of what was offered: it cannot keep up), ``GEN`` (a
 generator process near a full core: it may be the bottleneck), ``LATE`` (the
 generators' submits slipped past their schedule, p99 > 20 ms). Then Prework's
-figures as ratios of ShareDB's of the same round, and the memory of idle clients:
+figures as ratios of ShareDB's of the same round (and the floor's to ShareDB's,
+Prework's to the floor's), and the memory of idle clients:
 the server's RSS before and after ``--idle-clients`` (1,000) authenticated,
 subscribed clients that then do nothing (a fresh server each time, warmed up by a
 few clients first): Prework with per-message compression on and off (its default:
-off), ShareDB as it ships (``ws``'s default: off).
+off), ShareDB as it ships (``ws``'s default: off), the floor.
 
 Goals (issue #12, ok/MISS): saturation throughput >= 1.0x ShareDB's for 10 clients
 on one document and for 100 clients on 100 documents; p99 propagation at 10 ops/s

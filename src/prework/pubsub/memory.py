@@ -1,9 +1,11 @@
 """The in-process event bus: one app node, the embedded default (``memory://``).
 
-Each subscription has a bounded queue; :meth:`MemoryPubSub.publish` puts a copy
-of the event (decoded from its JSON, as another node would receive it) on the
+Each subscription has a bounded queue (made when a message waits, dropped when it
+is drained: an idle subscription holds none); :meth:`MemoryPubSub.publish` puts a
+copy of the event (decoded from its JSON, as another node would receive it) on the
 queue of every subscription to the topic, without waiting for anyone. A full
-queue drops the event and marks the gap (see :mod:`prework.pubsub.base`).
+queue drops the event and marks the gap (see :mod:`prework.pubsub.base`). A
+subscription has one reader (its iterator waits on a future of its own).
 """
 
 from __future__ import annotations
