@@ -6,18 +6,15 @@ records state on purpose: the record becomes ``rejected`` (its pending entry
 goes) with a ``media.rejected`` event, so its case names what it ``records``.
 Files are PDFs here (no thumbnails: nothing writes in the background while
 the walk compares storage). Loaded by file path: imports only ``prework`` and
-libraries (the builder repeats the one of ``tenancy_cases.py``).
+libraries.
 """
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PIL import Image
-
 from prework.core.principal import Role
+from prework.testing.worlds import started_assignment, tiny_pdf, tiny_png
 
 DEFINITION: dict[str, Any] = {
     "sections": [
@@ -30,18 +27,6 @@ DEFINITION: dict[str, Any] = {
 }
 
 
-def _pdf() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (255, 255, 255)).save(out, "PDF")
-    return out.getvalue()
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (0, 0, 0)).save(out, "PNG")
-    return out.getvalue()
-
-
 def _worker(world: Any) -> Any:
     return world.a.members[Role.WORKER]
 
@@ -52,31 +37,9 @@ async def _assignment(world: Any) -> str:
     if cached is not None:
         return cached
     owner = world.a.owner
-    r = await world.client.post(
-        "/api/templates", headers=owner.headers, json={"name": "Docs", "definition": DEFINITION}
+    assignment_id = await started_assignment(
+        world.client, owner, _worker(world), DEFINITION, name="Docs", job_ref="WO-DOCS"
     )
-    assert r.status_code == 201, r.text
-    template_id = r.json()["id"]
-    r = await world.client.post(f"/api/templates/{template_id}/publish", headers=owner.headers)
-    assert r.status_code == 200, r.text
-    now = datetime.now(UTC)
-    r = await world.client.post(
-        "/api/assignments",
-        headers=owner.headers,
-        json={
-            "template_id": template_id,
-            "assignee": {"type": "user", "id": _worker(world).user_id},
-            "job_ref": "WO-DOCS",
-            "planned_start": now.isoformat(),
-            "due_at": (now + timedelta(hours=2)).isoformat(),
-        },
-    )
-    assert r.status_code == 201, r.text
-    assignment_id: str = r.json()["id"]
-    r = await world.client.post(
-        f"/api/assignments/{assignment_id}/start", headers=_worker(world).headers
-    )
-    assert r.status_code == 200, r.text
     world.extra["media.audit.assignment"] = assignment_id
     return assignment_id
 
@@ -124,7 +87,7 @@ async def upload_fail(world: Any) -> dict[str, Any]:
 
 
 async def confirm_ok(world: Any) -> dict[str, Any]:
-    media_id = await _uploaded(world, _pdf())
+    media_id = await _uploaded(world, tiny_pdf())
     return {
         "headers": _worker(world).headers,
         "json": {"media_id": media_id},
@@ -133,7 +96,7 @@ async def confirm_ok(world: Any) -> dict[str, Any]:
 
 
 async def confirm_fail(world: Any) -> dict[str, Any]:
-    media_id = await _uploaded(world, _png())  # a PNG declared as a PDF
+    media_id = await _uploaded(world, tiny_png((0, 0, 0)))  # a PNG declared as a PDF
     return {
         "headers": _worker(world).headers,
         "org": world.a.org_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from prework.blobs.base import BlobStore
 from prework.core.principal import Role
 from prework.store.base import Store
 
+from ..assignments.helpers import assign
 from ..conftest import BASE_URL
 from ..identity.helpers import Member, Tenant, join, make_tenant
 
@@ -82,20 +83,12 @@ class MediaWorld:
 async def started_assignment(
     client: httpx.AsyncClient, by: Member, template_id: str, crew: Member
 ) -> str:
-    now = datetime.now(UTC)
-    r = await client.post(
-        "/api/assignments",
-        headers=by.headers,
-        json={
-            "template_id": template_id,
-            "assignee": {"type": "user", "id": crew.user_id},
-            "job_ref": "WO-M",
-            "planned_start": now.isoformat(),
-            "due_at": (now + timedelta(hours=4)).isoformat(),
-        },
-    )
-    assert r.status_code == 201, r.text
-    assignment_id: str = r.json()["id"]
+    """An assignment of ``template_id`` to ``crew`` alone, started by them."""
+    made = await assign(
+        client, by, template_id, {"type": "user", "id": crew.user_id},
+        due_in=timedelta(hours=4), job_ref="WO-M",
+    )  # fmt: skip
+    assignment_id: str = made["id"]
     r = await client.post(f"/api/assignments/{assignment_id}/start", headers=crew.headers)
     assert r.status_code == 200, r.text
     return assignment_id

@@ -1,16 +1,15 @@
 """Tenancy cases of the media routes (see ``tests/api/identity/test_tenancy.py``):
 org A's owner, on the crew of an assignment being filled in, uploads files; every
 role of org B calls the routes on A's ids. Loaded by file path: imports only
-``prework`` and libraries (the builder repeats the one of ``audit_cases.py``)."""
+``prework`` and libraries."""
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PIL import Image
+from prework.testing.worlds import started_assignment, tiny_pdf, tiny_png
 
+RED = (200, 10, 10)
 DEFINITION: dict[str, Any] = {
     "sections": [
         {
@@ -22,47 +21,15 @@ DEFINITION: dict[str, Any] = {
 }
 
 
-def _pdf() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (255, 255, 255)).save(out, "PDF")
-    return out.getvalue()
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
-    return out.getvalue()
-
-
 async def _assignment(world: Any) -> str:
     """A's assignment being filled in by A's owner (its crew), one per world."""
     cached: str | None = world.extra.get("media.tenancy.assignment")
     if cached is not None:
         return cached
     owner = world.a.owner
-    r = await world.client.post(
-        "/api/templates", headers=owner.headers, json={"name": "Media", "definition": DEFINITION}
+    assignment_id = await started_assignment(
+        world.client, owner, owner, DEFINITION, name="Media", job_ref="WO-MEDIA"
     )
-    assert r.status_code == 201, r.text
-    template_id = r.json()["id"]
-    r = await world.client.post(f"/api/templates/{template_id}/publish", headers=owner.headers)
-    assert r.status_code == 200, r.text
-    now = datetime.now(UTC)
-    r = await world.client.post(
-        "/api/assignments",
-        headers=owner.headers,
-        json={
-            "template_id": template_id,
-            "assignee": {"type": "user", "id": owner.user_id},
-            "job_ref": "WO-MEDIA",
-            "planned_start": now.isoformat(),
-            "due_at": (now + timedelta(hours=2)).isoformat(),
-        },
-    )
-    assert r.status_code == 201, r.text
-    assignment_id: str = r.json()["id"]
-    r = await world.client.post(f"/api/assignments/{assignment_id}/start", headers=owner.headers)
-    assert r.status_code == 200, r.text
     world.extra["media.tenancy.assignment"] = assignment_id
     return assignment_id
 
@@ -102,12 +69,15 @@ async def _ready(world: Any, body: dict[str, Any], data: bytes) -> str:
 
 
 async def _upload_request(world: Any) -> dict[str, Any]:
-    return {"json": await _photo_body(world, _png()), "body_ids": ["target.assignment_id"]}
+    return {
+        "json": await _photo_body(world, tiny_png(RED)),
+        "body_ids": ["target.assignment_id"],
+    }
 
 
 async def _a_pending_upload(world: Any) -> dict[str, Any]:
     # a PDF: the owner's own confirm starts no thumbnails that would write later
-    data = _pdf()
+    data = tiny_pdf()
     body = {
         "filename": "permit.pdf",
         "content_type": "application/pdf",
@@ -120,7 +90,7 @@ async def _a_pending_upload(world: Any) -> dict[str, Any]:
 
 
 async def _a_ready_photo(world: Any) -> dict[str, Any]:
-    data = _png()
+    data = tiny_png(RED)
     return {"path_params": {"media_id": await _ready(world, await _photo_body(world, data), data)}}
 
 
@@ -130,7 +100,7 @@ async def _a_ready_photo_content(world: Any) -> dict[str, Any]:
 
 
 async def _an_avatar(world: Any) -> dict[str, Any]:
-    data = _png()
+    data = tiny_png(RED)
     body = {
         "filename": "me.png",
         "content_type": "image/png",
