@@ -29,6 +29,7 @@ the audit log mostly typing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -47,8 +48,16 @@ from prework.checklists.workflow import DOC_MAX_BYTES, AssignmentState
 from prework.core.clock import iso
 from prework.core.principal import Principal, RequestContext, Role
 from prework.core.versioned import UNVERSIONED_ATTEMPTS, keeps_changing
-from prework.errors import Conflict, Forbidden, ValidationFailed, WriteConflict
-from prework.store.base import All, ItemExists, TransactOp, Update, UpdateSpec, version_equals
+from prework.errors import Conflict, Forbidden, PreworkError, ValidationFailed, WriteConflict
+from prework.store.base import (
+    All,
+    Item,
+    ItemExists,
+    TransactOp,
+    Update,
+    UpdateSpec,
+    version_equals,
+)
 from prework.sync import json0
 from prework.sync.json0 import InvalidOp, Json, Op
 from prework.sync.oplog import (
@@ -63,6 +72,7 @@ __all__ = ["EDIT_AUDIT_SECONDS", "Committed", "DocEditing", "OpenDocument"]
 log = structlog.get_logger("prework.checklists.editing")
 
 EDIT_AUDIT_SECONDS: Final = 300
+KNOWN_DOCS: Final = 256  # documents whose last commit a node remembers (DocEditing)
 _ABSENT: Final = object()
 
 
@@ -90,9 +100,34 @@ def _same(a: Any, b: Any) -> bool:
     return json0.json_equal(a, b)
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """An assignment and its answers document as this node last committed to them."""
+
+    item: Item
+    doc: Item
+
+
+class _Stale(Exception):
+    """A commit on what this node knew was refused before its write: decide again on
+    a fresh read (which also audits a denial)."""
+
+
 class DocEditing(AnswerService):
     """The answers document as sync sees it: opened for a session, edited by json0
-    operations, read as operations since a version."""
+    operations, read as operations since a version.
+
+    A node remembers the assignment and the document of its last commit to each of
+    the :data:`KNOWN_DOCS` documents it committed to most recently, and commits the
+    next operation on them without reading either (a typing client's next
+    keystroke): the write's conditions hold the document's version and the
+    assignment's, so a change made meanwhile (by another node, or by anything else
+    on this one) fails the write, and the attempt after it reads. A refusal decided
+    on what was remembered is decided again on a fresh read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
 
     async def open_document(
         self, *, principal: Principal, ctx: RequestContext, assignment_id: str
@@ -170,13 +205,45 @@ class DocEditing(AnswerService):
                     '"answers", <item id>); sign off with POST .../signoff.',
                     details={"path": path},
                 )
+        key = (org, assignment_id)
+        if key in self._known:
+            async with self.doc_lock(org, assignment_id):  # on this node, one at a time
+                # what the commit before this one left (read under the lock)
+                known = self._known.get(key)
+                if known is not None and self._may_work(principal, known.item):
+                    definition = await self._definition(known.item)
+                    try:
+                        return await self._commit(
+                            principal, ctx, assignment_id, checked, base_version, src, seq,
+                            definition, known.item, known.doc,
+                        )  # fmt: skip
+                    except _Stale:  # refused on what this node knew: decide on fresh reads
+                        self._known.pop(key, None)
         first = await self._workable(principal, ctx, assignment_id)
         definition = await self._definition(first)
-        read: dict[str, Any] | None = first
-        async with self.doc_lock(org, assignment_id):  # on this node, one at a time
+        async with self.doc_lock(org, assignment_id):
             return await self._commit(
-                principal, ctx, assignment_id, checked, base_version, src, seq, definition, read
+                principal, ctx, assignment_id, checked, base_version, src, seq, definition, first
             )
+
+    def _may_work(self, principal: Principal, item: Item) -> bool:
+        """What :meth:`_workable` decides on ``item`` (without its read): the role may
+        work on assignments, the caller is on the fixed crew (so sees it) of one
+        being filled in. False sends the caller through :meth:`_workable` (audited)."""
+        if not is_allowed(principal.role, Action.ASSIGNMENT_WORK):
+            return False
+        try:
+            self._crew_checked(principal, item)
+        except (Forbidden, Conflict):
+            return False
+        return True
+
+    def _remember(self, org: str, assignment_id: str, item: Item, doc: Item) -> None:
+        key = (org, assignment_id)
+        self._known[key] = _Known(item, doc)
+        self._known.move_to_end(key)
+        while len(self._known) > KNOWN_DOCS:
+            self._known.popitem(last=False)
 
     async def _commit(
         self,
@@ -188,39 +255,55 @@ class DocEditing(AnswerService):
         src: str,
         seq: int,
         definition: Mapping[str, Any],
-        read: dict[str, Any] | None,
+        read: Item | None,
+        known_doc: Item | None = None,
     ) -> Committed:
+        """Commit ``checked`` (see :meth:`commit_op`). ``read``: the assignment, read
+        (or known) already; ``known_doc``: the answers document as this node last
+        knew it. What is known may be stale: the write's conditions (the document's
+        version, the assignment's) fail then; that, or a refusal before the write, on
+        what was known raises :class:`_Stale` (nothing written) for
+        :meth:`commit_op` to decide again from fresh reads."""
         org = principal.org_id
         for _ in range(UNVERSIONED_ATTEMPTS):
             current = read or self._crew_checked(principal, await self._item(org, assignment_id))
             read = None  # a retry reads again
-            doc = await self._doc(org, assignment_id)
-            version = int(doc["version"])
-            history = await logged_since(
-                self.store, org, assignment_id, base_version, version, self.recent
-            )
-            for past in history:  # a resubmit: the same author, client and sequence number
-                if past.src == src and past.seq == seq and past.by == principal.user_id:
-                    return Committed(
-                        past.version, True, [], history[: past.version - base_version - 1]
-                    )
-            rebased = json0.rebase(checked, [past.op for past in history])
-            ops, logged, changed = self._plan(
-                principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
-            )
-            # the files the changed answers name (a photo list, a signature's id):
-            # ready files of this assignment, whatever the op did to them
-            problems = await self.media_problems(org, assignment_id, definition, changed)
-            if problems:
-                raise ValidationFailed(
-                    f"{len(problems)} answer(s) name files they may not.",
-                    code="invalid_answers",
-                    details={"errors": [p.as_dict() for p in problems[:200]]},
+            doc, known = known_doc or await self._doc(org, assignment_id), known_doc is not None
+            known_doc = None
+            try:
+                version = int(doc["version"])
+                history = await logged_since(
+                    self.store, org, assignment_id, base_version, version, self.recent
                 )
+                for past in history:  # a resubmit: the same author, client and sequence
+                    if past.src == src and past.seq == seq and past.by == principal.user_id:
+                        return Committed(
+                            past.version, True, [], history[: past.version - base_version - 1]
+                        )
+                rebased = json0.rebase(checked, [past.op for past in history])
+                ops, logged, changed, written = self._plan(
+                    principal, ctx, current, doc, rebased, src, seq, definition, bool(history)
+                )
+                # the files the changed answers name (a photo list, a signature's id):
+                # ready files of this assignment, whatever the op did to them
+                problems = await self.media_problems(org, assignment_id, definition, changed)
+                if problems:
+                    raise ValidationFailed(
+                        f"{len(problems)} answer(s) name files they may not.",
+                        code="invalid_answers",
+                        details={"errors": [p.as_dict() for p in problems[:200]]},
+                    )
+            except PreworkError as exc:
+                if known:
+                    raise _Stale() from exc
+                raise
             try:
                 await self._write(ops)
             except (Raced, WriteConflict):  # another node's version landed: again
+                if known:  # what this node knew was stale: the whole decision again
+                    raise _Stale() from None
                 continue
+            self._remember(org, assignment_id, current, written)
             await self.published(org, assignment_id, logged)
             return Committed(version + 1, False, logged, history)
         raise keeps_changing("answers document")
@@ -236,9 +319,10 @@ class DocEditing(AnswerService):
         seq: int,
         definition: Mapping[str, Any],
         rebased: bool,
-    ) -> tuple[list[TransactOp], list[LoggedOp], dict[str, Any]]:
-        """The transaction committing ``op`` on ``doc`` as read, what it logs, and
-        the answers it changes ({item id: new value, or None if removed})."""
+    ) -> tuple[list[TransactOp], list[LoggedOp], dict[str, Any], Item]:
+        """The transaction committing ``op`` on ``doc`` as read, what it logs, the
+        answers it changes ({item id: new value, or None if removed}), and the
+        document it writes."""
         org, user = principal.org_id, principal.user_id
         version = int(doc["version"])
         content = content_of(doc)
@@ -282,7 +366,8 @@ class DocEditing(AnswerService):
             "updated_by": user,
             "edit_audit": marks,
         }
-        if over_doc_limit({**doc, **fields}):
+        written = {**doc, **fields}
+        if over_doc_limit(written):
             raise ValidationFailed(
                 f"The answers would be over {DOC_MAX_BYTES} bytes.",
                 code="document_too_large",
@@ -335,4 +420,4 @@ class DocEditing(AnswerService):
                     },
                 )
             )
-        return ops, logged, {k: new.get(k) for k in changed}
+        return ops, logged, {k: new.get(k) for k in changed}, written

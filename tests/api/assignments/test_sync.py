@@ -362,3 +362,62 @@ async def test_a_member_who_joined_before_the_start_edits_once_it_started(
     )
     assert session is not None
     assert session["read_only"] is False
+
+
+async def test_a_node_commits_on_what_it_knew_and_decides_again_once_it_changed(
+    crew_world: CrewWorld,
+    module_store: Store,
+    module_app: FastAPI,
+    app_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> None:
+    """A node commits a document's next operation on the assignment and document of
+    its last commit (no reads); another node's commits and a crew change made
+    meanwhile fail its write, and it decides again from fresh reads: nothing is lost,
+    nobody off the crew edits."""
+    w = crew_world
+    aid = await _started(w)
+    s1 = (await _join(w, w.w1, aid))["session_id"]
+    s2 = (await _join(w, w.w2, aid))["session_id"]
+    r = await _apply(w, w.w1, aid, s1, [{"p": ["answers", "notes"], "oi": "a"}], 1, 1)
+    assert r.json()["version"] == 2, r.text  # this node knows version 2 now
+    r = await _apply(w, w.w2, aid, s2, [{"p": ["answers", "o2"], "oi": 1}], 2, 1)
+    assert r.json()["version"] == 3, r.text
+    other = create_app(module_app.state.settings, store=module_store)
+    async with app_client(other) as node:
+
+        async def there(member: Member, session: str, op: Any, version: int, seq: int) -> Any:
+            body: dict[str, Any] = {"action": "apply_operation", "assignment_id": aid}
+            body |= {"session_id": session}
+            body |= {"op": op, "version": version, "seq": seq}
+            r = await node.post(SYNC, headers=member.headers, json=body)
+            assert r.status_code == 200, r.text
+            return r.json()["version"]
+
+        # the other node commits version 4; this one still knows 3
+        assert await there(w.w1, s1, [{"p": ["answers", "notes", 1], "si": "b"}], 3, 2) == 4
+        # a client that has seen version 4 (ahead of what this node knew)
+        r = await _apply(w, w.w1, aid, s1, [{"p": ["answers", "notes", 2], "si": "c"}], 4, 3)
+        assert r.json()["version"] == 5, r.text
+        # the other node commits 6; a client behind it (made on 5) is rebased over it
+        assert await there(w.w2, s2, [{"p": ["answers", "o2"], "na": 2}], 5, 2) == 6
+        r = await _apply(w, w.w1, aid, s1, [{"p": ["answers", "notes", 3], "si": "d"}], 5, 4)
+        assert r.json()["version"] == 7, r.text
+        doc = await stored_doc(module_store, w.org_id, aid)
+        assert doc["version"] == 7
+        assert {k: v["value"] for k, v in doc["answers"].items()} == {"notes": "abcd", "o2": 3}
+        log = await _log(module_store, w.org_id, aid)
+        assert [int(e["version"]) for e in log] == [2, 3, 4, 5, 6, 7]
+        # w2 commits here (this node knows w2 on the crew), then the other node
+        # takes w2 off the crew: here, w2's next operation is refused, unwritten
+        r = await _apply(w, w.w2, aid, s2, [{"p": ["answers", "o2"], "na": 1}], 7, 3)
+        assert r.json()["version"] == 8, r.text
+        r = await node.post(
+            f"/api/assignments/{aid}/crew",
+            headers=w.supervisor.headers,
+            json={"user_ids": [w.w1.user_id]},
+        )
+        assert r.status_code == 200, r.text
+    before = await stored_doc(module_store, w.org_id, aid)
+    r = await _apply(w, w.w2, aid, s2, [{"p": ["answers", "o2"], "na": 1}], 8, 4)
+    assert (r.status_code, error_code(r)) == (404, "not_found"), r.text
+    assert await stored_doc(module_store, w.org_id, aid) == before
