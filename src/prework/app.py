@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
@@ -51,6 +52,7 @@ from prework.http import health
 from prework.http.bodies import DeclaredLengthLimits, RefuseDeclaredTooLarge
 from prework.http.dispatch import install_dispatch
 from prework.http.errors import REQUEST_ID_HEADER, install_error_handlers
+from prework.http.front import install_front_routes
 from prework.http.middleware import (
     BLOB_UPLOAD_PATH,
     BodyLimitMiddleware,
@@ -124,6 +126,10 @@ def _start_background(settings: Settings, services: Services) -> list[asyncio.Ta
         _periodic("thumbnail_resume", 300, services.media.resume_thumbnails),
     ]
     return [t for t in tasks if t is not None]
+
+
+# FastAPI's native telemetry off: no provider lookups (in os.environ) on every request
+_NO_TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs": False}
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -222,6 +228,7 @@ def create_app(
         summary="Pre-work checklist collaboration backend.",
         lifespan=lifespan,
         middleware=_middleware(settings),
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.store = store
@@ -238,6 +245,7 @@ def create_app(
         app.include_router(blob_routes.router)
     install_dispatch(app)  # one flat route table (routers included later join it)
     install_front_sockets(app)  # WebSockets skip the middleware (prework.http.sockets)
+    install_front_routes(app)  # so do planned routes (prework.http.front)
     return app
 
 

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
+    # FastAPI's native OpenTelemetry (request spans, metrics, logs through the global
+    # providers of an OpenTelemetry SDK the deployment sets up); off, FastAPI does not
+    # look for the providers on every request
+    opentelemetry: bool = False
 
     @field_validator("public_url")
     @classmethod

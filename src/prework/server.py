@@ -144,19 +144,36 @@ TOO_MANY_CONNECTIONS: Final = _answer(
 
 
 _CLOSE: Final = (b"connection", b"close")
+# a held write and the next one are joined into one buffer up to this size (a copy);
+# past it they go to the socket as a list (uvloop writes both with one writev)
+_JOIN_BYTES: Final = 64 * 1024
 
 
 class _LingeringTransport(asyncio.Transport):
     """The connection's transport as uvicorn sees it: closing it while the client is
     still sending the request's body lingers (see :meth:`_Deadlines._linger_on_close`)
-    instead of closing at once; everything else is the socket's transport."""
+    instead of closing at once; a write is held until the next one or the end of the
+    loop's turn, so that uvicorn's two writes of a response (its head, then its body)
+    go to the socket as one (one ``send``, one segment); everything else is the
+    socket's transport."""
 
     def __init__(self, transport: asyncio.Transport, owner: _Deadlines) -> None:
         super().__init__()
         self._transport = transport
         self._owner = owner
+        self._held: bytes | None = None
+
+    def _release(self) -> None:
+        """Write what is held (at the end of the loop's turn, or before anything that
+        must follow it)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
 
     def close(self) -> None:
+        self._release()
         if not self._owner._linger_on_close():
             self._transport.close()
 
@@ -164,18 +181,32 @@ class _LingeringTransport(asyncio.Transport):
         return self._owner._draining or self._transport.is_closing()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._transport.write(data)
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) <= _JOIN_BYTES:
+                self._transport.write(held + data)
+            else:
+                self._transport.writelines((held, data))
+        elif self._transport.get_write_buffer_size():
+            self._transport.write(data)  # queued behind what the socket has not taken
+        else:
+            self._held = bytes(data)
+            self._owner.loop.call_soon(self._release)
 
     def writelines(self, list_of_data: Any) -> None:
+        self._release()
         self._transport.writelines(list_of_data)
 
     def write_eof(self) -> None:
+        self._release()
         self._transport.write_eof()
 
     def can_write_eof(self) -> bool:
         return self._transport.can_write_eof()
 
     def abort(self) -> None:
+        self._held = None
         self._transport.abort()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -194,7 +225,8 @@ class _LingeringTransport(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
+        held = self._held
+        return self._transport.get_write_buffer_size() + (len(held) if held is not None else 0)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
@@ -416,6 +448,9 @@ class _Deadlines(asyncio.Protocol):
         request's head, the deadlines) stays alive with the socket."""
         self._handed_off = True
         self._cancel_deadlines()
+        wrapper = self.transport
+        if isinstance(wrapper, _LingeringTransport):
+            wrapper._release()
         self.transport = self._raw
 
     def _before_data(self) -> bool:

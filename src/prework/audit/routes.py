@@ -19,6 +19,9 @@ from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page
 from prework.http.security import Ctx, CurrentPrincipal
 
+# the page models of this module's listings (parametrized once, not per request)
+AuditEventPage = Page[AuditEventRead]
+
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -51,7 +54,7 @@ async def list_audit_events(
     until: Time = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[AuditEventRead]:
+) -> AuditEventPage:
     page = await audit.list(
         principal=principal,
         ctx=ctx,
@@ -66,4 +69,4 @@ async def list_audit_events(
         limit=limit,
         cursor=cursor,
     )
-    return Page[AuditEventRead].of(page)
+    return AuditEventPage.of(page)

@@ -28,6 +28,9 @@ from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
 from prework.http.versioning import expected_version, patch_changes, set_etag
 
+# the page models of this module's listings (parametrized once, not per request)
+TemplatePage = Page[TemplateSummary]
+
 __all__ = ["router"]
 
 ChecklistsDep = Annotated[Checklists, Depends(area_services("checklists", Checklists))]
@@ -90,9 +93,9 @@ async def list_templates(
     ctx: Ctx,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[TemplateSummary]:
+) -> TemplatePage:
     page = await checklists.templates.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return Page[TemplateSummary].of(page)
+    return TemplatePage.of(page)
 
 
 @router.post(

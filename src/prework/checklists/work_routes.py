@@ -45,6 +45,9 @@ from prework.http.schemas import (
 from prework.http.security import Ctx, CurrentPrincipal
 from prework.http.versioning import expected_version, patch_changes, set_etag
 
+# the page models of this module's listings (parametrized once, not per request)
+AssignmentPage = Page[AssignmentRead]
+
 __all__ = ["routers"]
 
 ChecklistsDep = Annotated[Checklists, Depends(area_services("checklists", Checklists))]
@@ -138,7 +141,7 @@ async def list_assignments(
     due_to: DateTime | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[AssignmentRead]:
+) -> AssignmentPage:
     where = AssignmentFilter(
         scope=scope,
         team_id=team_id,
@@ -151,7 +154,7 @@ async def list_assignments(
     page = await checklists.assignments.list(
         principal=principal, ctx=ctx, where=where, limit=limit, cursor=cursor
     )
-    return Page[AssignmentRead].of(page)
+    return AssignmentPage.of(page)
 
 
 @assignments.get("/{assignment_id}", summary="One assignment")

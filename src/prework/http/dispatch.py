@@ -19,6 +19,7 @@ through FastAPI's router unchanged. The table is rebuilt when a router gains rou
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,9 +40,13 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from prework.http.handler import planned_handler
+
 __all__ = ["Dispatch", "install_dispatch"]
 
 _PROBE_METHOD: Final = "GET"
+_VERSION: Final = operator.attrgetter("_routes_version")
+_ROUTES: Final = operator.attrgetter("routes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class _Entry:
     path_format: str
     included: Any  # the innermost included router
     form_limits: tuple[Any, ...]  # of each included router, outermost first
+    handler: Any  # the handler the route's app calls, for a planned Prework route; else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ def _walk(included: _IncludedRouter, limits: tuple[Any, ...], out: list[_Candida
                     path_format=candidate.path_format,
                     included=included,
                     form_limits=limits,
+                    handler=planned_handler(candidate),
                 )
             )
         else:
@@ -120,7 +127,9 @@ class _Table:
                 routers += _walk(route, (), candidates)
             else:
                 candidates.append(_Other(route))
-        self.versions = tuple((r, r._routes_version, len(r.routes)) for r in routers)
+        self.routers = tuple(routers)
+        self.versions = [r._routes_version for r in routers]
+        self.counts = [len(r.routes) for r in routers]
         # a literal path: every candidate that may match it, in order
         self.literal: dict[str, tuple[_Candidate, ...]] = {}
         for candidate in candidates:
@@ -134,9 +143,11 @@ class _Table:
         )
 
     def current(self) -> bool:
-        return all(
-            r._routes_version == version and len(r.routes) == count
-            for r, version, count in self.versions
+        """Whether no router gained or lost a route since (checked on every request)."""
+        routers = self.routers
+        return (
+            list(map(_VERSION, routers)) == self.versions
+            and list(map(len, map(_ROUTES, routers))) == self.counts
         )
 
     def find(self, scope: Scope) -> tuple[_Entry, dict[str, Any]] | None:
@@ -184,7 +195,11 @@ class Dispatch:
             await self.app(scope, receive, send)
             return
         entry, params = found
-        # what FastAPI's routers leave in the scope on the way to the route
+        self.enter(scope, entry, params)
+        await entry.app(scope, receive, send)
+
+    def enter(self, scope: Scope, entry: _Entry, params: dict[str, Any]) -> None:
+        """Leave in ``scope`` what FastAPI's routers leave on the way to the route."""
         router = self.router
         _apply_router_form_limits(scope, router.form_limits)
         if "router" not in scope:
@@ -200,7 +215,6 @@ class Dispatch:
         scope["route"] = entry.route
         _route_selected(scope=scope, path=entry.path_format)
         fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = entry.context
-        await entry.app(scope, receive, send)
 
 
 def install_dispatch(app: FastAPI) -> Dispatch:

@@ -68,18 +68,38 @@ from fastapi.telemetry._api import _validation_failed, get_telemetry_data
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers, ImmutableMultiDict
+from starlette.datastructures import Headers, ImmutableMultiDict, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["Handler", "before_body", "compiled_handler"]
+__all__ = [
+    "Handler",
+    "before_body",
+    "compiled_handler",
+    "keep_planned_handler",
+    "planned_handler",
+]
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _Received = Mapping[str, Any]
 _PARAM_SOURCES: Final = ("path", "query", "header", "cookie")
 _IMMUTABLE: Final = frozenset({bool, int, float, str, bytes})
+# where a planned route's whole handler is kept: see planned_handler
+_PLANNED_HANDLER: Final = "_prework_planned_handler"
+
+
+def keep_planned_handler(target: Any, handler: Handler) -> None:
+    """Keep ``handler`` (a planned route's whole handler, as its app calls it) on
+    ``target``: the route, or FastAPI's effective context of it in an included router."""
+    setattr(target, _PLANNED_HANDLER, handler)
+
+
+def planned_handler(target: Any) -> Handler | None:
+    """The handler :func:`keep_planned_handler` kept on ``target``, else None."""
+    handler: Handler | None = getattr(target, _PLANNED_HANDLER, None)
+    return handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,21 +274,33 @@ def _received(request: Request, source: str) -> _Received:
     if source == "path":
         return request.path_params
     if source == "query":
-        return request.query_params
+        # no query string: no parsing (the same empty parameters)
+        return request.query_params if request.scope["query_string"] else _NO_QUERY
     if source == "header":
         return request.headers
     return request.cookies
 
 
+_NO_QUERY: Final = QueryParams()
+
+
 class _Solved:
-    __slots__ = ("cache", "response")
+    __slots__ = ("answered", "cache")
 
     def __init__(self) -> None:
         self.cache: dict[Any, Any] = {}
-        response = Response()
-        del response.headers["content-length"]
-        response.status_code = None  # type: ignore[assignment]
-        self.response = response
+        self.answered: Response | None = None  # made when a dependency takes it
+
+    @property
+    def response(self) -> Response:
+        """FastAPI's sub-response: the ``Response`` a dependency or the endpoint may
+        set a status and headers on (one per request)."""
+        response = self.answered
+        if response is None:
+            response = self.answered = Response()
+            del response.headers["content-length"]
+            response.status_code = None  # type: ignore[assignment]
+        return response
 
 
 async def _solve(
@@ -467,9 +499,9 @@ def compiled_handler(route: Any, fallback: Handler) -> Handler | None:
         raw = await call(**values)
         if isinstance(raw, Response):
             return raw
-        answered = solved.response
-        code = status_code if status_code else answered.status_code
-        if answered.status_code:
+        answered = solved.answered
+        code = status_code if status_code else None
+        if answered is not None and answered.status_code:
             code = answered.status_code
         if response_field is not None:
             if model_class is not None and type(raw) is model_class:
@@ -493,7 +525,8 @@ def compiled_handler(route: Any, fallback: Handler) -> Handler | None:
             )
         if not is_body_allowed_for_status_code(response.status_code):
             response.body = b""
-        response.headers.raw.extend(answered.headers.raw)
+        if answered is not None:
+            response.headers.raw.extend(answered.headers.raw)
         return response
 
     return handler

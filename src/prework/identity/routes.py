@@ -39,6 +39,10 @@ from prework.identity.schemas import (
 from prework.identity.services import Identity
 from prework.identity.sessions import AuthResult, IssuedTokens
 
+# the page models of this module's listings (parametrized once, not per request)
+UserPage = Page[UserRead]
+InvitationPage = Page[InvitationRead]
+
 __all__ = ["router"]
 
 IdentityDep = Annotated[Identity, Depends(area_services("identity", Identity))]
@@ -144,11 +148,11 @@ async def list_users(
     status: UserStatus | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[UserRead]:
+) -> UserPage:
     page = await identity.users.list(
         principal=principal, ctx=ctx, role=role, status=status, limit=limit, cursor=cursor
     )
-    return Page[UserRead].of(page)
+    return UserPage.of(page)
 
 
 # invitations come before /{user_id} so that "invitations" is never taken for an id
@@ -178,9 +182,9 @@ async def list_invitations(
     ctx: Ctx,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[InvitationRead]:
+) -> InvitationPage:
     page = await identity.invitations.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return Page[InvitationRead].of(page)
+    return InvitationPage.of(page)
 
 
 @users.delete("/invitations/{invitation_id}", summary="Revoke a pending invitation")

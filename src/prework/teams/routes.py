@@ -28,6 +28,10 @@ from prework.teams.schemas import (
 )
 from prework.teams.services import Teams
 
+# the page models of this module's listings (parametrized once, not per request)
+MemberPage = Page[MemberRead]
+TeamPage = Page[TeamRead]
+
 __all__ = ["router"]
 
 TeamsDep = Annotated[Teams, Depends(area_services("teams", Teams))]
@@ -40,8 +44,8 @@ def _read(response: Response, team: Team) -> TeamRead:
     return TeamRead.of(team)
 
 
-def _members(page: Paged[Membership]) -> Page[MemberRead]:
-    return Page[MemberRead].of(page)
+def _members(page: Paged[Membership]) -> MemberPage:
+    return MemberPage.of(page)
 
 
 @router.post(
@@ -71,11 +75,11 @@ async def list_teams(
     user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[TeamRead]:
+) -> TeamPage:
     page = await teams.teams.list(
         principal=principal, ctx=ctx, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
-    return Page[TeamRead].of(page)
+    return TeamPage.of(page)
 
 
 @router.get("/{team_id}", summary="One team with the first page of its active members")
@@ -124,7 +128,7 @@ async def list_members(
     ctx: Ctx,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> Page[MemberRead]:
+) -> MemberPage:
     page = await teams.teams.members(
         principal=principal, ctx=ctx, team_id=team_id, limit=limit, cursor=cursor
     )
