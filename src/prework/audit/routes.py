@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
+from fastapi.responses import Response
 from pydantic import BeforeValidator
 
 from prework.audit.schemas import AuditEventRead
 from prework.audit.service import AuditFilter, AuditService
 from prework.http.deps import area_services
+from prework.http.pages import page_answer
 from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page
 from prework.http.security import Ctx, CurrentPrincipal
@@ -41,7 +43,7 @@ def _iso_time(value: object) -> object:
 Time = Annotated[datetime | None, BeforeValidator(_iso_time), Query()]
 
 
-@router.get("", summary="Audit events, newest first, with filters")
+@router.get("", response_model=AuditEventPage, summary="Audit events, newest first, with filters")
 async def list_audit_events(
     principal: CurrentPrincipal,
     audit: AuditDep,
@@ -54,7 +56,7 @@ async def list_audit_events(
     until: Time = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> AuditEventPage:
+) -> Response:
     page = await audit.list(
         principal=principal,
         ctx=ctx,
@@ -69,4 +71,4 @@ async def list_audit_events(
         limit=limit,
         cursor=cursor,
     )
-    return AuditEventPage.of(page)
+    return page_answer(AuditEventPage, page)  # the events serialized as they are

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from prework.errors import ValidationFailed
 
 __all__ = [
@@ -47,7 +49,9 @@ def clamp_limit(limit: int | None) -> int:
 
 
 def encode_cursor(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    """An opaque cursor of ``data`` (JSON, keys sorted: as ``json.dumps`` with
+    ``sort_keys`` and no spaces would make it for ASCII data, at a tenth of its cost)."""
+    raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -1,0 +1,120 @@
+"""``page_answer``: a page of records answered as FastAPI answers ``Page[X].of(paged)``.
+
+For random records (nested maps of every JSON kind, non-BMP text, big and
+negative numbers, floats past the exact range, NaN), the bytes must be the ones
+the route's response model gives; an item model outside the plain rule (an enum,
+an alias, a validator) is validated, and answers the same too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from fastapi._compat import ModelField
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
+
+from prework.audit.schemas import AuditEventRead
+from prework.audit.service import AuditEvent
+from prework.core.paging import Paged
+from prework.http.pages import _mirror, page_answer
+from prework.http.schemas import Page
+
+
+def _route_bytes(model: type[Page[Any]], paged: Paged[Any]) -> bytes:
+    """What a route declaring ``model`` sends for ``model.of(paged)`` (FastAPI's field)."""
+    field = ModelField(field_info=FieldInfo(annotation=model), name="Response")
+    return field.serialize_json(model.of(paged), by_alias=True)
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=12)  # non-BMP included
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+_maybe = st.none() | _text
+_events = st.builds(
+    AuditEvent,
+    _text, _text, _text, _text, _text, _text, _maybe, _maybe, _maybe,
+    st.dictionaries(_text, _json, max_size=4), st.dictionaries(_text, _json, max_size=4),
+    _maybe, _maybe, _maybe,
+)  # fmt: skip
+
+AuditPage = Page[AuditEventRead]
+
+
+def test_the_audit_page_is_served_without_validation() -> None:
+    assert _mirror(AuditPage) is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=st.lists(_events, max_size=6), cursor=_maybe)
+def test_audit_pages_answer_as_the_route_model_does(
+    events: list[AuditEvent], cursor: str | None
+) -> None:
+    paged = Paged(events, cursor)
+    answer = page_answer(AuditPage, paged)
+    assert answer.body == _route_bytes(AuditPage, paged)
+    assert answer.media_type == "application/json"
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+class Record(NamedTuple):
+    id: str
+    colour: Colour
+    n: int
+
+
+class WithEnum(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    colour: Colour
+    n: int
+
+
+class WithAlias(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str = Field(serialization_alias="ident")
+    colour: str
+    n: int
+
+
+class WithValidator(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    colour: str
+    n: int
+
+    @field_validator("id")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class WithFloat(BaseModel):  # an int record value would become 1.0
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    colour: str
+    n: float
+
+
+def test_models_outside_the_rule_are_validated_and_answer_the_same() -> None:
+    paged = Paged([Record("a", Colour.RED, 1), Record("b", Colour.RED, 2)], "next")
+    for model in (WithEnum, WithAlias, WithValidator, WithFloat):
+        page = Page[model]  # type: ignore[valid-type]
+        assert _mirror(page) is None, model
+        assert page_answer(page, paged).body == _route_bytes(page, paged), model
+    assert b'"ident":"a"' in page_answer(Page[WithAlias], paged).body
+    assert b'"id":"A"' in page_answer(Page[WithValidator], paged).body
+    assert b'"n":1.0' in page_answer(Page[WithFloat], paged).body
