@@ -52,7 +52,7 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, int
     app = App()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, lifespan="off", log_level="critical",
-        http=protocol_class(request.param, LIMITS),  # type: ignore[arg-type]
+        http=protocol_class(request.param, LIMITS),
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
