@@ -51,7 +51,10 @@ def clamp_limit(limit: int | None) -> int:
 def encode_cursor(data: dict[str, Any]) -> str:
     """An opaque cursor of ``data`` (JSON, keys sorted: as ``json.dumps`` with
     ``sort_keys`` and no spaces would make it for ASCII data, at a tenth of its cost)."""
-    raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    try:
+        raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not UTF-8 (a lone surrogate): escaped, as json.dumps does
+        raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
