@@ -282,6 +282,7 @@ def _received(request: Request, source: str) -> _Received:
 
 
 _NO_QUERY: Final = QueryParams()
+_NOTHING: Final[Mapping[str, Any]] = {}  # no value of any name: read as absent, as from _NO_QUERY
 
 
 class _Solved:
@@ -337,11 +338,14 @@ async def _solve(
         fields = step.fields[source]
         if not fields:
             continue
-        received = _received(request, source)
         plain = step.plain[source]
         if plain is not None:
-            _read_params(plain, received, values, param_errors)
+            if source == "query" and not request.scope["query_string"]:
+                _read_params(plain, _NOTHING, values, param_errors)  # every one absent
+            else:
+                _read_params(plain, _received(request, source), values, param_errors)
         else:
+            received = _received(request, source)
             found_values, found_errors = request_params_to_args(fields, received)
             values.update(found_values)
             param_errors += found_errors

@@ -18,7 +18,7 @@ malformed headers with Prework's own error codes.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -48,10 +48,23 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}", re.ASCII)
 
 
+def _header(conn: HTTPConnection, name: bytes) -> str | None:
+    """The first header ``name`` (lower case) of the request, as ``conn.headers.get``
+    gives it (latin-1), without building Starlette's ``Headers``."""
+    for key, value in conn.scope["headers"]:
+        if key == name:
+            found: str = value.decode("latin-1")
+            return found
+    return None
+
+
+_IDEMPOTENCY: Final = IDEMPOTENCY_HEADER.lower().encode("latin-1")
+
+
 def idempotency_key_of(conn: HTTPConnection) -> str | None:
     """The request's ``Idempotency-Key`` (1..255 visible ASCII); None without one.
     Raises 400 ``invalid_idempotency_key`` for a malformed one."""
-    key = conn.headers.get(IDEMPOTENCY_HEADER)
+    key = _header(conn, _IDEMPOTENCY)
     if key is None:
         return None
     if not _IDEMPOTENCY_KEY.fullmatch(key):
@@ -66,7 +79,7 @@ async def request_context(conn: HTTPConnection) -> RequestContext:
     return RequestContext(
         request_id=request_id_of(conn.scope),
         client_ip=conn.client.host if conn.client else None,
-        user_agent=conn.headers.get("user-agent"),
+        user_agent=_header(conn, b"user-agent"),
         idempotency_key=idempotency_key_of(conn),
     )
 
@@ -76,7 +89,7 @@ Ctx = Annotated[RequestContext, Depends(request_context)]
 
 def bearer_token(conn: HTTPConnection) -> str:
     """The token of ``Authorization: Bearer <token>``; 401 ``unauthenticated`` if absent."""
-    header = conn.headers.get("authorization")
+    header = _header(conn, b"authorization")
     if not header:
         raise Unauthenticated("An access token is required (Authorization: Bearer ...).")
     scheme, _, token = header.partition(" ")
