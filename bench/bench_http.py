@@ -18,7 +18,10 @@ the floor at the same load, so every ratio compares runs seconds apart. Routes:
 ``PATCH /api/profiles/me`` without ``If-Match`` (every request another
 display name, all on one profile).
 
-Printed per run: req/s, p50, p99, the server's CPU time per request (from
+With ``--rounds N`` each row is run N times (the floor, then each server, each
+round) and every figure is the median over the rounds, the ratios the medians of
+each round's ratio: on a shared machine one run's neighbour can move a figure by a
+third. Printed per row: req/s, p50, p99, the server's CPU time per request (from
 ``/proc``: steadier than req/s on a shared machine), req/s as a fraction of
 the floor's and p99 as a multiple of the floor's, and for the write the share
 of 2xx answers. Goals (checked, printed as ok/MISS): ``/healthz`` >= 0.8x the
@@ -26,7 +29,7 @@ floor's req/s; authenticated reads >= 0.5x and p99 <= 2x the floor's at 16
 and 64 connections; at 1 connection their p50 <= 3x the floor's; the write
 succeeds for >= 99% of requests at 16 connections. A benchmark, not a test:
 the figures depend on the machine and its load. Run: ``python
-bench/bench_http.py [--quick] [--duration S] [--baseline-src DIR]``.
+bench/bench_http.py [--quick] [--duration S] [--rounds N] [--baseline-src DIR]``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,8 +273,7 @@ def point_reads(root: Path, n: int = 5000) -> None:
         )
 
 
-def verdict(path: str, conns: int, r: Result, floor: Result) -> str:
-    ratio, p99x, p50x = r.rps / floor.rps, r.p99 / floor.p99, r.p50 / floor.p50
+def verdict(path: str, conns: int, r: Result, ratio: float, p99x: float, p50x: float) -> str:
     checks: list[bool] = []
     if path == "/healthz" and conns > 1:
         checks.append(ratio >= GOAL_HEALTHZ)
@@ -285,14 +288,28 @@ def verdict(path: str, conns: int, r: Result, floor: Result) -> str:
     return "ok" if all(checks) else "MISS"
 
 
+def median_result(results: list[Result]) -> Result:
+    """Each figure's median over the rounds."""
+    return Result(
+        rps=statistics.median(r.rps for r in results),
+        p50=statistics.median(r.p50 for r in results),
+        p99=statistics.median(r.p99 for r in results),
+        cpu_us=statistics.median(r.cpu_us for r in results),
+        ok_share=min(r.ok_share for r in results),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 s runs")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--baseline-src", type=Path, help="another checkout's src, served too")
     parser.add_argument("--connections", type=int, nargs="*", default=list(CONNECTIONS))
     parser.add_argument("--routes", nargs="*", default=list(ROUTES))
     parser.add_argument("--no-reads", action="store_true", help="skip the SQLite read figures")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of each row; the medians are printed"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (make bench installs the Debian package wrk)")
@@ -332,16 +349,25 @@ def main() -> None:
             for conns in args.connections:
                 for path in args.routes:
                     script = root / ("write.lua" if path == WRITE else "read.lua")
-                    base = wrk(floor, "/hello", conns, duration, root / "read.lua")
-                    rows = [("floor", "/hello", base)]
-                    for server in candidates:
-                        rows.append((server.name, path, wrk(server, path, conns, duration, script)))
-                    for name, shown, r in rows:
-                        mark = "" if name == "floor" else verdict(path, conns, r, base)
+                    # each round: the floor, then each server, seconds apart
+                    rounds: list[list[Result]] = []
+                    for _ in range(args.rounds):
+                        base = wrk(floor, "/hello", conns, duration, root / "read.lua")
+                        rounds.append(
+                            [base, *(wrk(s, path, conns, duration, script) for s in candidates)]
+                        )
+                    names = ["floor", *(s.name for s in candidates)]
+                    for i, name in enumerate(names):
+                        r = median_result([row[i] for row in rounds])
+                        ratio = statistics.median(row[i].rps / row[0].rps for row in rounds)
+                        p99x = statistics.median(row[i].p99 / row[0].p99 for row in rounds)
+                        p50x = statistics.median(row[i].p50 / row[0].p50 for row in rounds)
+                        shown = "/hello" if i == 0 else path
+                        mark = "" if i == 0 else verdict(path, conns, r, ratio, p99x, p50x)
                         print(
                             f"{shown:<22} {name:<9} {conns:>5} {r.rps:>8.0f} {r.p50:>8.2f} "
-                            f"{r.p99:>8.2f} {r.cpu_us:>10.0f} {r.rps / base.rps:>8.2f} "
-                            f"{r.p99 / base.p99:>6.2f} {r.ok_share:>7.1%} {mark}",
+                            f"{r.p99:>8.2f} {r.cpu_us:>10.0f} {ratio:>8.2f} "
+                            f"{p99x:>6.2f} {r.ok_share:>7.1%} {mark}",
                             flush=True,
                         )
                 print()
