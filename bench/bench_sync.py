@@ -340,55 +340,44 @@ def prework_server(
 
 
 @contextmanager
-def sharedb_server(root: Path, node_path: Path, world: World) -> Iterator[Target]:
-    docs = root / "sharedb-docs.json"
+def _docs_server(
+    root: Path, world: World, name: str, argv: list[str], env: dict[str, str] | None = None
+) -> Iterator[Target]:
+    """A server started as ``argv + [port, docs file]`` with the world's documents, that
+    prints ``ready`` once it listens (ShareDB's, the floor)."""
+    stem = name.replace(" ", "-")
+    docs = root / f"{stem}-docs.json"
     docs.write_text(
         json.dumps({"collection": COLLECTION, "docs": dict.fromkeys(world.docs(), INITIAL)})
     )
     port = free_port()
-    log = (root / "sharedb.log").open("wb")
+    log = (root / f"{stem}.log").open("wb")
     proc = subprocess.Popen(
-        [node_executable(), str(SHAREDB_JS), str(port), str(docs)],
-        env={**os.environ, "NODE_PATH": str(node_path)},
-        stdout=subprocess.PIPE,
-        stderr=log,
-        cwd=root,
+        [*argv, str(port), str(docs)], env=env, stdout=subprocess.PIPE, stderr=log, cwd=root
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()
         if not line.startswith("ready"):
-            raise SystemExit(f"the ShareDB server did not start: {line!r}")
-        yield Target("sharedb", proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
+            raise SystemExit(f"the {name} server did not start: {line!r}")
+        yield Target(name, proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
     finally:
         _stop(proc)
         log.close()
 
 
 @contextmanager
+def sharedb_server(root: Path, node_path: Path, world: World) -> Iterator[Target]:
+    env = {**os.environ, "NODE_PATH": str(node_path)}
+    with _docs_server(root, world, "sharedb", [node_executable(), str(SHAREDB_JS)], env) as t:
+        yield t
+
+
+@contextmanager
 def floor_server(root: Path, world: World) -> Iterator[Target]:
     """bench/sync/floor_server.py: the least a ShareDB server on Prework's stack does."""
-    docs = root / "floor-docs.json"
-    docs.write_text(
-        json.dumps({"collection": COLLECTION, "docs": dict.fromkeys(world.docs(), INITIAL)})
-    )
-    port = free_port()
-    log = (root / "floor.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(FLOOR_PY), str(port), str(docs)],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        cwd=root,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if not line.startswith("ready"):
-            raise SystemExit(f"the floor server did not start: {line!r}")
-        yield Target(FLOOR, proc, lambda i: f"ws://127.0.0.1:{port}/?access_token=none")
-    finally:
-        _stop(proc)
-        log.close()
+    with _docs_server(root, world, FLOOR, [sys.executable, str(FLOOR_PY)]) as t:
+        yield t
 
 
 # --------------------------------------------------------------------------- the load

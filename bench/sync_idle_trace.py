@@ -26,15 +26,14 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 import uvloop
 
 from bench_assignments import PASSWORD, prework_env
-from bench_http import free_port
 from bench_sync import seed
 from prework.app import create_app
 from prework.config import Settings
 from prework.server import ConnectionLimits, protocol_class
+from prework.testing.serving import serving
 
 WARM = 20
 
@@ -74,63 +73,54 @@ async def _trace(tmp: str, clients: int, top: int) -> None:
         log_level="warning",
     )  # fmt: skip
     world = await seed(settings)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port,
-        http=protocol_class(settings.http_parser, ConnectionLimits.from_settings(settings)),
+    limits = ConnectionLimits.from_settings(settings)
+    async with serving(
+        create_app(settings), http=protocol_class(settings.http_parser, limits),
         ws="websockets-sansio", ws_per_message_deflate=False, log_config=None,
         access_log=False, lifespan="on",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        tokens = []
-        for email in world.emails:
-            r = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-            tokens.append(r.json()["access_token"])
-    urls = [f"ws://127.0.0.1:{port}/api/sync/ws?access_token={t}" for t in tokens]
+    ) as port:  # fmt: skip
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            tokens = []
+            for email in world.emails:
+                r = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+                tokens.append(r.json()["access_token"])
+        urls = [f"ws://127.0.0.1:{port}/api/sync/ws?access_token={t}" for t in tokens]
 
-    async def spawn(count: int) -> Any:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--child", json.dumps(urls), json.dumps(world.many),
-            str(count), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )  # fmt: skip
-        assert child.stdout is not None
-        line = await child.stdout.readline()
-        if not line.startswith(b"ready"):
-            raise SystemExit(f"the clients did not connect: {line!r}")
-        return child
+        async def spawn(count: int) -> Any:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--child", json.dumps(urls), json.dumps(world.many),
+                str(count), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+            assert child.stdout is not None
+            line = await child.stdout.readline()
+            if not line.startswith(b"ready"):
+                raise SystemExit(f"the clients did not connect: {line!r}")
+            return child
 
-    warm = await spawn(WARM)  # first-use allocations (caches, pools) out of the way
-    warm.stdin.close()
-    await warm.wait()
-    await asyncio.sleep(1)
-    gc.collect()
-    tracemalloc.start(40)
-    before = tracemalloc.take_snapshot()
-    child = await spawn(clients)
-    await asyncio.sleep(1)
-    gc.collect()
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    stats = after.compare_to(before, "traceback")
-    sites: collections.Counter[str] = collections.Counter()
-    for stat in stats:
-        sites[_site(stat.traceback)] += stat.size_diff
-    total = sum(s.size_diff for s in stats)
-    per_client = total / clients / 1024
-    print(f"{clients} idle subscribed clients: traced growth {per_client:.1f} KiB a client")
-    print("bytes a client  site (innermost Prework frame, else the library's)")
-    for site, size in sites.most_common(top):
-        print(f"{size / clients:>14.0f}  {site}")
-    child.stdin.close()
-    await child.wait()
-    server.should_exit = True
-    await task
+        warm = await spawn(WARM)  # first-use allocations (caches, pools) out of the way
+        warm.stdin.close()
+        await warm.wait()
+        await asyncio.sleep(1)
+        gc.collect()
+        tracemalloc.start(40)
+        before = tracemalloc.take_snapshot()
+        child = await spawn(clients)
+        await asyncio.sleep(1)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        stats = after.compare_to(before, "traceback")
+        sites: collections.Counter[str] = collections.Counter()
+        for stat in stats:
+            sites[_site(stat.traceback)] += stat.size_diff
+        total = sum(s.size_diff for s in stats)
+        per_client = total / clients / 1024
+        print(f"{clients} idle subscribed clients: traced growth {per_client:.1f} KiB a client")
+        print("bytes a client  site (innermost Prework frame, else the library's)")
+        for site, size in sites.most_common(top):
+            print(f"{size / clients:>14.0f}  {site}")
+        child.stdin.close()
+        await child.wait()
 
 
 def main() -> None:

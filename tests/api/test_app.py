@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import APIRouter
 
 from prework.app import create_app
@@ -149,3 +150,14 @@ async def test_cors_headers_are_on_error_responses_too(
         assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
         assert response.headers["X-Request-ID"]
         assert response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_fastapi_telemetry_follows_the_setting(
+    tmp_path: Path, make_settings: Callable[..., Settings], on: bool
+) -> None:
+    """PREWORK_OPENTELEMETRY (README): off, FastAPI's native OpenTelemetry is configured
+    off (no provider lookups per request); on, FastAPI's defaults (the global providers)."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", opentelemetry=on)
+    config = create_app(settings)._telemetry
+    assert (config["tracing"], config["metrics"], config["logs"]) == (on, on, on)

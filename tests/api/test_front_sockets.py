@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -21,6 +19,7 @@ from prework.http.errors import REQUEST_ID_SCOPE_KEY, install_error_handlers
 from prework.http.middleware import RequestContextMiddleware
 from prework.http.routing import APIRouter
 from prework.http.sockets import FrontSockets, front_socket, install_front_sockets
+from prework.testing.serving import serving
 
 
 def _app(*, front: bool) -> FastAPI:
@@ -68,22 +67,9 @@ def test_the_route_is_served_in_front_of_the_middleware() -> None:
 @pytest.fixture(params=[True, False], ids=["front", "fastapi"])
 async def url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """The app served by uvicorn on a loopback port, with and without the front layer."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    config = uvicorn.Config(
-        _app(front=request.param), host="127.0.0.1", port=port, lifespan="off",
-        log_level="critical", ws="websockets-sansio",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}/v1/api/t/echo"
-    server.should_exit = True
-    await task
+    app = _app(front=request.param)
+    async with serving(app, lifespan="off", log_level="critical", ws="websockets-sansio") as port:
+        yield f"ws://127.0.0.1:{port}/v1/api/t/echo"
 
 
 async def _closed(ws: ClientConnection) -> tuple[int, str]:

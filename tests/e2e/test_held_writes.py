@@ -6,14 +6,13 @@ or never."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from prework.server import ConnectionLimits, protocol_class
+from prework.testing.serving import serving
 
 LIMITS = ConnectionLimits(
     header_timeout=30,
@@ -46,24 +45,11 @@ class App:
 
 @pytest.fixture(params=["httptools", "h11"])
 async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     app = App()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_level="critical",
-        http=protocol_class(request.param, LIMITS),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield app, port
-    app.gate.set()  # a response a failed test left waiting
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    http = protocol_class(request.param, LIMITS)
+    async with serving(app, lifespan="off", log_level="critical", http=http) as port:
+        yield app, port
+        app.gate.set()  # a response a failed test left waiting
 
 
 async def _head(reader: asyncio.StreamReader) -> bytes:

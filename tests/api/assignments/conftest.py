@@ -8,17 +8,15 @@ it)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from prework.config import Settings
 from prework.testing.engines.sharedb_client import ShareDBNode, started_sharedb_node
+from prework.testing.serving import serving
 
 from ..identity.conftest import RELAXED_LIMITS
 from .helpers import CrewWorld, make_crew_world
@@ -41,29 +39,12 @@ async def crew_world(module_client: httpx.AsyncClient) -> CrewWorld:
     return await make_crew_world(module_client)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def ws_url(module_app: FastAPI) -> AsyncIterator[str]:
     """The module's app served by uvicorn on a loopback port (its lifespan is the
     module client's: started already)."""
-    port = _free_port()
-    config = uvicorn.Config(
-        module_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/api/sync/ws"
-    server.should_exit = True
-    await task
+    async with serving(module_app, lifespan="off") as port:
+        yield f"ws://127.0.0.1:{port}/api/sync/ws"
 
 
 @pytest.fixture(scope="module")
