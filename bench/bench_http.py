@@ -18,6 +18,12 @@ the floor at the same load, so every ratio compares runs seconds apart. Routes:
 ``PATCH /api/profiles/me`` without ``If-Match`` (every request another
 display name, all on one profile).
 
+For ``/api/audit`` (a page of 50 events, 22 KB) the floor app also serves
+``GET /page``, the page floor: 50 stored events of the same shape read from its
+own SQLite file and rendered with orjson, with nothing in between (no auth, no
+checks, no models). Its row shows what the bare framework reaches for such a page
+(as a fraction of ``/hello``), next to Prework's.
+
 With ``--rounds N`` each row is run N times (the floor, then each server, each
 round) and every figure is the median over the rounds, the ratios the medians of
 each round's ratio: on a shared machine one run's neighbour can move a figure by a
@@ -53,7 +59,8 @@ import httpx
 
 PASSWORD = "correct horse battery staple"
 CONNECTIONS = (1, 16, 64)
-READS = ("/api/auth/me", "/api/users", "/api/orgs/current", "/api/audit")
+AUDIT = "/api/audit"
+READS = ("/api/auth/me", "/api/users", "/api/orgs/current", AUDIT)
 WRITE = "/api/profiles/me"
 ROUTES = ("/healthz", *READS, WRITE)
 GOAL_HEALTHZ = 0.8
@@ -64,17 +71,56 @@ GOAL_WRITE_OK = 0.99
 
 FLOOR_APP = textwrap.dedent(
     """
+    import sqlite3
     import sys
+    import uuid
 
+    import orjson
     import uvicorn
     from fastapi import FastAPI
+    from fastapi.responses import Response
 
     app = FastAPI()
+
+    # the page floor: 50 events of the shape Prework stores, read and rendered with
+    # nothing in between (no auth, no checks, no models)
+    db = sqlite3.connect("page-floor.db", check_same_thread=False)
+    db.execute("CREATE TABLE IF NOT EXISTS events (pk TEXT, sk TEXT, data BLOB, "
+               "PRIMARY KEY (pk, sk)) WITHOUT ROWID")
+    ORG, USER = uuid.uuid4().hex, uuid.uuid4().hex
+    SHOWN = ("id", "at", "action", "outcome", "actor_type", "actor_id", "target_type",
+             "target_id", "changes", "details", "request_id", "client_ip", "user_agent")
+    for n in range(60):
+        event_id, at = uuid.uuid4().hex, f"2026-12-02T15:48:{n:02d}.564183Z"
+        sk = f"{at}#{event_id}"
+        event = {
+            "pk": f"ORG#{ORG}", "sk": sk, "id": event_id, "org_id": ORG, "at": at,
+            "action": "profile.updated", "outcome": "success", "actor_type": "user",
+            "actor_id": USER, "target_type": "profile", "target_id": USER,
+            "changes": {"display_name": {"old": f"B{n}", "new": f"B{n + 1}"}}, "details": {},
+            "request_id": uuid.uuid4().hex, "client_ip": "127.0.0.1",
+            "user_agent": "wrk", "gsi1pk": f"ORG#{ORG}#ACTOR#{USER}", "gsi1sk": sk,
+            "gsi2pk": f"ORG#{ORG}#TARGET#profile#{USER}", "gsi2sk": sk,
+            "gsi3pk": f"ORG#{ORG}#ACTION#profile.updated", "gsi3sk": sk,
+        }
+        db.execute("INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
+                   (f"ORG#{ORG}", sk, orjson.dumps(event)))
+    db.commit()
 
 
     @app.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
+
+
+    @app.get("/page")
+    async def page() -> Response:
+        rows = db.execute("SELECT data FROM events WHERE pk = ? ORDER BY sk DESC LIMIT 50",
+                          (f"ORG#{ORG}",)).fetchall()
+        items = orjson.loads(b"[" + b",".join(row[0] for row in rows) + b"]")
+        shown = [{name: item.get(name) for name in SHOWN} for item in items]
+        body = orjson.dumps({"items": shown, "next_cursor": None})
+        return Response(body, media_type="application/json")
 
 
     uvicorn.run(
@@ -185,6 +231,16 @@ def start_prework(name: str, data: Path, src: Path | None) -> Server:
     if r.status_code != 201:
         raise SystemExit(f"register failed on {name}: {r.status_code} {r.text}")
     server.token = r.json()["access_token"]
+    # a full page of events for /api/audit, whichever routes run
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        for n in range(60):
+            r = client.patch(
+                "/api/profiles/me",
+                json={"display_name": f"Bench {n}"},
+                headers={"Authorization": f"Bearer {server.token}"},
+            )
+            if r.status_code != 200:
+                raise SystemExit(f"profile update failed on {name}: {r.status_code} {r.text}")
     return server
 
 
@@ -341,7 +397,7 @@ def main() -> None:
             wrk(floor, "/hello", max(args.connections), 1, root / "read.lua")
 
             header = (
-                f"{'route':<22} {'server':<9} {'conns':>5} {'req/s':>8} {'p50 ms':>8} "
+                f"{'route':<22} {'server':<10} {'conns':>5} {'req/s':>8} {'p50 ms':>8} "
                 f"{'p99 ms':>8} {'CPU us/req':>10} {'x floor':>8} {'p99 x':>6} {'2xx':>7}"
             )
             print(header)
@@ -353,19 +409,23 @@ def main() -> None:
                     rounds: list[list[Result]] = []
                     for _ in range(args.rounds):
                         base = wrk(floor, "/hello", conns, duration, root / "read.lua")
-                        rounds.append(
-                            [base, *(wrk(s, path, conns, duration, script) for s in candidates)]
-                        )
+                        row = [base, *(wrk(s, path, conns, duration, script) for s in candidates)]
+                        if path == AUDIT:
+                            row.append(wrk(floor, "/page", conns, duration, root / "read.lua"))
+                        rounds.append(row)
                     names = ["floor", *(s.name for s in candidates)]
+                    if path == AUDIT:
+                        names.append("page floor")
                     for i, name in enumerate(names):
                         r = median_result([row[i] for row in rounds])
                         ratio = statistics.median(row[i].rps / row[0].rps for row in rounds)
                         p99x = statistics.median(row[i].p99 / row[0].p99 for row in rounds)
                         p50x = statistics.median(row[i].p50 / row[0].p50 for row in rounds)
-                        shown = "/hello" if i == 0 else path
-                        mark = "" if i == 0 else verdict(path, conns, r, ratio, p99x, p50x)
+                        floor_row = name in ("floor", "page floor")
+                        shown = {"floor": "/hello", "page floor": "/page"}.get(name, path)
+                        mark = "" if floor_row else verdict(path, conns, r, ratio, p99x, p50x)
                         print(
-                            f"{shown:<22} {name:<9} {conns:>5} {r.rps:>8.0f} {r.p50:>8.2f} "
+                            f"{shown:<22} {name:<10} {conns:>5} {r.rps:>8.0f} {r.p50:>8.2f} "
                             f"{r.p99:>8.2f} {r.cpu_us:>10.0f} {ratio:>8.2f} "
                             f"{p99x:>6.2f} {r.ok_share:>7.1%} {mark}",
                             flush=True,

@@ -7,12 +7,16 @@ every map), then serializes the models. When every field of ``XRead`` is a plain
 JSON value (``str``, ``int``, ``bool``, ``None``, unions of them, ``dict[str, Any]``,
 ``list[str]``/``list[Any]``) with no alias, constraint, validator or serializer,
 validating a record whose attributes already hold such values returns them as
-they are: the models add nothing but cost. :func:`page_answer` then serializes the
-records' attributes directly with pydantic's serializer for the same shape (a
-``TypedDict`` mirror of ``Page[XRead]``): the same JSON, at about half the cost
-(a page of 50 audit events: 240 -> 115 µs). Any other item model is validated as
-before. ``tests/unit/test_pages.py`` checks the answers are equal for random
-records, and that a model outside the rule is validated.
+they are: the models add nothing but cost. :func:`page_answer` then renders the
+records' attributes directly: with orjson when every value is one orjson renders
+as pydantic does (JSON's own kinds, integers within 64 bits: floats
+come out digit for digit the same, NaN and infinity as null), else with pydantic's
+serializer for the same shape (a ``TypedDict`` mirror of ``Page[XRead]``). The
+same JSON, at a fraction of the cost (a page of 50 audit events: 240 µs validated
+and serialized, 115 µs by the mirror, 60 µs by orjson). Any other item model is
+validated as before. ``tests/unit/test_pages.py`` checks the answers are equal for
+random records, on both renderings, and that a model outside the rule is
+validated.
 
 The records must be what their service built from stored items (their attributes
 the declared types): what a route lists, not what a client sent.
@@ -26,6 +30,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Union, get_args, get_origin
 
+import orjson
 from pydantic import BaseModel, TypeAdapter
 from starlette.responses import Response
 from typing_extensions import TypedDict
@@ -36,6 +41,13 @@ from prework.http.schemas import Page
 __all__ = ["page_answer"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+# orjson renders only JSON's own kinds: it refuses what pydantic renders its own
+# way (sets, bytes, ints past 64 bits, non-text keys, dataclasses, datetimes)
+_JSON_ONLY = (
+    orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 _Mirror = tuple[TypeAdapter[Any], tuple[str, ...], Callable[[Any], tuple[Any, ...]]]
 
 
@@ -112,5 +124,9 @@ def page_answer(page_model: type[Page[Any]], paged: Paged[Any]) -> Response:
         else:
             # one value per name, by construction (zip's strict check cost ~10%)
             items = [dict(zip(names, values(r))) for r in paged.items]  # noqa: B905
-        body = adapter.dump_json({"items": items, "next_cursor": paged.next_cursor})
+        page = {"items": items, "next_cursor": paged.next_cursor}
+        try:
+            body = orjson.dumps(page, option=_JSON_ONLY)
+        except orjson.JSONEncodeError:  # a value outside JSON's kinds: pydantic renders it
+            body = adapter.dump_json(page)
     return Response(content=body, media_type="application/json")
