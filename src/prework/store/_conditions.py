@@ -2,7 +2,8 @@
 
 :func:`check_condition` validates a condition's operands once, before any
 read, on every backend; :func:`evaluate` decides it on a stored item's typed
-form (:data:`~prework.store._items.AvItem`) comparing values as DynamoDB does
+form (:data:`~prework.store._items.AvItem`, or a view making it an attribute at a
+time) comparing values as DynamoDB does
 (type tag included, numbers exact). The embedded backends evaluate every
 condition; DynamoDB only needs to know whether one holds on an absent item.
 """
@@ -15,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from prework.errors import ValidationFailed
-from prework.store._items import AvItem
 from prework.store.base import (
     All,
     Any_,
@@ -29,7 +29,9 @@ from prework.store.base import (
     ItemExists,
     ItemNotExists,
 )
-from prework.store.codec import to_av
+from prework.store.codec import AttributeValue, to_av
+
+_Attrs = Mapping[str, AttributeValue]  # an item's typed form (or a view of it)
 
 __all__ = [
     "check_condition",
@@ -57,7 +59,7 @@ def _operand(value: Any) -> Any:
     return _canon(to_av(value, binary_as_text=True))
 
 
-def _ordered(item: AvItem, cond: AttrLessThan | AttrGreaterThan) -> bool:
+def _ordered(item: _Attrs, cond: AttrLessThan | AttrGreaterThan) -> bool:
     right = _operand(cond.value)
     if right[0] not in ("N", "S", "B"):
         raise ValidationFailed(
@@ -75,11 +77,11 @@ def _ordered(item: AvItem, cond: AttrLessThan | AttrGreaterThan) -> bool:
     return bool(left[1] > right[1])
 
 
-def evaluate(cond: Condition | None, item: AvItem | None) -> bool:
+def evaluate(cond: Condition | None, item: _Attrs | None) -> bool:
     """Whether ``cond`` holds for the stored (visible) ``item``; None = absent."""
     if cond is None:
         return True
-    attrs: AvItem = item or {}
+    attrs: _Attrs = item or {}
     match cond:
         case ItemExists():
             return item is not None

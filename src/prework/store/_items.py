@@ -5,9 +5,10 @@ A key value is a non-empty string of UTF-8 text within DynamoDB's limits
 one pass (:func:`encode_item`) into the form the embedded backends keep
 (:class:`Stored`: the codec's compact JSON bytes, see
 :mod:`prework.store.codec`, plus the expiry and index keys copied out for
-lookups), and read straight back (:func:`decode_stored`). Conditions and
-updates work on the *typed* form of an item (:data:`AvItem`: attribute name to
-DynamoDB attribute value, bytes as base64 text, numbers exact). No I/O, no
+lookups), and read straight back (:func:`decode_stored`). Conditions read the
+*typed* form of an item (:data:`AvItem`: attribute name to DynamoDB attribute
+value, bytes as base64 text, numbers exact), made an attribute at a time from the
+stored form (:func:`stored_av`); updates change the stored form. No I/O, no
 clocks: callers pass ``now``.
 """
 
@@ -28,13 +29,12 @@ from prework.store.base import (
 )
 from prework.store.codec import (
     AttributeValue,
+    StoredItem,
     _av_size,
-    av_to_stored,
     item_from_av,
     item_size,
     pack_item,
     size_bound_holds,
-    stored_to_av,
     unpack_item,
     unpack_many,
 )
@@ -58,7 +58,6 @@ __all__ = [
     "index_keys",
     "is_expired",
     "is_key_value",
-    "store_av",
     "stored_av",
     "table_def",
 ]
@@ -142,7 +141,7 @@ INDEX_KEY_LIMITS: dict[str, tuple[str, int]] = {
 }
 
 
-def av_item_size(item: AvItem) -> int:
+def av_item_size(item: Mapping[str, AttributeValue]) -> int:
     """DynamoDB's size of a typed item."""
     return sum(len(name.encode("utf-8")) + _av_size(av) for name, av in item.items())
 
@@ -195,14 +194,10 @@ def encode_item(tdef: TableDef, item: Item) -> tuple[str, str, Stored]:
     return pk, sk, Stored(data, expires_at, indexes)
 
 
-def store_av(tdef: TableDef, item: AvItem) -> Stored:
-    """The stored form of a typed item that passed the checks (an update's result)."""
-    return Stored(av_to_stored(item), expiry(tdef, item), index_keys(tdef, item))
-
-
-def stored_av(data: bytes) -> AvItem:
-    """A stored item (its ``data``) in the typed form (for conditions and updates)."""
-    return stored_to_av(data)
+def stored_av(data: bytes) -> StoredItem:
+    """A stored item (its ``data``) in the typed form (for conditions and updates),
+    each attribute converted when read."""
+    return StoredItem.parse(data)
 
 
 def decode_item(item: AvItem) -> Item:
@@ -220,7 +215,7 @@ def decode_many(rows: Sequence[bytes]) -> list[Item]:
     return unpack_many(rows)
 
 
-def expiry(tdef: TableDef, item: AvItem) -> float | None:
+def expiry(tdef: TableDef, item: Mapping[str, AttributeValue]) -> float | None:
     """The item's expiry in epoch seconds, if its table has TTL and it has one.
 
     As on DynamoDB, only a number in ``expires_at`` counts.
@@ -237,7 +232,7 @@ def is_expired(expires_at: float | None, now: float) -> bool:
     return expires_at is not None and expires_at <= now
 
 
-def index_keys(tdef: TableDef, item: AvItem) -> IndexKeys:
+def index_keys(tdef: TableDef, item: Mapping[str, AttributeValue]) -> IndexKeys:
     """The indexes the item is in (it has both string key attributes)."""
     out: IndexKeys = {}
     for index in tdef.indexes:

@@ -4,8 +4,11 @@
 backend (no key attribute, each attribute in one clause, numbers to add,
 strings for sets, an index key attribute only set to a key value or removed)
 and encodes its values; :func:`apply_update` applies it to a stored item's
-typed form as DynamoDB would (exact numbers, string sets, the 400 KB limit on
-the result), for the embedded backends.
+stored form as DynamoDB would (exact numbers, string sets, the 400 KB limit on
+the result), for the embedded backends: a new value is rendered once, when the
+update is prepared, and an attribute the update leaves as it is stays as stored
+(never converted to the typed form and back: a document of many answers changed
+in one answer costs its one answer, not all of them).
 """
 
 from __future__ import annotations
@@ -18,16 +21,26 @@ from typing import Any
 from prework.errors import ValidationFailed
 from prework.store._items import (
     INDEX_KEY_LIMITS,
-    AvItem,
     Stored,
     av_item_size,
     check_key_value,
     check_size,
     check_text,
-    store_av,
+    expiry,
+    index_keys,
 )
 from prework.store.base import KEY_ATTRS, UpdateSpec
-from prework.store.codec import _MAX_MAGNITUDE, _MIN_MAGNITUDE, AttributeValue, to_av
+from prework.store.codec import (
+    _MAX_MAGNITUDE,
+    _MIN_MAGNITUDE,
+    AttributeValue,
+    StoredItem,
+    StoredValue,
+    dump_stored,
+    put_av,
+    stored_value,
+    to_av,
+)
 from prework.store.schema import TableDef
 
 __all__ = [
@@ -44,7 +57,7 @@ _NUMBER_CONTEXT = decimal.Context(prec=38, traps=[decimal.Inexact, decimal.Overf
 class PreparedUpdate:
     """An :class:`UpdateSpec` validated once, with its values encoded."""
 
-    set: dict[str, AttributeValue]
+    set: dict[str, StoredValue]
     add: dict[str, Decimal]
     add_to_set: dict[str, frozenset[str]]
     remove_from_set: dict[str, frozenset[str]]
@@ -96,10 +109,7 @@ def prepare_update(tdef: TableDef, spec: UpdateSpec) -> PreparedUpdate:
             found = INDEX_KEY_LIMITS.get(name)
             if found is not None and found[0] in tdef.indexes:
                 _check_index_update(spec, name, found[1])
-    try:
-        set_ = {name: to_av(value, binary_as_text=True) for name, value in spec.set.items()}
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed("text that is not valid UTF-8", code="invalid_value") from exc
+    set_ = {name: stored_value(value) for name, value in spec.set.items()}
     add: dict[str, Decimal] = {}
     for name, delta in spec.add.items():
         if isinstance(delta, bool) or not isinstance(delta, int | float):
@@ -153,31 +163,44 @@ def _current_set(name: str, current: AttributeValue | None, clause: str) -> set[
 
 
 def apply_update(
-    tdef: TableDef, pk: str, sk: str, current: AvItem | None, update: PreparedUpdate
-) -> tuple[AvItem, Stored]:
-    """The item after ``update`` (``current`` None = absent or expired), typed
-    and as stored.
+    tdef: TableDef, pk: str, sk: str, current: StoredItem | None, update: PreparedUpdate
+) -> Stored:
+    """The item after ``update`` (``current`` None = absent or expired), as stored.
 
-    Raises ValidationFailed on a type mismatch or text that is not UTF-8, and
-    TooLarge if the result exceeds 400 KB.
+    Raises ValidationFailed on a type mismatch, and TooLarge if the result
+    exceeds 400 KB.
     """
-    item: AvItem = dict(current) if current is not None else {"pk": {"S": pk}, "sk": {"S": sk}}
-    item.update(update.set)
+    if current is None:
+        values: dict[str, Any] = {"pk": pk, "sk": sk}
+        typed: dict[str, str] = {}
+    else:
+        values, typed = dict(current.stored), dict(current.tags)
+    item = StoredItem(values, typed)  # the result so far, read as typed values
+    for name, new in update.set.items():
+        values[name] = new.value
+        if new.tag is None:
+            typed.pop(name, None)
+        else:
+            typed[name] = new.tag
     for name, delta in update.add.items():
-        item[name] = _add_numbers(name, item.get(name), delta)
-    for name, values in update.add_to_set.items():
-        merged = _current_set(name, item.get(name), "add_to_set") | values
-        item[name] = {"SS": sorted(merged)}
-    for name, values in update.remove_from_set.items():
+        put_av(values, typed, name, _add_numbers(name, item.get(name), delta))
+    for name, values_added in update.add_to_set.items():
+        merged = _current_set(name, item.get(name), "add_to_set") | values_added
+        put_av(values, typed, name, {"SS": sorted(merged)})
+    for name, values_removed in update.remove_from_set.items():
         if name not in item:
             continue
-        left = _current_set(name, item.get(name), "remove_from_set") - values
+        left = _current_set(name, item.get(name), "remove_from_set") - values_removed
         if left:
-            item[name] = {"SS": sorted(left)}
+            put_av(values, typed, name, {"SS": sorted(left)})
         else:
-            del item[name]
+            del values[name]
+            typed.pop(name, None)
     for name in update.remove:
-        item.pop(name, None)
-    stored = store_av(tdef, item)
-    check_size(stored.data, lambda: av_item_size(item))
-    return item, stored
+        values.pop(name, None)
+        typed.pop(name, None)
+    # the new values as rendered when prepared (an attribute is in one clause only)
+    rendered = {**values, **{name: new.json for name, new in update.set.items()}}
+    data = dump_stored(rendered, typed)
+    check_size(data, lambda: av_item_size(StoredItem.parse(data)))
+    return Stored(data, expiry(tdef, item), index_keys(tdef, item))

@@ -17,7 +17,14 @@ from typing import NamedTuple, Protocol
 
 from prework.errors import ConditionFailed, LimitExceeded, TransactionCanceled, ValidationFailed
 from prework.store._conditions import check_condition, evaluate
-from prework.store._items import AvItem, Stored, check_key, encode_item, stored_av, table_def
+from prework.store._items import (
+    Stored,
+    check_key,
+    decode_stored,
+    encode_item,
+    stored_av,
+    table_def,
+)
 from prework.store._updates import PreparedUpdate, apply_update, prepare_update
 from prework.store.base import (
     MAX_TRANSACT_ITEMS,
@@ -34,6 +41,7 @@ from prework.store.base import (
     TransactOp,
     Update,
 )
+from prework.store.codec import AttributeValue, StoredItem
 from prework.store.schema import TableDef
 
 __all__ = [
@@ -126,7 +134,7 @@ def _reads_attributes(cond: Condition | None) -> bool:
     return True
 
 
-def _typed(data: bytes | None, cond: Condition | None) -> AvItem | None:
+def _typed(data: bytes | None, cond: Condition | None) -> Mapping[str, AttributeValue] | None:
     """A stored item in the typed form as far as ``cond`` reads it (only
     whether it exists, if the condition looks at no attribute)."""
     if data is None:
@@ -159,14 +167,15 @@ def update_flow(
     update: PreparedUpdate,
     condition: Condition | None,
     now: float,
-) -> AvItem:
+) -> Item:
+    """The update's read-check-write; the item as it reads back after it."""
     stored = rows.read(table, pk, sk, now)
     current = None if stored is None else stored_av(stored)
     if not evaluate(condition, current):
         raise _failed(condition)
-    item, new = apply_update(table, pk, sk, current, update)
+    new = apply_update(table, pk, sk, current, update)
     rows.write(table, pk, sk, new)
-    return item
+    return decode_stored(new.data)
 
 
 def delete_flow(
@@ -182,7 +191,7 @@ def transact_flow(rows: Rows, resolved: Sequence[ResolvedOp], now: float) -> Non
     as long as the caller's atomic scope is."""
     # an unconditional put or delete does not need the stored item, an update
     # needs all of it, a condition what it reads
-    current: list[AvItem | None] = []
+    current: list[Mapping[str, AttributeValue] | None] = []
     for r in resolved:
         if r.update is not None:
             stored = rows.read(r.table, r.pk, r.sk, now)
@@ -207,7 +216,8 @@ def transact_flow(rows: Rows, resolved: Sequence[ResolvedOp], now: float) -> Non
         if r.item is not None:
             writes.append((r, r.item))
         elif r.update is not None:
-            writes.append((r, apply_update(r.table, r.pk, r.sk, item, r.update)[1]))
+            assert item is None or isinstance(item, StoredItem)  # read whole, above
+            writes.append((r, apply_update(r.table, r.pk, r.sk, item, r.update)))
         elif isinstance(r.op, Delete):
             writes.append((r, None))
     for r, new in writes:

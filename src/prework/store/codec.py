@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -235,6 +235,16 @@ def _dumps(obj: Any) -> bytes:
         raise ValidationFailed(f"the item cannot be stored: {exc}", code="invalid_value") from exc
 
 
+def _typed_content(value: Any) -> tuple[Any, str]:
+    """A value with no plain form as the content of its typed form, and its tag
+    (ValidationFailed if DynamoDB would not take it)."""
+    kind = type(value)
+    if (kind is set or kind is frozenset) and value and all(type(v) is str for v in value):
+        return sorted(value), "SS"  # to_av's result, sooner
+    ((tag, content),) = to_av(value, binary_as_text=True).items()
+    return content, tag
+
+
 def pack_item(item: Mapping[str, Any]) -> bytes:
     """Validate the values of ``item`` and return its stored form.
 
@@ -252,12 +262,65 @@ def pack_item(item: Mapping[str, Any]) -> bytes:
             continue
         if typed is None:
             typed = {}
-        kind = type(value)
-        if (kind is set or kind is frozenset) and value and all(type(v) is str for v in value):
-            out[name], typed[name] = sorted(value), "SS"  # to_av's result, sooner
-        else:
-            ((typed[name], out[name]),) = to_av(value, binary_as_text=True).items()
+        out[name], typed[name] = _typed_content(value)
     return _dumps(out if typed is None else [out, typed])
+
+
+class StoredValue(NamedTuple):
+    """One attribute's value in the stored form (see :func:`stored_value`)."""
+
+    value: Any  # what the stored form holds: the plain value, or its typed content
+    tag: str | None  # the type tag of a typed value; None: plain
+    json: orjson.Fragment  # ``value`` rendered, when it was given
+
+
+def stored_value(value: Any) -> StoredValue:
+    """An attribute's new value in the stored form, checked as :func:`pack_item`
+    checks it and rendered at once (a caller changing its maps afterwards changes
+    nothing written)."""
+    plain = _plain(value)
+    if plain is not _TYPED:
+        return StoredValue(plain, None, orjson.Fragment(_dumps(plain)))
+    content, tag = _typed_content(value)
+    return StoredValue(content, tag, orjson.Fragment(_dumps(content)))
+
+
+def dump_stored(values: Mapping[str, Any], typed: Mapping[str, str]) -> bytes:
+    """The stored form of an item's stored values (``orjson.Fragment`` ones
+    included as they are) and the tags of its typed ones."""
+    return _dumps(values if not typed else [values, typed])
+
+
+class StoredItem(Mapping[str, AttributeValue]):
+    """A stored item as its typed form, each attribute converted when read: a
+    condition reads one or two attributes of an item, an update none of those it
+    leaves as they are. ``stored`` and ``tags`` are the stored form's two parts: the
+    stored values, and the type tags of the typed ones (held, not copied)."""
+
+    __slots__ = ("stored", "tags")
+
+    def __init__(self, stored: dict[str, Any], tags: dict[str, str]) -> None:
+        self.stored = stored
+        self.tags = tags
+
+    @classmethod
+    def parse(cls, data: bytes) -> StoredItem:
+        obj = orjson.loads(data)
+        return cls(obj, {}) if type(obj) is dict else cls(obj[0], obj[1])
+
+    def __getitem__(self, name: str) -> AttributeValue:
+        value = self.stored[name]
+        tag = self.tags.get(name)
+        return _plain_av(value) if tag is None else {tag: value}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.stored)
+
+    def __len__(self) -> int:
+        return len(self.stored)
 
 
 def _plain_av(value: Any) -> AttributeValue:
@@ -307,16 +370,6 @@ def unpack_many(rows: Sequence[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-def stored_to_av(data: bytes) -> dict[str, AttributeValue]:
-    """A stored item in the typed form (bytes as base64 text), numbers exact."""
-    obj = orjson.loads(data)
-    item, typed = (obj, {}) if type(obj) is dict else obj
-    return {
-        name: {typed[name]: value} if name in typed else _plain_av(value)
-        for name, value in item.items()
-    }
-
-
 def _av_plain(av: Mapping[str, Any]) -> Any:
     """The plain stored value of an attribute value (base64 bytes), or
     :data:`_TYPED` when it reads back as something else."""
@@ -343,20 +396,14 @@ def _av_plain(av: Mapping[str, Any]) -> Any:
     return _TYPED  # B, SS
 
 
-def av_to_stored(av_item: Mapping[str, AttributeValue]) -> bytes:
-    """The stored form of a typed item (as :func:`pack_item` would store it)."""
-    out: dict[str, Any] = {}
-    typed: dict[str, str] | None = None
-    for name, av in av_item.items():
-        plain = _av_plain(av)
-        if plain is _TYPED:
-            ((tag, out[name]),) = av.items()
-            if typed is None:
-                typed = {}
-            typed[name] = tag
-        else:
-            out[name] = plain
-    return _dumps(out if typed is None else [out, typed])
+def put_av(values: dict[str, Any], typed: dict[str, str], name: str, av: AttributeValue) -> None:
+    """Set attribute ``name`` of a stored form (its two parts) to a typed value."""
+    plain = _av_plain(av)
+    if plain is _TYPED:
+        ((typed[name], values[name]),) = av.items()
+    else:
+        values[name] = plain
+        typed.pop(name, None)
 
 
 def size_bound_holds(data: bytes, limit: int) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from prework.errors import Unavailable
-from prework.store._items import Stored, decode_item, decode_many, decode_stored, is_expired
+from prework.store._items import Stored, decode_many, decode_stored, is_expired
 from prework.store._queries import QuerySpec, encode_cursor
 from prework.store._updates import PreparedUpdate
 from prework.store._writes import (
@@ -147,8 +147,7 @@ class MemoryStore(StoreAdapter):
     ) -> Item:
         with self._lock:
             self._check_open()
-            item = update_flow(self._rows, table, pk, sk, prepared, condition, time.time())
-        return decode_item(item)
+            return update_flow(self._rows, table, pk, sk, prepared, condition, time.time())
 
     async def _delete(self, table: TableDef, pk: str, sk: str, condition: Condition | None) -> None:
         with self._lock:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
-from prework.store._items import Stored, decode_item, decode_many, decode_stored
+from prework.store._items import Stored, decode_many, decode_stored
 from prework.store._queries import MergedSpec, QuerySpec, encode_cursor
 from prework.store._sqlite_sql import Sql
 from prework.store._updates import PreparedUpdate
@@ -477,8 +477,7 @@ class SqliteStore(StoreAdapter):
         condition: Condition | None,
     ) -> Item:
         def run(rows: _Rows) -> Item:
-            new = update_flow(rows, table, pk, sk, prepared, condition, time.time())
-            return decode_item(new)
+            return update_flow(rows, table, pk, sk, prepared, condition, time.time())
 
         return await self._write(run)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from prework.errors import ConditionFailed, ValidationFailed
-from prework.store.base import ItemNotExists, Store, UpdateSpec, version_equals
+from prework.store.base import ItemNotExists, Store, Update, UpdateSpec, version_equals
 
 T = "profiles"
 
@@ -150,3 +152,27 @@ async def test_update_moves_an_item_between_index_partitions(store: Store, ns: s
     assert [i["sk"] for i in new.items] == ["S"]
     await store.update(T, key(ns), UpdateSpec(remove=["gsi1sk"]))
     assert (await store.query(T, index="gsi1", pk=f"{ns}#new")).items == []
+
+
+async def test_an_update_writes_its_values_as_they_were_when_it_was_made(
+    store: Store, ns: str
+) -> None:
+    # the embedded backends write on another thread: a caller changing its map
+    # after making the call (while the write is under way) changes nothing written
+    answers = {"a": {"value": "first", "n": 1}}
+    pending = asyncio.ensure_future(store.update(T, key(ns), UpdateSpec(set={"answers": answers})))
+    await asyncio.sleep(0)  # the call made, its write not done
+    answers["a"]["value"] = "changed"
+    answers["b"] = {"value": "added"}
+    got = await pending
+    assert got["answers"] == {"a": {"value": "first", "n": 1}}
+    assert await store.get(T, key(ns)) == got
+    transaction = asyncio.ensure_future(
+        store.transact_write([Update(T, key(ns), UpdateSpec(set={"answers": answers}))])
+    )
+    await asyncio.sleep(0)
+    answers["c"] = {"value": "late"}
+    await transaction
+    stored = await store.get(T, key(ns))
+    assert stored is not None
+    assert set(stored["answers"]) == {"a", "b"}
