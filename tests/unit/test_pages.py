@@ -70,7 +70,8 @@ def test_audit_pages_answer_as_the_route_model_does(
 def test_pages_of_json_kinds_and_of_others_answer_the_same() -> None:
     plain = AuditEvent(
         "e1", "o", "2026-01-01T00:00:00Z", "a", "success", "user", None, "t", "1",
-        {"n": 2**63 - 1, "f": 0.1, "x": [1e16, -0.0, None, True, "\U0001f600"]}, {}, None, None, None,
+        {"n": 2**63 - 1, "f": 0.1, "x": [1e16, -0.0, None, True, "\U0001f600"]},
+        {}, None, None, None,
     )  # fmt: skip
     others = [  # values orjson refuses: pydantic renders them
         plain._replace(changes={"big": 2**64}),
