@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -186,4 +187,27 @@ async def test_reads_past_the_inline_budget_run_in_a_reader_thread(
         assert sorted(item["n"] for item in found) == list(range(100))
         await store.ping()
     finally:
+        await store.close()
+
+
+async def test_a_write_waits_for_a_lock_in_the_writer_thread_not_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another connection holding the write lock: the writer thread waits for the
+    lock (the loop runs meanwhile), and the write lands when the lock is released."""
+    store = SqliteStore(tmp_path / "s.db", busy_timeout=5.0)
+    await store.init()
+    await store.put(T, {**K, "n": 0})
+    locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
+    try:
+        await asyncio.to_thread(locker.execute, "BEGIN IMMEDIATE")
+        pending = asyncio.ensure_future(store.update(T, K, UpdateSpec(add={"n": 1})))
+        started = time.perf_counter()
+        await asyncio.sleep(0.3)  # the loop is free while the write waits
+        assert time.perf_counter() - started < 0.5
+        assert not pending.done()
+        await asyncio.to_thread(locker.execute, "ROLLBACK")
+        assert (await pending)["n"] == 1
+    finally:
+        locker.close()
         await store.close()
