@@ -147,7 +147,7 @@ def _add_numbers(name: str, current: AttributeValue | None, delta: Decimal) -> A
         total = _NUMBER_CONTEXT.add(base, delta)
     except decimal.DecimalException as exc:
         raise ValidationFailed(f"add: {name} would lose precision", code="invalid_value") from exc
-    if total and not _MIN_MAGNITUDE <= abs(total) < _MAX_MAGNITUDE:
+    if total and not _MIN_MAGNITUDE <= total.copy_abs() < _MAX_MAGNITUDE:  # exact
         raise ValidationFailed(f"add: {name} would be out of range", code="invalid_value")
     return {"N": str(total)}
 

@@ -39,23 +39,38 @@ _MAX_MAGNITUDE = Decimal("1E+126")
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
+# every int shorter than this many bits is below 1e126 (2**418 < 1e126 < 2**419);
+# every int longer than _LONG_INT_BITS (1,205 digits) is far above it
+_SHORT_INT_BITS: Final = 419
+_LONG_INT_BITS: Final = 4000
+
+
 def _number_text(value: int | float) -> str:
+    if type(value) is int and value.bit_length() < _SHORT_INT_BITS:
+        # the usual number, checked on its digits: what follows, without Decimal
+        text = str(value)
+        if len(text.lstrip("-").rstrip("0")) > _MAX_DIGITS:
+            raise ValidationFailed(
+                "numbers have at most 38 significant digits", code="invalid_value"
+            )
+        return text
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationFailed("numbers must be finite", code="invalid_value")
         text = repr(value)
     else:
-        text = str(value)
+        # past _LONG_INT_BITS far out of range: str() refuses ints past 4,300 digits
+        text = str(value) if value.bit_length() <= _LONG_INT_BITS else ""
     try:
-        number = Decimal(text)
+        number = Decimal(text) if text else Decimal(value)
         digits = number.normalize(_EXACT).as_tuple().digits
     except InvalidOperation as exc:  # pragma: no cover - repr/str always parse
         raise ValidationFailed("not a number", code="invalid_value") from exc
     if len(digits) > _MAX_DIGITS:
         raise ValidationFailed("numbers have at most 38 significant digits", code="invalid_value")
-    if number and not _MIN_MAGNITUDE <= abs(number) < _MAX_MAGNITUDE:
+    if number and not _MIN_MAGNITUDE <= number.copy_abs() < _MAX_MAGNITUDE:  # exact
         raise ValidationFailed("numbers lie within 1e-130..1e126", code="invalid_value")
-    return text
+    return text  # never empty: a long int is past the range
 
 
 def to_av(value: Any, *, binary_as_text: bool = False) -> AttributeValue:

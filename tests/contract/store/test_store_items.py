@@ -125,6 +125,8 @@ async def test_delete_removes_and_absent_delete_is_fine(store: Store, ns: str) -
         {"pk": "P", "sk": "S", "object": object()},
         {"pk": "P", "sk": "S", "nan": float("nan")},
         {"pk": "P", "sk": "S", "too_precise": 10**40 + 1},
+        {"pk": "P", "sk": "S", "too_big": 10**126},
+        {"pk": "P", "sk": "S", "huge": -(10**5000)},
         {"pk": "P", "sk": "S", "gsi1pk": "", "gsi1sk": "x"},
         {"pk": "P", "sk": "S", "gsi1pk": 5, "gsi1sk": "x"},
         {"pk": "P", "sk": "S", "text": ["ok", "\ud800"]},
@@ -140,6 +142,8 @@ async def test_delete_removes_and_absent_delete_is_fine(store: Store, ns: str) -
         "object",
         "nan",
         "too-precise",
+        "too-big",
+        "huge",
         "empty-index-key",
         "int-index-key",
         "lone-surrogate",
@@ -152,6 +156,29 @@ async def test_invalid_items_are_rejected(store: Store, ns: str, item: dict[str,
         await store.put(T, item)
     if isinstance(item.get("pk"), str) and item["pk"] and item.get("sk"):
         assert await store.get(T, {"pk": item["pk"], "sk": item["sk"]}) is None
+
+
+async def test_whole_numbers_at_the_edges_round_trip(store: Store, ns: str) -> None:
+    # up to 38 significant digits (trailing zeros are not), magnitudes below 1e126
+    edges = {
+        "max_digits": 10**38 - 1,
+        "negative": -(10**38 - 1),
+        "zeros": 123 * 10**100,
+        "largest": 10**125,
+        "nearly_1e126": 99 * 10**124,  # 419 bits
+        "closest_to_1e126": 10**126 - 10**88,  # 38 nines: exact, not rounded to 1e126
+        "long": 2**100 * 10**60,  # 31 significant digits
+        "int64": 2**63,
+    }
+    item = {"pk": f"{ns}#N", "sk": "S", **edges}
+    await store.put(T, item)
+    assert await store.get(T, {"pk": f"{ns}#N", "sk": "S"}) == item
+    with pytest.raises(ValidationFailed):  # 61 significant digits
+        await store.put(T, {**item, "long": 2**200})
+    added = await store.update(
+        T, {"pk": f"{ns}#N", "sk": "S"}, UpdateSpec(add={"largest": 10**126 - 10**88 - 10**125})
+    )
+    assert added["largest"] == 10**126 - 10**88
 
 
 @pytest.mark.parametrize(
