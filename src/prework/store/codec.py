@@ -58,11 +58,12 @@ def _number_text(value: int | float) -> str:
         if not math.isfinite(value):
             raise ValidationFailed("numbers must be finite", code="invalid_value")
         text = repr(value)
+    elif value.bit_length() > _LONG_INT_BITS:  # (str() refuses ints past 4,300 digits)
+        raise ValidationFailed("numbers lie within 1e-130..1e126", code="invalid_value")
     else:
-        # past _LONG_INT_BITS far out of range: str() refuses ints past 4,300 digits
-        text = str(value) if value.bit_length() <= _LONG_INT_BITS else ""
+        text = str(value)
     try:
-        number = Decimal(text) if text else Decimal(value)
+        number = Decimal(text)
         digits = number.normalize(_EXACT).as_tuple().digits
     except InvalidOperation as exc:  # pragma: no cover - repr/str always parse
         raise ValidationFailed("not a number", code="invalid_value") from exc
@@ -70,7 +71,7 @@ def _number_text(value: int | float) -> str:
         raise ValidationFailed("numbers have at most 38 significant digits", code="invalid_value")
     if number and not _MIN_MAGNITUDE <= number.copy_abs() < _MAX_MAGNITUDE:  # exact
         raise ValidationFailed("numbers lie within 1e-130..1e126", code="invalid_value")
-    return text  # never empty: a long int is past the range
+    return text
 
 
 def to_av(value: Any, *, binary_as_text: bool = False) -> AttributeValue:
