@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar, cast
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_many, decode_stored
@@ -176,6 +176,89 @@ class _Lane:
             del loop, future, job, result, error
 
 
+class _WriteJob:
+    """A write for the writer thread: ``fn`` over the rows of a write transaction."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[_Rows], Any]) -> None:
+        self.fn = fn
+
+
+_BATCH_MAX: Final = 64  # writes committed in one transaction at most
+
+
+class _WriterLane(_Lane):
+    """The writer thread: writes queued together are committed together.
+
+    The writes waiting when the thread takes one (up to :data:`_BATCH_MAX`) run one
+    after another in one transaction (``run_batch``), and each caller is answered
+    after its COMMIT: one COMMIT, one log append and one hand-back to the loop for
+    them all. Every write flow checks before it writes, so a write that fails (a
+    condition, a bad value) wrote nothing and the others go on; a SQLite error
+    rolls the transaction back, and then each write runs alone, as it would have.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[list[Callable[[_Rows], Any]]], list[tuple[Any, BaseException | None]]],
+    ) -> None:
+        self._run_batch = run_batch
+        super().__init__(name)
+
+    def write(self, fn: Callable[[_Rows], T]) -> asyncio.Future[T]:
+        return self.run(_WriteJob(fn))  # type: ignore[arg-type]
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        pending: _Job | None = None
+        while True:
+            item = pending if pending is not None else jobs.get()
+            pending = None
+            if item is None:
+                return
+            if not isinstance(item[2], _WriteJob):
+                self._run_one(item)
+                continue
+            batch = [item]
+            while len(batch) < _BATCH_MAX:
+                try:
+                    more = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or not isinstance(more[2], _WriteJob):
+                    pending = more
+                    if more is None:
+                        jobs.put(None)  # the end, after this batch
+                        pending = None
+                    break
+                batch.append(more)
+            live = [job for job in batch if not job[1].cancelled()]
+            outcomes: list[tuple[Any, BaseException | None]]
+            try:
+                outcomes = self._run_batch([cast(_WriteJob, job[2]).fn for job in live])
+            except BaseException as exc:  # handed to every caller, as for one write
+                outcomes = [(None, exc)] * len(live)
+            for (loop, future, _), (result, error) in zip(live, outcomes, strict=True):
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, result, error)
+            del batch, live, outcomes, item
+
+    def _run_one(self, item: _Job) -> None:
+        loop, future, job = item
+        if future.cancelled():
+            return
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = job()
+        except BaseException as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+
 def _translate(exc: BaseException) -> PreworkError:
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
         return Internal(f"SQLite misuse: {exc}")
@@ -219,7 +302,7 @@ class SqliteStore(StoreAdapter):
         self._reader_count = max(1, readers)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._writer: _Lane | None = None
+        self._writer: _WriterLane | None = None
         self._readers: list[_Lane] | None = None
         self._busy = [0] * self._reader_count  # calls in flight per reader
         self._wconn: sqlite3.Connection | None = None
@@ -232,7 +315,7 @@ class SqliteStore(StoreAdapter):
         self._inline: dict[int, _Inline] = {}  # by thread id
 
     # ------------------------------------------------------------------ threads
-    def _executors(self) -> tuple[_Lane, list[_Lane]]:
+    def _executors(self) -> tuple[_WriterLane, list[_Lane]]:
         writer, readers = self._writer, self._readers
         if writer is not None and readers is not None:
             return writer, readers
@@ -240,7 +323,7 @@ class SqliteStore(StoreAdapter):
             if self._closed:
                 raise Unavailable("the store is closed")
             if self._writer is None:
-                self._writer = _Lane("prework-sqlite-w")
+                self._writer = _WriterLane("prework-sqlite-w", self._run_batch)
             if self._readers is None:
                 self._readers = [_Lane(f"prework-sqlite-r{i}") for i in range(self._reader_count)]
             return self._writer, self._readers
@@ -302,6 +385,44 @@ class SqliteStore(StoreAdapter):
             return result
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+
+    def _run_batch(
+        self, fns: list[Callable[[_Rows], Any]]
+    ) -> list[tuple[Any, BaseException | None]]:
+        """Runs in the writer thread: the writes ``fns`` in one transaction, each
+        one's result or error (see :class:`_WriterLane`)."""
+        if len(fns) == 1:
+            return [self._alone(fns[0])]
+        try:
+            conn = self._wconn
+            if conn is None:
+                conn = self._wconn = self._connect(writer=True)
+            self._maybe_purge(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes: list[tuple[Any, BaseException | None]] = []
+            try:
+                rows = _Rows(conn, self._sql)
+                for fn in fns:
+                    try:
+                        outcomes.append((fn(rows), None))
+                    except sqlite3.Error:
+                        raise
+                    except Exception as exc:  # it checked before writing: it wrote nothing
+                        outcomes.append((None, exc))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return outcomes
+        except sqlite3.Error:  # nothing of the batch was written: each write alone
+            return [self._alone(fn) for fn in fns]
+
+    def _alone(self, fn: Callable[[_Rows], Any]) -> tuple[Any, BaseException | None]:
+        try:
+            return self._in_writer(fn), None
+        except Exception as exc:
+            return None, exc
 
     def _maybe_purge(self, conn: sqlite3.Connection) -> None:
         """Delete expired rows now and then (they are invisible already)."""
@@ -375,10 +496,12 @@ class SqliteStore(StoreAdapter):
             with self._lock:
                 busy[slot] -= 1
 
-    async def _write(
-        self, fn: Callable[Concatenate[_Rows, P], T], *args: P.args, **kw: P.kwargs
-    ) -> T:
-        return await self._hop_writer(lambda: self._in_writer(fn, *args, **kw))
+    async def _write(self, fn: Callable[[_Rows], T]) -> T:
+        """``fn`` in a write transaction of the writer thread (with the writes queued
+        beside it: :class:`_WriterLane`)."""
+        writer, _ = self._executors()
+        result: T = await writer.write(fn)
+        return result
 
     async def _hop_writer(self, job: Callable[[], T]) -> T:
         """Run ``job`` (:meth:`_in_writer`, or :meth:`_init_sync`) in the writer thread."""

@@ -211,3 +211,49 @@ async def test_a_write_waits_for_a_lock_in_the_writer_thread_not_on_the_loop(
     finally:
         locker.close()
         await store.close()
+
+
+async def test_writes_queued_together_are_committed_together_each_with_its_outcome(
+    tmp_path: Path,
+) -> None:
+    """The writer thread commits the writes waiting for it in one transaction: in
+    the order they were asked for, each caller answered with its own outcome, a
+    refused one having written nothing and the others landing."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.init()
+    try:
+        await store.put(T, {**K, "n": 0})
+        counted = await asyncio.gather(
+            *(store.update(T, K, UpdateSpec(add={"n": 1})) for _ in range(100))
+        )
+        assert [item["n"] for item in counted] == list(range(1, 101))  # in order, each once
+        claims = await asyncio.gather(
+            *(
+                store.put(T, {"pk": "C", "sk": f"{i % 10}", "by": i}, condition=ItemNotExists())
+                for i in range(40)
+            ),
+            return_exceptions=True,
+        )
+        won = [i for i, outcome in enumerate(claims) if outcome is None]
+        assert won == list(range(10))  # the first claim of each item; the others refused
+        assert all(isinstance(claims[i], ConditionFailed) for i in range(10, 40))
+        for i in range(10):
+            assert await store.get(T, {"pk": "C", "sk": f"{i}"}) == {
+                "pk": "C",
+                "sk": f"{i}",
+                "by": i,
+            }
+        failing: list[Put | Update] = [
+            Put(T, {"pk": "X", "sk": "1"}),
+            Update(T, K, UpdateSpec(add={"n": 1}), condition=ItemNotExists()),
+        ]
+        mixed = await asyncio.gather(
+            store.transact_write(failing),
+            store.update(T, K, UpdateSpec(add={"n": 1})),
+            return_exceptions=True,
+        )
+        assert isinstance(mixed[0], TransactionCanceled)
+        assert (mixed[1] or {})["n"] == 101  # type: ignore[index]
+        assert await store.get(T, {"pk": "X", "sk": "1"}) is None
+    finally:
+        await store.close()
