@@ -93,7 +93,7 @@ def serve(
         raise typer.Exit(2) from None
     limits = ConnectionLimits.from_settings(settings)
     uvicorn.run(
-        "prework.app:create_app",
+        "prework.app:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port if port is not None else settings.port,

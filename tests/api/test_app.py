@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
-from prework.app import create_app
+from prework.app import create_app, create_served_app
 from prework.blobs.local import LocalBlobStore
 from prework.config import Settings
 from prework.http import blobs as blob_routes
@@ -161,3 +162,17 @@ def test_fastapi_telemetry_follows_the_setting(
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", opentelemetry=on)
     config = create_app(settings)._telemetry
     assert (config["tracing"], config["metrics"], config["logs"]) == (on, on, on)
+
+
+async def test_the_served_app_freezes_what_its_start_made_for_the_collector(
+    tmp_path: Path, make_settings: Callable[..., Settings], app_client: Callable[..., Any]
+) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'served.db'}")
+    app = create_served_app(settings)
+    assert gc.get_freeze_count() == 0
+    try:
+        async with app_client(app) as client:
+            assert gc.get_freeze_count() > 10_000  # the modules, routes, models, services
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        gc.unfreeze()  # this process goes on building apps
