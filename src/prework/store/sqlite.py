@@ -14,9 +14,10 @@ what makes the indexes sparse). ``PRAGMA user_version`` holds the format
 runs in WAL mode with ``synchronous=NORMAL``.
 
 Writes go to ONE writer thread with its own connection, which serializes
-them; a write runs its read-check-write inside one ``BEGIN IMMEDIATE``
-transaction, so conditions, transactions and :meth:`modify_item` are atomic
-(also against other processes using the file). Reads (get, query, batch_get,
+them; a write runs its read-check-write inside a ``BEGIN IMMEDIATE``
+transaction (shared with the writes queued beside it: :class:`_WriterLane`), so
+conditions, transactions and :meth:`modify_item` are atomic (also against other
+processes using the file). Reads (get, query, batch_get,
 ping) run inline on the event loop's thread, on a connection of its own that
 never waits: WAL readers take no lock a writer holds, its busy timeout is 0,
 and a progress handler aborts a statement past ``inline_budget`` seconds
@@ -132,8 +133,8 @@ class _Lane:
     per call, a quarter of a hop on a small machine. A job whose caller was
     cancelled before it started does not run. :meth:`close` runs what is
     queued, then ends the thread; the thread is a daemon, so a store never
-    closed does not hold the interpreter at exit (each write is one SQLite
-    transaction: one cut short there is rolled back, the file stays whole).
+    closed does not hold the interpreter at exit (writes are SQLite
+    transactions: one cut short there is rolled back, the file stays whole).
     """
 
     def __init__(self, name: str) -> None:
@@ -161,19 +162,21 @@ class _Lane:
 
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
-            loop, future, job = item
+            self._run_one(item)
             del item
-            if future.cancelled():
-                continue
-            result: Any = None
-            error: BaseException | None = None
-            try:
-                result = job()
-            except BaseException as exc:  # handed to the caller, as an executor does
-                error = exc
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            del loop, future, job, result, error
+
+    def _run_one(self, item: _Job) -> None:
+        loop, future, job = item
+        if future.cancelled():
+            return
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = job()
+        except BaseException as exc:  # handed to the caller, as an executor does
+            error = exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+            loop.call_soon_threadsafe(_settle, future, result, error)
 
 
 class _WriteJob:
@@ -227,14 +230,16 @@ class _WriterLane(_Lane):
                     more = jobs.get_nowait()
                 except queue.Empty:
                     break
-                if more is None or not isinstance(more[2], _WriteJob):
-                    pending = more
-                    if more is None:
-                        jobs.put(None)  # the end, after this batch
-                        pending = None
+                if more is None:
+                    jobs.put(None)  # the end: after this batch
+                    break
+                if not isinstance(more[2], _WriteJob):
+                    pending = more  # not a write: next, on its own
                     break
                 batch.append(more)
             live = [job for job in batch if not job[1].cancelled()]
+            if not live:
+                continue
             outcomes: list[tuple[Any, BaseException | None]]
             try:
                 outcomes = self._run_batch([cast(_WriteJob, job[2]).fn for job in live])
@@ -244,19 +249,6 @@ class _WriterLane(_Lane):
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
                     loop.call_soon_threadsafe(_settle, future, result, error)
             del batch, live, outcomes, item
-
-    def _run_one(self, item: _Job) -> None:
-        loop, future, job = item
-        if future.cancelled():
-            return
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = job()
-        except BaseException as exc:
-            error = exc
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle, future, result, error)
 
 
 def _translate(exc: BaseException) -> PreworkError:
@@ -365,24 +357,29 @@ class SqliteStore(StoreAdapter):
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
+    def _in_transaction(self, body: Callable[[_Rows], T]) -> T:
+        """Runs in the writer thread: ``body`` inside one immediate transaction
+        (sqlite3 errors raised as they are)."""
+        conn = self._wconn
+        if conn is None:
+            conn = self._wconn = self._connect(writer=True)
+        self._maybe_purge(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(_Rows(conn, self._sql))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
     def _in_writer(
         self, fn: Callable[Concatenate[_Rows, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
         """Runs in the writer thread: ``fn`` inside one immediate transaction."""
         try:
-            conn = self._wconn
-            if conn is None:
-                conn = self._wconn = self._connect(writer=True)
-            self._maybe_purge(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(_Rows(conn, self._sql), *args, **kw)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
+            return self._in_transaction(lambda rows: fn(rows, *args, **kw))
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -393,28 +390,20 @@ class SqliteStore(StoreAdapter):
         one's result or error (see :class:`_WriterLane`)."""
         if len(fns) == 1:
             return [self._alone(fns[0])]
-        try:
-            conn = self._wconn
-            if conn is None:
-                conn = self._wconn = self._connect(writer=True)
-            self._maybe_purge(conn)
-            conn.execute("BEGIN IMMEDIATE")
+
+        def each(rows: _Rows) -> list[tuple[Any, BaseException | None]]:
             outcomes: list[tuple[Any, BaseException | None]] = []
-            try:
-                rows = _Rows(conn, self._sql)
-                for fn in fns:
-                    try:
-                        outcomes.append((fn(rows), None))
-                    except sqlite3.Error:
-                        raise
-                    except Exception as exc:  # it checked before writing: it wrote nothing
-                        outcomes.append((None, exc))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            for fn in fns:
+                try:
+                    outcomes.append((fn(rows), None))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:  # it checked before writing: it wrote nothing
+                    outcomes.append((None, exc))
             return outcomes
+
+        try:
+            return self._in_transaction(each)
         except sqlite3.Error:  # nothing of the batch was written: each write alone
             return [self._alone(fn) for fn in fns]
 
