@@ -15,7 +15,7 @@ runs in WAL mode with ``synchronous=NORMAL``.
 
 Writes go to ONE writer thread with its own connection, which serializes
 them; a write runs its read-check-write inside a ``BEGIN IMMEDIATE``
-transaction (shared with the writes queued beside it: :class:`_WriterLane`), so
+transaction (shared with the writes queued beside it: :class:`~prework.store._lanes.WriterLane`), so
 conditions, transactions and :meth:`modify_item` are atomic (also against other
 processes using the file). Reads (get, query, batch_get,
 ping) run inline on the event loop's thread, on a connection of its own that
@@ -37,16 +37,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, Final, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from prework.errors import Internal, PreworkError, Unavailable
 from prework.store._items import Stored, decode_many, decode_stored
+from prework.store._lanes import Lane, WriterLane
 from prework.store._queries import MergedSpec, QuerySpec, encode_cursor
 from prework.store._sqlite_sql import Sql
 from prework.store._updates import PreparedUpdate
@@ -112,145 +112,6 @@ class _Rows(Rows):
         self.conn.execute(self._sql[table.name].delete, (pk, sk))
 
 
-_Job: TypeAlias = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-class _Lane:
-    """One thread running jobs in order, each job's outcome handed back to the
-    event loop that asked for it.
-
-    What ``loop.run_in_executor`` on a one-thread executor does, minus the
-    ``concurrent.futures.Future`` chained to the asyncio one: about 8 us less
-    per call, a quarter of a hop on a small machine. A job whose caller was
-    cancelled before it started does not run. :meth:`close` runs what is
-    queued, then ends the thread; the thread is a daemon, so a store never
-    closed does not hold the interpreter at exit (writes are SQLite
-    transactions: one cut short there is rolled back, the file stays whole).
-    """
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, job: Callable[[], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            if self._closed:
-                raise Unavailable("the store is closed")
-            self._jobs.put((loop, future, job))
-        return future
-
-    def close(self) -> None:
-        """Run the jobs already queued, then end the thread (blocks)."""
-        with self._lock:
-            self._closed = True
-            self._jobs.put(None)
-        self._thread.join()
-
-    def _work(self) -> None:
-        while (item := self._jobs.get()) is not None:
-            self._run_one(item)
-            del item
-
-    def _run_one(self, item: _Job) -> None:
-        loop, future, job = item
-        if future.cancelled():
-            return
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = job()
-        except BaseException as exc:  # handed to the caller, as an executor does
-            error = exc
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-            loop.call_soon_threadsafe(_settle, future, result, error)
-
-
-class _WriteJob:
-    """A write for the writer thread: ``fn`` over the rows of a write transaction."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[_Rows], Any]) -> None:
-        self.fn = fn
-
-
-_BATCH_MAX: Final = 64  # writes committed in one transaction at most
-
-
-class _WriterLane(_Lane):
-    """The writer thread: writes queued together are committed together.
-
-    The writes waiting when the thread takes one (up to :data:`_BATCH_MAX`) run one
-    after another in one transaction (``run_batch``), and each caller is answered
-    after its COMMIT: one COMMIT, one log append and one hand-back to the loop for
-    them all. Every write flow checks before it writes, so a write that fails (a
-    condition, a bad value) wrote nothing and the others go on; a SQLite error
-    rolls the transaction back, and then each write runs alone, as it would have.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        run_batch: Callable[[list[Callable[[_Rows], Any]]], list[tuple[Any, BaseException | None]]],
-    ) -> None:
-        self._run_batch = run_batch
-        super().__init__(name)
-
-    def write(self, fn: Callable[[_Rows], T]) -> asyncio.Future[T]:
-        return self.run(_WriteJob(fn))  # type: ignore[arg-type]
-
-    def _work(self) -> None:
-        jobs = self._jobs
-        pending: _Job | None = None
-        while True:
-            item = pending if pending is not None else jobs.get()
-            pending = None
-            if item is None:
-                return
-            if not isinstance(item[2], _WriteJob):
-                self._run_one(item)
-                continue
-            batch = [item]
-            while len(batch) < _BATCH_MAX:
-                try:
-                    more = jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    jobs.put(None)  # the end: after this batch
-                    break
-                if not isinstance(more[2], _WriteJob):
-                    pending = more  # not a write: next, on its own
-                    break
-                batch.append(more)
-            live = [job for job in batch if not job[1].cancelled()]
-            if not live:
-                continue
-            outcomes: list[tuple[Any, BaseException | None]]
-            try:
-                outcomes = self._run_batch([cast(_WriteJob, job[2]).fn for job in live])
-            except BaseException as exc:  # handed to every caller, as for one write
-                outcomes = [(None, exc)] * len(live)
-            for (loop, future, _), (result, error) in zip(live, outcomes, strict=True):
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
-                    loop.call_soon_threadsafe(_settle, future, result, error)
-            del batch, live, outcomes, item
-
-
 def _translate(exc: BaseException) -> PreworkError:
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
         return Internal(f"SQLite misuse: {exc}")
@@ -294,8 +155,8 @@ class SqliteStore(StoreAdapter):
         self._reader_count = max(1, readers)
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._writer: _WriterLane | None = None
-        self._readers: list[_Lane] | None = None
+        self._writer: WriterLane[_Rows] | None = None
+        self._readers: list[Lane] | None = None
         self._busy = [0] * self._reader_count  # calls in flight per reader
         self._wconn: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -307,7 +168,7 @@ class SqliteStore(StoreAdapter):
         self._inline: dict[int, _Inline] = {}  # by thread id
 
     # ------------------------------------------------------------------ threads
-    def _executors(self) -> tuple[_WriterLane, list[_Lane]]:
+    def _executors(self) -> tuple[WriterLane[_Rows], list[Lane]]:
         writer, readers = self._writer, self._readers
         if writer is not None and readers is not None:
             return writer, readers
@@ -315,9 +176,9 @@ class SqliteStore(StoreAdapter):
             if self._closed:
                 raise Unavailable("the store is closed")
             if self._writer is None:
-                self._writer = _WriterLane("prework-sqlite-w", self._run_batch)
+                self._writer = WriterLane("prework-sqlite-w", self._run_batch)
             if self._readers is None:
-                self._readers = [_Lane(f"prework-sqlite-r{i}") for i in range(self._reader_count)]
+                self._readers = [Lane(f"prework-sqlite-r{i}") for i in range(self._reader_count)]
             return self._writer, self._readers
 
     def _connect(self, *, writer: bool) -> sqlite3.Connection:
@@ -387,7 +248,7 @@ class SqliteStore(StoreAdapter):
         self, fns: list[Callable[[_Rows], Any]]
     ) -> list[tuple[Any, BaseException | None]]:
         """Runs in the writer thread: the writes ``fns`` in one transaction, each
-        one's result or error (see :class:`_WriterLane`)."""
+        one's result or error (see :class:`~prework.store._lanes.WriterLane`)."""
         if len(fns) == 1:
             return [self._alone(fns[0])]
 
@@ -449,7 +310,7 @@ class SqliteStore(StoreAdapter):
                     raise _translate(exc) from exc
         return await self._read_in_thread(readers, fn, *args, **kw)
 
-    async def _open_inline(self, lane: _Lane) -> _Inline:
+    async def _open_inline(self, lane: Lane) -> _Inline:
         """This thread's inline connection, opened in a reader thread (opening
         may wait on the file)."""
 
@@ -466,7 +327,7 @@ class SqliteStore(StoreAdapter):
 
     async def _read_in_thread(
         self,
-        readers: list[_Lane],
+        readers: list[Lane],
         fn: Callable[Concatenate[sqlite3.Connection, P], T],
         *args: P.args,
         **kw: P.kwargs,
@@ -487,7 +348,7 @@ class SqliteStore(StoreAdapter):
 
     async def _write(self, fn: Callable[[_Rows], T]) -> T:
         """``fn`` in a write transaction of the writer thread (with the writes queued
-        beside it: :class:`_WriterLane`)."""
+        beside it: :class:`~prework.store._lanes.WriterLane`)."""
         writer, _ = self._executors()
         result: T = await writer.write(fn)
         return result
@@ -549,7 +410,7 @@ class SqliteStore(StoreAdapter):
         if lanes:
             await asyncio.to_thread(self._shutdown, lanes)
 
-    def _shutdown(self, lanes: list[_Lane]) -> None:
+    def _shutdown(self, lanes: list[Lane]) -> None:
         for lane in lanes:
             lane.close()
         with self._lock:
