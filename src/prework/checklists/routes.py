@@ -23,6 +23,7 @@ from prework.checklists.schemas import (
 from prework.checklists.services import Checklists
 from prework.http.bodies import body_bounds
 from prework.http.deps import area_services
+from prework.http.pages import page_answer
 from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
@@ -86,16 +87,20 @@ async def create_template(
     return _read(response, template)
 
 
-@router.get("", summary="The organization's templates (workers: published ones)")
+@router.get(
+    "",
+    response_model=TemplatePage,
+    summary="The organization's templates (workers: published ones)",
+)
 async def list_templates(
     principal: CurrentPrincipal,
     checklists: ChecklistsDep,
     ctx: Ctx,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> TemplatePage:
+) -> Response:
     page = await checklists.templates.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return TemplatePage.of(page)
+    return page_answer(TemplatePage, page)
 
 
 @router.post(

@@ -3,14 +3,15 @@ validating them would change nothing.
 
 A listing's answer is ``Page[XRead].of(paged)`` serialized: pydantic validates each
 record into an ``XRead`` (reading every attribute, checking every value, copying
-every map), then serializes the models. When every field of ``XRead`` is a plain
-JSON value (``str``, ``int``, ``bool``, ``None``, unions of them, ``dict[str, Any]``,
-``list[str]``/``list[Any]``) with no alias, constraint, validator or serializer,
-validating a record whose attributes already hold such values returns them as
-they are: the models add nothing but cost. :func:`page_answer` then renders the
-records' attributes directly: with orjson when every value is one orjson renders
-as pydantic does (JSON's own kinds, integers within 64 bits: floats
-come out digit for digit the same, NaN and infinity as null), else with pydantic's
+every map), then serializes the models. When every field of ``XRead`` is required
+and a plain JSON value (``str``, ``int``, ``bool``, ``None``, an enum of text or
+whole-number values, unions of them, ``dict[str, Any]``, ``list[str]``/``list[Any]``)
+with no alias, constraint, validator or serializer, validating a record whose
+attributes already hold such values returns them as they are: the models add
+nothing but cost. :func:`page_answer` then renders the records' attributes
+directly: with orjson when every value is one orjson renders as pydantic does
+(JSON's own kinds, integers within 64 bits: floats come out digit for digit the
+same, NaN and infinity as null; an enum member as its value), else with pydantic's
 serializer for the same shape (a ``TypedDict`` mirror of ``Page[XRead]``). The
 same JSON, at a fraction of the cost (a page of 50 audit events: 240 µs validated
 and serialized, 115 µs by the mirror, 60 µs by orjson). Any other item model is
@@ -24,6 +25,7 @@ the declared types): what a route lists, not what a client sent.
 
 from __future__ import annotations
 
+import enum
 import functools
 import operator
 import types
@@ -55,6 +57,11 @@ def _plain(annotation: Any) -> bool:
     """Whether validating a value of this type returns it as it is (if it is one)."""
     if annotation in _SCALARS:
         return True
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        # a member is validated as itself and rendered as its value, by both renderers
+        return all(
+            type(m.value) is str or type(m.value) is int for m in annotation.__members__.values()
+        )
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Union or origin is types.UnionType:
         return all(_plain(a) for a in args)
@@ -96,6 +103,7 @@ def _mirror(page_model: type[Page[Any]]) -> _Mirror | None:
             or field.serialization_alias is not None
             or field.metadata
             or field.exclude
+            or not field.is_required()  # a default would stand in for a missing attribute
             or not _plain(field.annotation)
         ):
             return None

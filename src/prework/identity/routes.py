@@ -13,6 +13,7 @@ from prework.authz.matrix import allowed_actions
 from prework.core.principal import Role
 from prework.http.deps import area_services
 from prework.http.openapi import answers
+from prework.http.pages import page_answer
 from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
@@ -139,7 +140,7 @@ async def accept_invitation(body: InvitationAccept, identity: IdentityDep, ctx: 
 
 
 # --------------------------------------------------------------------------- /api/users
-@users.get("", summary="List members (filter by role and/or status)")
+@users.get("", response_model=UserPage, summary="List members (filter by role and/or status)")
 async def list_users(
     principal: CurrentPrincipal,
     identity: IdentityDep,
@@ -148,11 +149,11 @@ async def list_users(
     status: UserStatus | None = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> UserPage:
+) -> Response:
     page = await identity.users.list(
         principal=principal, ctx=ctx, role=role, status=status, limit=limit, cursor=cursor
     )
-    return UserPage.of(page)
+    return page_answer(UserPage, page)
 
 
 # invitations come before /{user_id} so that "invitations" is never taken for an id
@@ -175,16 +176,16 @@ async def create_invitation(
     return InvitationCreated(**read.model_dump(), token=issued.token)
 
 
-@users.get("/invitations", summary="List unexpired invitations")
+@users.get("/invitations", response_model=InvitationPage, summary="List unexpired invitations")
 async def list_invitations(
     principal: CurrentPrincipal,
     identity: IdentityDep,
     ctx: Ctx,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> InvitationPage:
+) -> Response:
     page = await identity.invitations.list(principal=principal, ctx=ctx, limit=limit, cursor=cursor)
-    return InvitationPage.of(page)
+    return page_answer(InvitationPage, page)
 
 
 @users.delete("/invitations/{invitation_id}", summary="Revoke a pending invitation")

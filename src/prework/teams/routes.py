@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request, Response, status
 from prework.core.paging import Paged
 from prework.http.bodies import body_bounds
 from prework.http.deps import area_services
+from prework.http.pages import page_answer
 from prework.http.routing import APIRouter
 from prework.http.schemas import Cursor, Limit, Page, PathId, VersionBody
 from prework.http.security import Ctx, CurrentPrincipal
@@ -66,7 +67,11 @@ async def create_team(
     return _read(response, team)
 
 
-@router.get("", summary="List the organization's teams by name, or a user's active teams")
+@router.get(
+    "",
+    response_model=TeamPage,
+    summary="List the organization's teams by name, or a user's active teams",
+)
 async def list_teams(
     principal: CurrentPrincipal,
     teams: TeamsDep,
@@ -75,11 +80,11 @@ async def list_teams(
     user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Limit = None,
     cursor: Cursor = None,
-) -> TeamPage:
+) -> Response:
     page = await teams.teams.list(
         principal=principal, ctx=ctx, status=status, user_id=user_id, limit=limit, cursor=cursor
     )
-    return TeamPage.of(page)
+    return page_answer(TeamPage, page)
 
 
 @router.get("/{team_id}", summary="One team with the first page of its active members")
