@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, WebSocket, WebSocketDisconnect
+from starlette.datastructures import QueryParams
 
 from prework.http.bodies import body_bounds
 from prework.http.deps import area_services, authenticator
@@ -119,7 +120,9 @@ class _Socket:
 
     @property
     def query_params(self) -> Mapping[str, str]:
-        return self._ws.query_params
+        # parsed for the asking, not kept (Starlette's property keeps its parse with
+        # the socket: ~700 bytes an idle client)
+        return QueryParams(self._ws.scope["query_string"])
 
     async def accept(self) -> None:
         await self._ws.accept()
