@@ -45,7 +45,7 @@ async def failed_login_ms(sessions: SessionService, email: str) -> float:
 async def run(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as data:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             data_dir=Path(data),
             store="memory://",
             secret_key="bench-login-timing-secret-key-0123456789",

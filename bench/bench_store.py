@@ -8,7 +8,7 @@ call after another:
 * raw thread: the same calls, each hopped to a one-thread executor with
   ``loop.run_in_executor`` (what any non-blocking caller pays): the baseline;
 * raw lane: the same calls hopped with the port's own leaner thread hop
-  (``prework.store.sqlite._Lane``), so that port / raw lane is the port's own
+  (``prework.store._lanes.Lane``), so that port / raw lane is the port's own
   work (validation, codec, bookkeeping) apart from how it reaches its thread;
 * raw+codec: raw thread plus encoding / decoding the items with the codec's
   stored form (``pack_item``, ``unpack_item``/``unpack_many``), which the port
@@ -46,9 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from prework.store._lanes import Lane
 from prework.store.base import Put, Store
 from prework.store.codec import pack_item, unpack_item, unpack_many
-from prework.store.sqlite import SqliteStore, _Lane
+from prework.store.sqlite import SqliteStore
 
 TABLE = "profiles"
 ROUNDS = 20
@@ -249,7 +250,7 @@ async def main(quick: bool, skip_dynamodb: bool, pin: bool) -> None:
         await seed(store)
         raw, coded = Raw(path), Raw(path, codec=True)
         hop = ThreadPoolExecutor(1)
-        lane = _Lane("bench-raw-lane")
+        lane = Lane("bench-raw-lane")
         loop = asyncio.get_running_loop()
 
         def hopped(fn: Callable[[int], None]) -> Callable[[int], Awaitable[None]]:

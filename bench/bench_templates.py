@@ -113,7 +113,7 @@ async def run(store: Store, rounds: int) -> dict[str, list[float]]:
         created = await service.create(
             principal=owner, ctx=ctx, name="Bench", description=None, definition=body
         )
-        key = {"pk": raw["pk"], "sk": f"BENCH#{new_id()}"}
+        key = {"pk": str(raw["pk"]), "sk": f"BENCH#{new_id()}"}
         times = {
             "validate": await timed(asyncio.to_thread(definition_problems, body, stored_size=size)),
             "raw put": await timed(
