@@ -106,10 +106,16 @@ test-differential: venv system-deps
 	$(BIN)/pytest tests/differential $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # ---------------------------------------------------------------- benchmarks
-# bench/bench_http.py drives the servers with wrk (Debian package wrk)
+# bench/bench_http.py drives the servers with wrk (Debian package wrk);
+# bench/bench_instructions.py counts their instructions with valgrind's callgrind
 bench-deps:
-	@command -v wrk >/dev/null 2>&1 || { echo "installing: wrk"; \
-	  $(APT_GET) update && $(APT_GET) install --no-install-recommends wrk; }
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v callgrind_control >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT_GET) update && $(APT_GET) install --no-install-recommends $$missing; \
+	fi
 
 bench: venv system-deps bench-deps
 	@shopt -s nullglob; for script in bench/bench_*.py; do \
