@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, WebSocket, WebSocketDisconnect
-from starlette.datastructures import QueryParams
+from fastapi.datastructures import QueryParams
 
 from prework.http.bodies import body_bounds
 from prework.http.deps import area_services, authenticator
