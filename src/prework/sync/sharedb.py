@@ -548,12 +548,12 @@ class Agent:
 
     async def _check_channel(self, channel: str) -> None:
         """A channel is an assignment the caller may join."""
-        allowed = self.allowed_channels
-        if allowed is not None and channel in allowed:
+        if self.allowed_channels is not None and channel in self.allowed_channels:
             return
         await self.service.documents.open_document(
             principal=self.principal, ctx=self.ctx, assignment_id=channel
         )
+        allowed = self.allowed_channels  # read again: made meanwhile, it is kept
         if allowed is None:
             allowed = self.allowed_channels = set()
         allowed.add(channel)
