@@ -208,12 +208,19 @@ def _plain(value: Any) -> Any:
         # not integral: at most 17 digits and below 2**52, so only the lower
         # magnitude bound and non-finite values need the typed path's checks
         return value if math.isfinite(value) and not -_TINY < value < _TINY else _TYPED
+    # in the loops below, text, booleans and None (and, in maps, whole numbers within
+    # 64 bits: the leaves of most documents) are taken as they are without a call: a
+    # 40 KB answers map has ~1,400 leaves, and a call each was a fifth of the walk
     if kind is list or kind is tuple:
         items: list[Any] | None = None
         for i, element in enumerate(value):
-            plain = _plain(element)
-            if plain is _TYPED:
-                return _TYPED
+            leaf = type(element)
+            if leaf is str or leaf is bool or element is None:
+                plain = element
+            else:
+                plain = _plain(element)
+                if plain is _TYPED:
+                    return _TYPED
             if plain is not element and items is None:
                 items = list(value[:i])
             if items is not None:
@@ -226,6 +233,15 @@ def _plain(value: Any) -> Any:
         for k, element in value.items():
             if type(k) is not str:
                 return _TYPED
+            leaf = type(element)
+            if leaf is str or leaf is bool or element is None:
+                if entries is not None:
+                    entries[k] = element
+                continue
+            if leaf is int and _INT64_MIN <= element <= _INT64_MAX:
+                if entries is not None:
+                    entries[k] = element
+                continue
             plain = _plain(element)
             if plain is _TYPED:
                 return _TYPED
