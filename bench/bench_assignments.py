@@ -57,7 +57,7 @@ from typing import Any
 
 import httpx
 
-from bench_http import READ_LUA, Result, Server, start, wrk
+from bench_http import READ_LUA, Result, Server, end_process, start, wrk
 from prework.bootstrap import build_services, open_blobs, open_store
 from prework.checklists import work_repository as repo
 from prework.checklists.assignments import AssignmentFilter
@@ -548,11 +548,7 @@ def main() -> None:
             if args.profile is not None:
                 profile(server, max(args.connections), duration, script, args.profile.resolve())
         finally:
-            server.proc.terminate()
-            try:
-                server.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
+            end_process(server.proc, 20)
 
 
 if __name__ == "__main__":

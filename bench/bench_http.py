@@ -155,6 +155,16 @@ WRITE_LUA = textwrap.dedent(
 )
 
 
+def end_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Ask ``proc`` to stop (SIGTERM); kill it if it has not within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -433,12 +443,7 @@ def main() -> None:
                 print()
         finally:
             for server in servers:
-                server.proc.terminate()
-            for server in servers:
-                try:
-                    server.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.proc.kill()
+                end_process(server.proc, 20)
 
 
 if __name__ == "__main__":

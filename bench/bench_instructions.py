@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from bench_http import AUDIT, FLOOR_APP, PASSWORD, READS, WRITE, free_port
+from bench_http import AUDIT, FLOOR_APP, PASSWORD, READS, WRITE, end_process, free_port
 
 WARM = 20
 STARTUP_SECONDS = 600.0  # an app's imports and start, at valgrind's pace
@@ -72,12 +72,7 @@ class Counted:
         return sum(int(c.replace(",", "")) for c in counts)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, 60)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, probe: str) -> Counted:

@@ -79,7 +79,7 @@ from typing import Any
 import httpx
 
 from bench_assignments import PASSWORD, prework_env
-from bench_http import Server, free_port
+from bench_http import Server, end_process, free_port
 
 HERE = Path(__file__).resolve()
 UPLOADS = 100
@@ -289,12 +289,7 @@ def launch(name: str, args: list[str], env: dict[str, str], log: Path, port: int
 
 
 def stop(server: Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait()
+    end_process(server.proc)
 
 
 def proc_status(pid: int, field_name: str) -> int:
